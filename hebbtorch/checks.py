@@ -1,0 +1,77 @@
+"""Input validation shared by every module: each check raises :class:`HebbtorchError` naming the
+argument, what was expected and what was found."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from hebbtorch.errors import HebbtorchError
+
+
+def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Reject NaN or infinite entries."""
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise HebbtorchError(f"{name} contains {bad} NaN or infinite value(s)")
+    return x
+
+
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None,
+    *, low_open: bool = False, high_open: bool = False,
+) -> float:
+    """Check a scalar parameter lies in an interval, e.g. a decay in [0, 1]."""
+    value = float(value)
+    if value != value:
+        raise HebbtorchError(f"{name} is NaN")
+    lo_ok = low is None or (value > low if low_open else value >= low)
+    hi_ok = high is None or (value < high if high_open else value <= high)
+    if not (lo_ok and hi_ok):
+        lb = "(" if low_open else "["
+        rb = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise HebbtorchError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value:g}")
+    return value
+
+
+def check_tensor_range(
+    name: str, x: torch.Tensor, low: float | None = None, high: float | None = None
+) -> torch.Tensor:
+    """Check every entry of a tensor lies in [low, high] (and is finite)."""
+    check_finite(name, x)
+    if x.numel() == 0:
+        return x
+    if low is not None and float(x.min()) < low:
+        raise HebbtorchError(f"{name} must be >= {low:g}, found {float(x.min()):g}")
+    if high is not None and float(x.max()) > high:
+        raise HebbtorchError(f"{name} must be <= {high:g}, found {float(x.max()):g}")
+    return x
+
+
+def check_probability(name: str, x: torch.Tensor | float) -> torch.Tensor | float:
+    """Probabilities must lie in [0, 1]."""
+    if isinstance(x, torch.Tensor):
+        return check_tensor_range(name, x, 0.0, 1.0)
+    return check_range(name, x, 0.0, 1.0)
+
+
+def check_ndim(name: str, x: torch.Tensor, ndim: int | Sequence[int], layout: str) -> torch.Tensor:
+    """Check the number of dimensions, quoting the expected layout, e.g. ``[time, batch, neurons]``."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.dim() not in allowed:
+        raise HebbtorchError(
+            f"{name} must be {layout} ({' or '.join(map(str, allowed))}-D), got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def check_size(name: str, x: torch.Tensor, dim: int, size: int, what: str) -> torch.Tensor:
+    """Check one dimension's size, e.g. the number of input features of a layer."""
+    if x.shape[dim] != size:
+        raise HebbtorchError(
+            f"{name} has {x.shape[dim]} {what} (dim {dim} of shape {tuple(x.shape)}), expected {size}"
+        )
+    return x

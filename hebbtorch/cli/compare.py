@@ -1,0 +1,89 @@
+"""``hebbtorch compare``: a spiking model and its non-spiking twin, same sizes, data and budget."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from hebbtorch.cli.common import add_common, ensure_out
+from hebbtorch.cli.train_args import add_train_args, config_from_args
+from hebbtorch.io import save_figure, write_json, write_text
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="spiking vs non-spiking twin: a table and a plot",
+                       description="Train --model and its twin (e.g. seed-snn and seed-ann) with "
+                       "the same data, epochs, batch size and optimiser, for each seed.")
+    add_train_args(p)
+    add_common(p, "runs/compare")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="several seeds: report mean ± std (default: --seed)")
+    p.add_argument("--resume", action="store_true", help="resume unfinished runs")
+    p.set_defaults(func=run)
+
+
+def compare(args: argparse.Namespace, out: Path) -> dict:
+    from hebbtorch.networks.registry import get_spec
+    from hebbtorch.training.report import learning_curves
+    from hebbtorch.training.trainer import train
+
+    twin = get_spec(args.model).twin
+    seeds = args.seeds or [args.seed]
+    results: dict[str, list[dict]] = {args.model: [], twin: []}
+    curves = {}
+    for name in (args.model, twin):
+        for seed in seeds:
+            cfg = config_from_args(args, model=name, seed=seed)
+            run_dir = out / f"{name}-seed{seed}"
+            res = train(cfg, run_dir, resume=args.resume, quiet=args.quiet)
+            m = res.metrics
+            results[name].append({"seed": seed, **m["final"], "parameters": m["parameters"]})
+            if seed == seeds[0]:
+                curves[name] = (m["history"], _batches(run_dir))
+    summary = {"dataset": args.dataset, "epochs": args.epochs, "seeds": seeds, "models": {}}
+    for name, rows in results.items():
+        acc = [100 * r["test_accuracy"] for r in rows]
+        summary["models"][name] = {
+            "spiking": get_spec(name).spiking,
+            "test_accuracy_mean": statistics.fmean(acc),
+            "test_accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "test_loss_mean": statistics.fmean(r["test_loss"] for r in rows),
+            "train_time_s_mean": statistics.fmean(r["wall_time_s"] for r in rows),
+            "parameters": rows[0]["parameters"],
+            "runs": rows,
+        }
+    write_json(out / "comparison.json", summary)
+    table = comparison_table(summary)
+    write_text(out / "comparison.md", table + "\n")
+    save_figure(learning_curves(curves), out / "comparison.png")
+    return summary
+
+
+def _batches(run_dir: Path) -> list[dict]:
+    import csv
+
+    with open(run_dir / "batches.csv") as f:
+        return [{k: float(v) if k in ("loss", "accuracy", "lr") else int(v) for k, v in r.items()}
+                for r in csv.DictReader(f)]
+
+
+def comparison_table(summary: dict) -> str:
+    n = len(summary["seeds"])
+    head = (f"| model | spiking | parameters | test accuracy (%) mean ± std, {n} seed(s) "
+            "| test loss | train time (s) |\n|---|---|---|---|---|---|")
+    rows = [
+        f"| {name} | {'yes' if m['spiking'] else 'no'} | {m['parameters']:,} | "
+        f"{m['test_accuracy_mean']:.2f} ± {m['test_accuracy_std']:.2f} | "
+        f"{m['test_loss_mean']:.4f} | {m['train_time_s_mean']:.0f} |"
+        for name, m in summary["models"].items()
+    ]
+    return "\n".join([head, *rows])
+
+
+def run(args: argparse.Namespace) -> int:
+    out = ensure_out(args.out)
+    summary = compare(args, out)
+    print(comparison_table(summary))
+    print(f"report: {out}/comparison.json, comparison.md, comparison.png")
+    return 0

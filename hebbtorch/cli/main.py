@@ -1,0 +1,56 @@
+"""Entry point of the ``hebbtorch`` command.
+
+Each command lives in its own module exposing ``register(subparsers)``, which adds a parser
+whose ``func`` default takes the parsed namespace. User errors (:class:`HebbtorchError`) print
+one line and exit with status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hebbtorch.errors import HebbtorchError
+
+# Module names under hebbtorch.cli, in the order they appear in --help.
+COMMANDS = [
+    "train",
+    "compare",
+    "visualize",
+    "demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hebbtorch",
+        description="Spiking neural networks trained by BPTT and by local plasticity.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"hebbtorch.cli.{name.replace('-', '_')}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except HebbtorchError as e:
+        if args.debug:
+            raise
+        print(f"hebbtorch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hebbtorch {args.command}: interrupted (checkpoints already written are kept)",
+              file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Spiking MLPs and small conv nets trained with surrogate gradients, and their ANN twins (same
+layer sizes, ReLU instead of spiking neurons).
+
+Spiking nets: input encoder (or direct current: the image drives the first layer at every step)
+-> [synapses -> LIF] x hidden -> synapses -> leaky-integrator readout; logits are the readout
+membrane averaged over time. Synaptic layers act on all steps at once (``[time * batch, ...]``);
+only the neurons loop over time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.networks.base import Recording
+from hebbtorch.neurons.li import LIParameters, li_sequence
+from hebbtorch.neurons.lif import LIFParameters, lif_sequence, validate_lif
+
+
+def _time_distributed(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Apply ``layer`` to ``[time, batch, ...]`` as one call on ``[time * batch, ...]``."""
+    T, B = x.shape[:2]
+    y = layer(x.reshape(T * B, *x.shape[2:]))
+    return y.reshape(T, B, *y.shape[1:])
+
+
+class SpikingSequential(nn.Module):
+    """Stages of synapses, each followed by LIF neurons except the last (LI readout).
+
+    stages: modules mapping ``[N, ...] -> [N, ...]`` per step (Linear, Conv2d + pool, ...).
+    encoder: module ``(x [batch, ...], generator) -> [time, batch, ...]``; None = direct current.
+    """
+
+    def __init__(self, stages: Sequence[nn.Module], num_steps: int, lif: LIFParameters,
+                 readout_beta: float = 0.9, encoder: nn.Module | None = None,
+                 pre_stage: nn.Module | None = None) -> None:
+        super().__init__()
+        if num_steps < 1:
+            raise HebbtorchError(f"num_steps must be >= 1, got {num_steps}")
+        self.stages = nn.ModuleList(stages)
+        self.num_steps = int(num_steps)
+        self.lif = validate_lif(lif)
+        self.readout = LIParameters(readout_beta)
+        self.encoder = encoder
+        self.pre_stage = pre_stage if pre_stage is not None else nn.Identity()
+
+    def _run(self, x: torch.Tensor, generator: torch.Generator | None, keep: bool):
+        x = self.pre_stage(x)
+        if self.encoder is None:  # direct current: the first stage's output is the same each step
+            first = self.stages[0](x)
+            current = first.unsqueeze(0).expand(self.num_steps, *first.shape)
+        else:
+            current = _time_distributed(self.stages[0], self.encoder(x, generator=generator))
+        rec: dict[str, torch.Tensor] = {}
+        for i, stage in enumerate(self.stages[1:], start=1):
+            out = lif_sequence(current, self.lif)
+            if keep:
+                rec[f"layer{i}.v"], rec[f"layer{i}.spikes"] = out.v, out.spikes
+            current = _time_distributed(stage, out.spikes)
+        v = li_sequence(current, self.readout)
+        if keep:
+            rec["readout.v"] = v
+        return v.mean(0), rec
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self._run(x, generator, keep=False)[0]
+
+    def record(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Recording:
+        return Recording(self._run(x, generator, keep=True)[1], float(self.lif.threshold))
+
+
+def _check_sizes(sizes: Sequence[int]) -> list[int]:
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise HebbtorchError(f"layer sizes must be >= 2 positive integers, got {sizes}")
+    return sizes
+
+
+def spiking_mlp(sizes: Sequence[int] = (784, 800, 10), num_steps: int = 25, *,
+                lif: LIFParameters | None = None, readout_beta: float = 0.9,
+                encoder: nn.Module | None = None, dropout: float = 0.0) -> SpikingSequential:
+    """MLP ``sizes[0] -> ... -> sizes[-1]`` of LIF neurons with an LI readout."""
+    sizes = _check_sizes(sizes)
+    stages: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        lin = nn.Linear(a, b)
+        stages.append(nn.Sequential(nn.Dropout(dropout), lin) if dropout and i else lin)
+    return SpikingSequential(stages, num_steps, lif or LIFParameters(), readout_beta, encoder,
+                             pre_stage=nn.Flatten())
+
+
+def ann_mlp(sizes: Sequence[int] = (784, 800, 10), dropout: float = 0.0) -> nn.Module:
+    """The ANN twin of :func:`spiking_mlp`: same sizes, ReLU."""
+    sizes = _check_sizes(sizes)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        if i:
+            layers += [nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
+        layers.append(nn.Linear(a, b))
+    return _GeneratorTolerant(nn.Sequential(*layers))
+
+
+def _conv_stages(channels: Sequence[int], hidden: int, n_out: int, image: int) -> list[nn.Module]:
+    stages: list[nn.Module] = []
+    c_in, size = 1, image
+    for i, c in enumerate(channels):
+        conv = nn.Conv2d(c_in, c, 3, padding=1)
+        # pool after the neurons of the previous block: pooling spikes keeps them binary (max)
+        stages.append(conv if i == 0 else nn.Sequential(nn.MaxPool2d(2), conv))
+        c_in = c
+        size = size if i == 0 else size // 2
+    size //= 2
+    stages.append(nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(c_in * size * size, hidden)))
+    stages.append(nn.Linear(hidden, n_out))
+    return stages
+
+
+def spiking_convnet(channels: Sequence[int] = (32, 64), hidden: int = 256, n_out: int = 10,
+                    image: int = 28, num_steps: int = 8, *, lif: LIFParameters | None = None,
+                    readout_beta: float = 0.9, encoder: nn.Module | None = None) -> SpikingSequential:
+    """conv3x3(c1) -> LIF -> [pool -> conv3x3 -> LIF]... -> pool -> FC(hidden) -> LIF -> FC -> LI."""
+    stages = _conv_stages(channels, hidden, n_out, image)
+    return SpikingSequential(stages, num_steps, lif or LIFParameters(), readout_beta, encoder,
+                             pre_stage=_AddChannel())
+
+
+def ann_convnet(channels: Sequence[int] = (32, 64), hidden: int = 256, n_out: int = 10,
+                image: int = 28) -> nn.Module:
+    """ANN twin of :func:`spiking_convnet`: the same stages with ReLU between them."""
+    stages = _conv_stages(channels, hidden, n_out, image)
+    layers: list[nn.Module] = [_AddChannel()]
+    for i, s in enumerate(stages):
+        layers += ([nn.ReLU()] if i else []) + [s]
+    return _GeneratorTolerant(nn.Sequential(*layers))
+
+
+class _AddChannel(nn.Module):
+    """``[batch, H, W] -> [batch, 1, H, W]``; leaves 4-D input alone."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1) if x.dim() == 3 else x
+
+
+class _GeneratorTolerant(nn.Module):
+    """Gives a plain module the shared ``forward(x, generator=None)`` signature."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.net(x)

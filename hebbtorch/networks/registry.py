@@ -1,0 +1,75 @@
+"""Named models for the CLI and the trainer, each with its non-spiking twin of the same size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.networks.builders import ann_convnet, ann_mlp, spiking_convnet, spiking_mlp
+from hebbtorch.networks.seed import NonSpikingNet, SpikingNet
+from hebbtorch.neurons.lif import LIFParameters
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    build: Callable[..., nn.Module]  # (num_steps, hidden, options) -> module
+    twin: str  # the other member of the spiking / non-spiking pair
+    spiking: bool
+    default_steps: int
+    help: str
+
+
+def _seed_snn(binary: bool):
+    def build(num_steps: int, hidden: int | None, o: dict) -> nn.Module:
+        return SpikingNet(num_steps, n_hidden=hidden or 100, binary=binary,
+                          surrogate=o.get("surrogate", "fast_sigmoid"), slope=o.get("slope"))
+    return build
+
+
+def _lif(o: dict) -> LIFParameters:
+    return LIFParameters(beta=o.get("beta", 0.9), threshold=o.get("threshold", 1.0),
+                         surrogate=o.get("surrogate", "fast_sigmoid"), slope=o.get("slope"))
+
+
+MODELS: dict[str, ModelSpec] = {
+    "seed-snn": ModelSpec(_seed_snn(False), "seed-ann", True, 128,
+                          "Chevalier's SpikingNet: 784-100-10 ReLU-spike refractory neurons"),
+    "seed-snn-binary": ModelSpec(_seed_snn(True), "seed-ann", True, 128,
+                                 "SpikingNet with binary spikes and a surrogate gradient"),
+    "seed-ann": ModelSpec(lambda T, h, o: NonSpikingNet(n_hidden=h or 100), "seed-snn", False, 1,
+                          "the seed's NonSpikingNet: 784-100-10 ReLU"),
+    "lif-mlp": ModelSpec(
+        lambda T, h, o: spiking_mlp((784, h or 800, 10), T, lif=_lif(o), encoder=o.get("encoder"),
+                                    dropout=o.get("dropout", 0.0)),
+        "ann-mlp", True, 25, "LIF MLP 784-H-10 with LI readout (surrogate gradients)"),
+    "ann-mlp": ModelSpec(lambda T, h, o: ann_mlp((784, h or 800, 10), o.get("dropout", 0.0)),
+                         "lif-mlp", False, 1, "ReLU MLP 784-H-10"),
+    "lif-conv": ModelSpec(
+        lambda T, h, o: spiking_convnet(hidden=h or 256, num_steps=T, lif=_lif(o),
+                                        encoder=o.get("encoder")),
+        "ann-conv", True, 8, "conv32-conv64-FC(H)-10 of LIF neurons"),
+    "ann-conv": ModelSpec(lambda T, h, o: ann_convnet(hidden=h or 256), "lif-conv", False, 1,
+                          "ReLU twin of lif-conv"),
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise HebbtorchError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def build_model(name: str, num_steps: int | None = None, hidden: int | None = None,
+                **options) -> nn.Module:
+    """Build a named model; ``num_steps`` defaults to the model's own (128 for the seed)."""
+    spec = get_spec(name)
+    steps = spec.default_steps if num_steps is None else int(num_steps)
+    if steps < 1:
+        raise HebbtorchError(f"time steps must be >= 1, got {steps}")
+    if hidden is not None and hidden < 1:
+        raise HebbtorchError(f"hidden size must be >= 1, got {hidden}")
+    return spec.build(steps, hidden, options)

@@ -1,0 +1,111 @@
+"""Adaptive-threshold LIF (ALIF), discrete time (Bellec et al. 2018, "Long short-term memory and
+learning-to-learn in networks of spiking neurons", eqs. 1-3)::
+
+    a[t] = rho * a[t-1] + (1 - rho) * s[t-1]      rho = exp(-dt / tau_adapt)
+    A[t] = threshold + adapt_scale * a[t]         effective threshold
+    v[t] = beta * v[t-1] + I[t];   s[t] = Θ(v[t] - A[t]);   v[t] -= s[t] * A[t]
+
+Each spike raises the threshold, which then relaxes with time constant ``tau_adapt``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from hebbtorch.checks import check_finite, check_range
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.neurons.lif import apply_reset, beta_from_tau
+from hebbtorch.neurons.surrogate import get_surrogate, spike
+
+
+class ALIFParameters(NamedTuple):
+    """beta: membrane decay per step; rho: adaptation decay per step; adapt_scale: threshold
+    increment scale (Bellec's beta, 1.8 in their paper); reset as in LIF."""
+
+    beta: torch.Tensor | float = 0.9
+    rho: torch.Tensor | float = 0.99
+    threshold: torch.Tensor | float = 1.0
+    adapt_scale: float = 1.8
+    reset: str = "subtract"
+    surrogate: str = "fast_sigmoid"
+    slope: float | None = None
+    detach_reset: bool = False
+
+
+class ALIFState(NamedTuple):
+    """v: membrane; a: adaptation variable; s: last spikes. All ``[batch, ...]``."""
+
+    v: torch.Tensor
+    a: torch.Tensor
+    s: torch.Tensor
+
+
+class ALIFOutput(NamedTuple):
+    """spikes, v (before reset) and the effective threshold ``A``, each ``[time, batch, ...]``."""
+
+    spikes: torch.Tensor
+    v: torch.Tensor
+    threshold: torch.Tensor
+    state: ALIFState
+
+
+def alif_initial_state(like: torch.Tensor) -> ALIFState:
+    z = torch.zeros_like(like)
+    return ALIFState(z, z.clone(), z.clone())
+
+
+def alif_step(
+    current: torch.Tensor, state: ALIFState, p: ALIFParameters
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, ALIFState]:
+    """One step -> (spikes, v before reset, effective threshold, new state)."""
+    a = p.rho * state.a + (1.0 - p.rho) * state.s
+    A = p.threshold + p.adapt_scale * a
+    v = p.beta * state.v + current
+    s = spike(v - A, p.surrogate, p.slope)
+    return s, v, A, ALIFState(apply_reset(v, s, A, p.reset, p.detach_reset), a, s)
+
+
+def alif_sequence(
+    currents: torch.Tensor, p: ALIFParameters, state: ALIFState | None = None
+) -> ALIFOutput:
+    """Reference time loop over ``currents`` ``[time, batch, ...]``."""
+    if currents.dim() < 2:
+        raise HebbtorchError(f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}")
+    check_finite("currents", currents)
+    state = alif_initial_state(currents[0]) if state is None else state
+    out: list[list[torch.Tensor]] = [[], [], []]
+    for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
+        s, v, A, state = alif_step(current, state, p)
+        for lst, x in zip(out, (s, v, A), strict=True):
+            lst.append(x)
+    return ALIFOutput(*(torch.stack(x) for x in out), state)
+
+
+class ALIF(nn.Module):
+    """ALIF neurons over time; decays given as beta/rho or as tau_mem/tau_adapt with dt."""
+
+    def __init__(
+        self, beta: float | None = None, rho: float | None = None, *,
+        tau_mem: float | None = None, tau_adapt: float | None = None, dt: float = 1.0,
+        threshold: float = 1.0, adapt_scale: float = 1.8, reset: str = "subtract",
+        surrogate: str = "fast_sigmoid", slope: float | None = None,
+    ) -> None:
+        super().__init__()
+        if (beta is None) == (tau_mem is None):
+            raise HebbtorchError("give exactly one of beta or tau_mem")
+        if (rho is None) == (tau_adapt is None):
+            raise HebbtorchError("give exactly one of rho or tau_adapt")
+        beta = beta_from_tau(tau_mem, dt) if beta is None else check_range("beta", beta, 0.0, 1.0)
+        rho = beta_from_tau(tau_adapt, dt) if rho is None else check_range("rho", rho, 0.0, 1.0)
+        check_range("threshold", threshold, 0.0, low_open=True)
+        check_range("adapt_scale", adapt_scale, 0.0)
+        if reset not in ("subtract", "zero"):
+            raise HebbtorchError(f"reset must be 'subtract' or 'zero', got {reset!r}")
+        get_surrogate(surrogate)
+        self.params = ALIFParameters(beta, rho, threshold, adapt_scale, reset, surrogate, slope)
+
+    def forward(self, currents: torch.Tensor, state: ALIFState | None = None) -> ALIFOutput:
+        return alif_sequence(currents, self.params, state)

@@ -1,0 +1,75 @@
+"""Training configuration, validated up front so a bad value fails before any work is done."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from hebbtorch.errors import HebbtorchError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "seed", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run; saved in every checkpoint and report.
+
+    schedule: ``constant``; ``cosine`` (per batch, to 0 at the end); ``seed`` (Chevalier's recipe:
+    lr, lr/2, lr/10 for epochs 1, 2, 3+, with a fresh optimizer each epoch as the seed does).
+    """
+
+    model: str = "seed-snn"
+    dataset: str = "mnist-5k"
+    data_root: str | None = None
+    epochs: int = 3
+    num_steps: int | None = None
+    hidden: int | None = None
+    batch_size: int = 1000
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.5
+    weight_decay: float = 0.0
+    schedule: str = "seed"
+    seed: int = 0
+    device: str = "auto"
+    max_train: int | None = None
+    max_test: int | None = None
+    checkpoint_every: int = 0
+    model_options: dict = field(default_factory=dict)
+
+    def validate(self) -> TrainConfig:
+        from hebbtorch.networks.registry import get_spec
+
+        get_spec(self.model)
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise HebbtorchError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise HebbtorchError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise HebbtorchError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise HebbtorchError(f"learning rate must be a positive number, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise HebbtorchError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise HebbtorchError(f"weight decay must be >= 0, got {self.weight_decay}")
+        for name in ("max_train", "max_test", "num_steps", "hidden"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise HebbtorchError(f"{name} must be >= 1, got {v}")
+        if self.checkpoint_every < 0:
+            raise HebbtorchError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lr_at(self, epoch: int, progress: float) -> float:
+        """Learning rate in ``epoch`` (0-based) at fraction ``progress`` of the whole run."""
+        if self.schedule == "seed":
+            return self.lr * (1.0, 0.5, 0.1)[min(epoch, 2)]
+        if self.schedule == "cosine":
+            return 0.5 * self.lr * (1.0 + math.cos(math.pi * progress))
+        return self.lr

@@ -1,0 +1,253 @@
+"""BPTT trainer: seeded, resumable bit for bit on CPU, with atomic checkpoints and reports.
+
+Exact resume rests on three choices: the data order of epoch ``e`` is a permutation drawn from a
+generator seeded by ``(seed, e)``; the learning rate is a pure function of (epoch, batch); and the
+checkpoint holds the optimizer state plus every RNG state the model draws from.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.io import atomic_write, write_json
+from hebbtorch.networks.registry import build_model, get_spec
+from hebbtorch.seed import resolve_device
+from hebbtorch.training.config import TrainConfig
+from hebbtorch.training.report import write_history
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    history: list[dict]  # one row per epoch
+    metrics: dict  # the report written to metrics.json
+
+
+def _make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _epoch_order(cfg: TrainConfig, epoch: int, n: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def _as_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return images.to(device, non_blocking=True).float().div_(255.0)
+
+
+def load_split(cfg: TrainConfig, split: str):
+    from hebbtorch.data import load_dataset
+
+    ds = load_dataset(cfg.dataset, split=split, root=cfg.data_root)
+    limit = cfg.max_train if split == "train" else cfg.max_test
+    images, labels = ds.images, ds.labels
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+             batch_size: int = 1000, seed: int = 0, device: torch.device | str = "cpu") -> dict:
+    """Mean cross-entropy and accuracy over a split; input noise seeded so it is repeatable."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    g = torch.Generator(device=device).manual_seed(seed + 2)
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(labels), batch_size):
+        x = _as_float(images[i:i + batch_size], device)
+        y = labels[i:i + batch_size].to(device)
+        logits = model(x, generator=g)
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+    model.train(was_training)
+    n = max(len(labels), 1)
+    return {"loss": loss_sum / n, "accuracy": correct / n}
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
+        raise HebbtorchError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
+    saved = dict(state.get("config", {}))
+    mine = cfg.to_dict()
+    # these may change between a run and its resumption without changing its result
+    for k in ("device", "checkpoint_every"):
+        saved.pop(k, None)
+        mine.pop(k, None)
+    if saved != mine:
+        diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+        raise HebbtorchError(
+            f"checkpoint {path} was written with a different configuration ({', '.join(diff)}); "
+            "use another --out folder or the same options")
+    return state
+
+
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: bool = False,
+          stop_after_batches: int | None = None, data=None) -> TrainResult:
+    """Train ``cfg.model`` on ``cfg.dataset`` by BPTT, writing reports and checkpoints to ``out``.
+
+    stop_after_batches: end this call after that many optimizer steps (a time-boxed job); the
+    checkpoint then lets ``resume=True`` continue exactly where it stopped.
+    data: optional ``(train_images, train_labels, test_images, test_labels)`` (uint8 images)
+    instead of loading ``cfg.dataset``.
+    """
+    cfg.validate()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    if data is None:
+        tr_x, tr_y = load_split(cfg, "train")
+        te_x, te_y = load_split(cfg, "test")
+    else:
+        tr_x, tr_y, te_x, te_y = data
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options).to(device)
+    optimizer = _make_optimizer(cfg, model.parameters())
+    noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    history: list[dict] = []
+    batch_log: list[dict] = []
+    start_epoch, start_batch, elapsed = 0, 0, 0.0
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.exists():
+        state = _load_checkpoint(ckpt_path, cfg)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        noise.set_state(state["noise_rng"].to(noise.get_state().device))
+        torch.set_rng_state(state["torch_rng"])
+        history, batch_log = state["history"], state["batch_log"]
+        start_epoch, start_batch, elapsed = state["epoch"], state["batch"], state["elapsed"]
+        if not quiet:
+            print(f"resuming {out} at epoch {start_epoch + 1}, batch {start_batch}")
+
+    n_batches = -(-len(tr_y) // cfg.batch_size)
+    total = cfg.epochs * n_batches
+    steps_this_call = 0
+
+    def checkpoint(epoch: int, batch: int) -> None:
+        _save_checkpoint(ckpt_path, {
+            "config": cfg.to_dict(), "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "noise_rng": noise.get_state(),
+            "torch_rng": torch.get_rng_state(), "history": history, "batch_log": batch_log,
+            "epoch": epoch, "batch": batch, "elapsed": elapsed,
+        })
+
+    model.train()
+    for epoch in range(start_epoch, cfg.epochs):
+        if cfg.schedule == "seed" and epoch > 0 and start_batch == 0:
+            optimizer = _make_optimizer(cfg, model.parameters())  # the seed re-creates it per epoch
+        order = _epoch_order(cfg, epoch, len(tr_y))
+        bar = tqdm(range(start_batch, n_batches), initial=start_batch, total=n_batches,
+                   desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
+                   leave=False, dynamic_ncols=True)
+        t0 = time.perf_counter()
+        for b in bar:
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x, y = _as_float(tr_x[idx], device), tr_y[idx].to(device)
+            lr = cfg.lr_at(epoch, (epoch * n_batches + b) / total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x, generator=noise)
+            loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                checkpoint(epoch, b)
+                raise HebbtorchError(
+                    f"loss became {float(loss)} at epoch {epoch + 1}, batch {b}: lower the "
+                    "learning rate (state before this batch saved in the checkpoint)")
+            loss.backward()
+            optimizer.step()
+            loss_value = loss.item()
+            acc = float((logits.argmax(1) == y).float().mean())
+            batch_log.append({"epoch": epoch + 1, "batch": b, "loss": loss_value,
+                              "accuracy": acc, "lr": lr})
+            bar.set_postfix(loss=f"{loss_value:.3f}", acc=f"{acc:.3f}")
+            steps_this_call += 1
+            done = b + 1
+            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < n_batches:
+                elapsed += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                checkpoint(epoch, done)
+            if stop_after_batches is not None and steps_this_call >= stop_after_batches \
+                    and done < n_batches:
+                elapsed += time.perf_counter() - t0
+                checkpoint(epoch, done)
+                bar.close()
+                return TrainResult(model, history, {"stopped_at": {"epoch": epoch, "batch": done}})
+        bar.close()
+        elapsed += time.perf_counter() - t0
+        start_batch = 0
+        test = evaluate(model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device)
+        ep = [r for r in batch_log if r["epoch"] == epoch + 1]
+        row = {"epoch": epoch + 1, "lr": ep[-1]["lr"] if ep else cfg.lr,
+               "train_loss": sum(r["loss"] for r in ep) / max(len(ep), 1),
+               "train_accuracy": sum(r["accuracy"] for r in ep) / max(len(ep), 1),
+               "test_loss": test["loss"], "test_accuracy": test["accuracy"],
+               "wall_time_s": elapsed}
+        history.append(row)
+        if not quiet:
+            tqdm.write(f"{cfg.model} epoch {epoch + 1}: train loss {row['train_loss']:.4f} "
+                       f"acc {row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} "
+                       f"acc {row['test_accuracy']:.4f} | {elapsed:.0f} s")
+        checkpoint(epoch + 1, 0)
+        metrics = _report(cfg, model, history, batch_log, device, out)
+        if stop_after_batches is not None and steps_this_call >= stop_after_batches \
+                and epoch + 1 < cfg.epochs:
+            return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
+    if not history:  # resumed a finished run
+        metrics = json.loads((out / "metrics.json").read_text())
+    return TrainResult(model, history, metrics)
+
+
+def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path) -> dict:
+    metrics = {
+        "config": cfg.to_dict(),
+        "spiking": get_spec(cfg.model).spiking,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "history": history,
+        "final": history[-1],
+    }
+    write_json(out / "metrics.json", metrics)
+    write_history(out, history, batch_log, title=cfg.model)
+    return metrics
+
+
+def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, TrainConfig]:
+    """Rebuild the model of a run folder from its checkpoint (config + weights)."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        raise HebbtorchError(f"no {CHECKPOINT} in {run_dir}: train a model there first")
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        cfg = TrainConfig(**state["config"])
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
+        raise HebbtorchError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
+    model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), cfg

@@ -1,0 +1,1 @@
+"""Pictures: spike rasters, membrane traces, heat maps, STDP curves, receptive fields, curves."""
