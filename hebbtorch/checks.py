@@ -19,8 +19,13 @@ def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
 
 
 def check_range(
-    name: str, value: float, low: float | None = None, high: float | None = None,
-    *, low_open: bool = False, high_open: bool = False,
+    name: str,
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> float:
     """Check a scalar parameter lies in an interval, e.g. a decay in [0, 1]."""
     value = float(value)
@@ -59,11 +64,12 @@ def check_probability(name: str, x: torch.Tensor | float) -> torch.Tensor | floa
 
 
 def check_ndim(name: str, x: torch.Tensor, ndim: int | Sequence[int], layout: str) -> torch.Tensor:
-    """Check the number of dimensions, quoting the expected layout, e.g. ``[time, batch, neurons]``."""
+    """Check the number of dimensions, quoting the expected layout (``[time, batch, ...]``)."""
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if x.dim() not in allowed:
         raise HebbtorchError(
-            f"{name} must be {layout} ({' or '.join(map(str, allowed))}-D), got shape {tuple(x.shape)}"
+            f"{name} must be {layout} ({' or '.join(map(str, allowed))}-D), "
+            f"got shape {tuple(x.shape)}"
         )
     return x
 
@@ -72,6 +78,7 @@ def check_size(name: str, x: torch.Tensor, dim: int, size: int, what: str) -> to
     """Check one dimension's size, e.g. the number of input features of a layer."""
     if x.shape[dim] != size:
         raise HebbtorchError(
-            f"{name} has {x.shape[dim]} {what} (dim {dim} of shape {tuple(x.shape)}), expected {size}"
+            f"{name} has {x.shape[dim]} {what} (dim {dim} of shape {tuple(x.shape)}), "
+            f"expected {size}"
         )
     return x

@@ -12,7 +12,9 @@ from hebbtorch.cli.train_args import add_train_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="seed SNN vs its ANN twin on bundled MNIST digits, with pictures")
+    p = sub.add_parser(
+        "demo", help="seed SNN vs its ANN twin on bundled MNIST digits, with pictures"
+    )
     add_train_args(p)
     p.set_defaults(batch_size=100, epochs=3)
     p.add_argument("--seed", type=int, default=0)
@@ -27,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from hebbtorch.cli.visualize import visualize_run
 
     out = ensure_out(args.out)
-    print(f"training {args.model} and its twin on {args.dataset} "
-          f"({args.epochs} epochs, batch {args.batch_size}); report in {out}")
+    print(
+        f"training {args.model} and its twin on {args.dataset} "
+        f"({args.epochs} epochs, batch {args.batch_size}); report in {out}"
+    )
     summary = compare(args, out)
     pictures = out / "pictures"
     visualize_run(out / f"{args.model}-seed{args.seed}", pictures)

@@ -19,6 +19,11 @@ COMMANDS = [
     "compare",
     "visualize",
     "demo",
+    "encode",
+    "protocol",
+    "bptt-stdp",
+    "astdp",
+    "export-nir",
 ]
 
 

@@ -22,12 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hebbtorch.training.distributed import is_main_process
     from hebbtorch.training.trainer import train
 
     cfg = config_from_args(args)
-    out = ensure_out(args.out)
+    out = ensure_out(args.out) if is_main_process() else args.out
     result = train(cfg, out, resume=args.resume, quiet=args.quiet,
                    stop_after_batches=args.stop_after_batches)
+    if not is_main_process():  # under torchrun only rank 0 reports
+        return 0
     if "stopped_at" in result.metrics:
         s = result.metrics["stopped_at"]
         print(f"stopped at epoch {s['epoch'] + 1}, batch {s['batch']}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hebbtorch.cli.common import positive_float, positive_int
+from hebbtorch.encoding.registry import IMAGE_ENCODERS
 from hebbtorch.networks.registry import MODELS
 from hebbtorch.neurons.surrogate import SURROGATES
 from hebbtorch.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
@@ -12,24 +13,59 @@ from hebbtorch.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 
 def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> None:
     p.add_argument("--model", default=model, choices=sorted(MODELS), help=f"default {model}")
-    p.add_argument("--dataset", default="mnist-5k",
-                   help="mnist-5k (ships with the install), fashion-mnist, mnist, or an IDX folder")
+    p.add_argument(
+        "--dataset",
+        default="mnist-5k",
+        help="mnist-5k (ships with the install), fashion-mnist, mnist, or an IDX folder",
+    )
     p.add_argument("--data-root", default=None, help="folder holding the data set's files")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download the data set into --data-root (or ./data) if it is missing",
+    )
     p.add_argument("--epochs", type=positive_int, default=3)
-    p.add_argument("--steps", type=positive_int, default=None,
-                   help="time steps per sample (default: the model's own, 128 for the seed)")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="time steps per sample (default: the model's own, 128 for the seed)",
+    )
     p.add_argument("--hidden", type=positive_int, default=None, help="hidden layer size")
+    p.add_argument(
+        "--hidden-layers",
+        type=positive_int,
+        default=1,
+        help="number of hidden layers of the MLP models (default 1)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=1000)
     p.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
     p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate")
     p.add_argument("--momentum", type=float, default=0.5)
     p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", default="seed", choices=SCHEDULES,
-                   help="seed: lr, lr/2, lr/10 per epoch with a fresh optimizer (the seed's recipe)")
-    p.add_argument("--max-train", type=positive_int, default=None, help="use only N training samples")
+    p.add_argument(
+        "--schedule",
+        default="seed",
+        choices=SCHEDULES,
+        help="seed: lr, lr/2, lr/10 per epoch with a fresh optimizer (the seed's recipe)",
+    )
+    p.add_argument(
+        "--max-train", type=positive_int, default=None, help="use only N training samples"
+    )
     p.add_argument("--max-test", type=positive_int, default=None, help="use only N test samples")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
-                   help="also checkpoint every N batches (always at each epoch's end)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also checkpoint every N batches (always at each epoch's end)",
+    )
+    p.add_argument(
+        "--encoder",
+        default=None,
+        choices=sorted(IMAGE_ENCODERS),
+        help="input stage of lif-mlp/lif-conv (default direct: the image as current)",
+    )
     p.add_argument("--surrogate", default="fast_sigmoid", choices=sorted(SURROGATES))
     p.add_argument("--slope", type=positive_float, default=None, help="surrogate slope")
     p.add_argument("--beta", type=float, default=0.9, help="LIF membrane decay per step")
@@ -39,15 +75,36 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
 
 
 def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
-    options = {"surrogate": args.surrogate, "slope": args.slope, "beta": args.beta,
-               "threshold": args.threshold, "dropout": args.dropout}
+    options = {
+        "surrogate": args.surrogate,
+        "slope": args.slope,
+        "beta": args.beta,
+        "threshold": args.threshold,
+        "dropout": args.dropout,
+        "hidden_layers": args.hidden_layers,
+        "encoder": args.encoder,
+    }
     cfg = TrainConfig(
-        model=args.model, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
-        num_steps=args.steps, hidden=args.hidden, batch_size=args.batch_size,
-        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed,
-        device=args.device, max_train=args.max_train, max_test=args.max_test,
-        checkpoint_every=args.checkpoint_every, model_options=options)
+        model=args.model,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        epochs=args.epochs,
+        num_steps=args.steps,
+        hidden=args.hidden,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        seed=args.seed,
+        device=args.device,
+        max_train=args.max_train,
+        max_test=args.max_test,
+        checkpoint_every=args.checkpoint_every,
+        download=args.download,
+        model_options=options,
+    )
     for k, v in override.items():
         setattr(cfg, k, v)
     return cfg.validate()

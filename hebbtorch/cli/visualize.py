@@ -34,6 +34,7 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
     images, labels = load_split(cfg, "test")
     if not 0 <= index < len(labels):
         raise HebbtorchError(f"--index must be in [0, {len(labels) - 1}], got {index}")
+    ensure_out(out)  # only now: a bad --run must not leave an empty RUN/pictures behind
     x = images[index:index + 1].float() / 255.0
     label = int(labels[index])
     with torch.no_grad():
@@ -64,7 +65,7 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
 
 
 def run(args: argparse.Namespace) -> int:
-    out = ensure_out(args.out or args.run / "pictures")
+    out = args.out or args.run / "pictures"
     paths = visualize_run(args.run, out, args.index, args.seed)
     print(f"wrote {len(paths)} pictures to {out}")
     return 0

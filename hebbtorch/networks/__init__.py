@@ -2,7 +2,11 @@
 
 from hebbtorch.networks.base import Recording, is_spiking
 from hebbtorch.networks.builders import (
-    SpikingSequential, ann_convnet, ann_mlp, spiking_convnet, spiking_mlp,
+    SpikingSequential,
+    ann_convnet,
+    ann_mlp,
+    spiking_convnet,
+    spiking_mlp,
 )
 from hebbtorch.networks.registry import MODELS, build_model, get_spec
 from hebbtorch.networks.seed import NonSpikingNet, SpikingNet

@@ -34,12 +34,22 @@ class SpikingSequential(nn.Module):
     encoder: module ``(x [batch, ...], generator) -> [time, batch, ...]``; None = direct current.
     """
 
-    def __init__(self, stages: Sequence[nn.Module], num_steps: int, lif: LIFParameters,
-                 readout_beta: float = 0.9, encoder: nn.Module | None = None,
-                 pre_stage: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        stages: Sequence[nn.Module],
+        num_steps: int,
+        lif: LIFParameters,
+        readout_beta: float = 0.9,
+        encoder: nn.Module | None = None,
+        pre_stage: nn.Module | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if num_steps < 1:
             raise HebbtorchError(f"num_steps must be >= 1, got {num_steps}")
+        if not 0.0 <= dropout < 1.0:
+            raise HebbtorchError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
         self.stages = nn.ModuleList(stages)
         self.num_steps = int(num_steps)
         self.lif = validate_lif(lif)
@@ -59,11 +69,19 @@ class SpikingSequential(nn.Module):
             out = lif_sequence(current, self.lif)
             if keep:
                 rec[f"layer{i}.v"], rec[f"layer{i}.spikes"] = out.v, out.spikes
-            current = _time_distributed(stage, out.spikes)
+            current = _time_distributed(stage, self._drop(out.spikes))
         v = li_sequence(current, self.readout)
         if keep:
             rec["readout.v"] = v
         return v.mean(0), rec
+
+    def _drop(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Dropout with one mask per sample shared by all time steps: a dropped neuron stays
+        silent for the whole presentation (and one mask is cheaper than T)."""
+        if not (self.training and self.dropout):
+            return spikes
+        keep = torch.rand(spikes.shape[1:], device=spikes.device) >= self.dropout
+        return spikes * (keep.to(spikes.dtype) / (1.0 - self.dropout))
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self._run(x, generator, keep=False)[0]
@@ -79,17 +97,28 @@ def _check_sizes(sizes: Sequence[int]) -> list[int]:
     return sizes
 
 
-def spiking_mlp(sizes: Sequence[int] = (784, 800, 10), num_steps: int = 25, *,
-                lif: LIFParameters | None = None, readout_beta: float = 0.9,
-                encoder: nn.Module | None = None, dropout: float = 0.0) -> SpikingSequential:
-    """MLP ``sizes[0] -> ... -> sizes[-1]`` of LIF neurons with an LI readout."""
+def spiking_mlp(
+    sizes: Sequence[int] = (784, 800, 10),
+    num_steps: int = 25,
+    *,
+    lif: LIFParameters | None = None,
+    readout_beta: float = 0.9,
+    encoder: nn.Module | None = None,
+    dropout: float = 0.0,
+) -> SpikingSequential:
+    """MLP ``sizes[0] -> ... -> sizes[-1]`` of LIF neurons with an LI readout; ``dropout`` acts on
+    the hidden spikes."""
     sizes = _check_sizes(sizes)
-    stages: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        lin = nn.Linear(a, b)
-        stages.append(nn.Sequential(nn.Dropout(dropout), lin) if dropout and i else lin)
-    return SpikingSequential(stages, num_steps, lif or LIFParameters(), readout_beta, encoder,
-                             pre_stage=nn.Flatten())
+    stages = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    return SpikingSequential(
+        stages,
+        num_steps,
+        lif or LIFParameters(),
+        readout_beta,
+        encoder,
+        pre_stage=nn.Flatten(),
+        dropout=dropout,
+    )
 
 
 def ann_mlp(sizes: Sequence[int] = (784, 800, 10), dropout: float = 0.0) -> nn.Module:
@@ -113,22 +142,34 @@ def _conv_stages(channels: Sequence[int], hidden: int, n_out: int, image: int) -
         c_in = c
         size = size if i == 0 else size // 2
     size //= 2
-    stages.append(nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(c_in * size * size, hidden)))
+    stages.append(
+        nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(c_in * size * size, hidden))
+    )
     stages.append(nn.Linear(hidden, n_out))
     return stages
 
 
-def spiking_convnet(channels: Sequence[int] = (32, 64), hidden: int = 256, n_out: int = 10,
-                    image: int = 28, num_steps: int = 8, *, lif: LIFParameters | None = None,
-                    readout_beta: float = 0.9, encoder: nn.Module | None = None) -> SpikingSequential:
-    """conv3x3(c1) -> LIF -> [pool -> conv3x3 -> LIF]... -> pool -> FC(hidden) -> LIF -> FC -> LI."""
+def spiking_convnet(
+    channels: Sequence[int] = (32, 64),
+    hidden: int = 256,
+    n_out: int = 10,
+    image: int = 28,
+    num_steps: int = 8,
+    *,
+    lif: LIFParameters | None = None,
+    readout_beta: float = 0.9,
+    encoder: nn.Module | None = None,
+) -> SpikingSequential:
+    """conv3x3 -> LIF -> [pool -> conv3x3 -> LIF]... -> pool -> FC(hidden) -> LIF -> FC -> LI."""
     stages = _conv_stages(channels, hidden, n_out, image)
-    return SpikingSequential(stages, num_steps, lif or LIFParameters(), readout_beta, encoder,
-                             pre_stage=_AddChannel())
+    return SpikingSequential(
+        stages, num_steps, lif or LIFParameters(), readout_beta, encoder, pre_stage=_AddChannel()
+    )
 
 
-def ann_convnet(channels: Sequence[int] = (32, 64), hidden: int = 256, n_out: int = 10,
-                image: int = 28) -> nn.Module:
+def ann_convnet(
+    channels: Sequence[int] = (32, 64), hidden: int = 256, n_out: int = 10, image: int = 28
+) -> nn.Module:
     """ANN twin of :func:`spiking_convnet`: the same stages with ReLU between them."""
     stages = _conv_stages(channels, hidden, n_out, image)
     layers: list[nn.Module] = [_AddChannel()]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from hebbtorch.encoding.registry import make_encoder
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.networks.builders import ann_convnet, ann_mlp, spiking_convnet, spiking_mlp
 from hebbtorch.networks.seed import NonSpikingNet, SpikingNet
@@ -29,6 +30,14 @@ def _seed_snn(binary: bool):
     return build
 
 
+def _mlp_sizes(h: int | None, o: dict) -> tuple[int, ...]:
+    return (784, *([h or 800] * int(o.get("hidden_layers", 1))), 10)
+
+
+def _encoder(T: int, o: dict) -> nn.Module | None:
+    return make_encoder(o.get("encoder") or "direct", T)
+
+
 def _lif(o: dict) -> LIFParameters:
     return LIFParameters(beta=o.get("beta", 0.9), threshold=o.get("threshold", 1.0),
                          surrogate=o.get("surrogate", "fast_sigmoid"), slope=o.get("slope"))
@@ -42,18 +51,21 @@ MODELS: dict[str, ModelSpec] = {
     "seed-ann": ModelSpec(lambda T, h, o: NonSpikingNet(n_hidden=h or 100), "seed-snn", False, 1,
                           "the seed's NonSpikingNet: 784-100-10 ReLU"),
     "lif-mlp": ModelSpec(
-        lambda T, h, o: spiking_mlp((784, h or 800, 10), T, lif=_lif(o), encoder=o.get("encoder"),
+        lambda T, h, o: spiking_mlp(_mlp_sizes(h, o), T, lif=_lif(o), encoder=_encoder(T, o),
                                     dropout=o.get("dropout", 0.0)),
-        "ann-mlp", True, 25, "LIF MLP 784-H-10 with LI readout (surrogate gradients)"),
-    "ann-mlp": ModelSpec(lambda T, h, o: ann_mlp((784, h or 800, 10), o.get("dropout", 0.0)),
-                         "lif-mlp", False, 1, "ReLU MLP 784-H-10"),
+        "ann-mlp", True, 25, "LIF MLP 784-H(-H...)-10 with LI readout (surrogate gradients)"),
+    "ann-mlp": ModelSpec(lambda T, h, o: ann_mlp(_mlp_sizes(h, o), o.get("dropout", 0.0)),
+                         "lif-mlp", False, 1, "ReLU MLP 784-H(-H...)-10"),
     "lif-conv": ModelSpec(
         lambda T, h, o: spiking_convnet(hidden=h or 256, num_steps=T, lif=_lif(o),
-                                        encoder=o.get("encoder")),
+                                        encoder=_encoder(T, o)),
         "ann-conv", True, 8, "conv32-conv64-FC(H)-10 of LIF neurons"),
     "ann-conv": ModelSpec(lambda T, h, o: ann_convnet(hidden=h or 256), "lif-conv", False, 1,
                           "ReLU twin of lif-conv"),
 }
+
+
+ENCODED = ("lif-mlp", "lif-conv")  # models whose input stage is chosen with an encoder
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -67,6 +79,9 @@ def build_model(name: str, num_steps: int | None = None, hidden: int | None = No
                 **options) -> nn.Module:
     """Build a named model; ``num_steps`` defaults to the model's own (128 for the seed)."""
     spec = get_spec(name)
+    if options.get("encoder") and name not in ENCODED:
+        raise HebbtorchError(f"model {name!r} has a fixed input stage; --encoder applies to "
+                             f"{', '.join(ENCODED)}")
     steps = spec.default_steps if num_steps is None else int(num_steps)
     if steps < 1:
         raise HebbtorchError(f"time steps must be >= 1, got {steps}")

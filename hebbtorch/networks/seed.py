@@ -13,13 +13,13 @@ import torch
 from torch import nn
 
 from hebbtorch.encoding.noisy_mask import noisy_mask_step
+from hebbtorch.networks.base import Recording
 from hebbtorch.neurons.refractory import (
     RefractoryOutput,
     RefractoryParameters,
     refractory_sequence,
     validate_refractory,
 )
-from hebbtorch.networks.base import Recording
 
 
 class SpikingNet(nn.Module):

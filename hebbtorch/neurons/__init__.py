@@ -5,15 +5,30 @@ fields are ``[time, batch, ...]`` plus the final state.
 """
 
 from hebbtorch.neurons.alif import (
-    ALIF, ALIFOutput, ALIFParameters, ALIFState, alif_sequence, alif_step,
+    ALIF,
+    ALIFOutput,
+    ALIFParameters,
+    ALIFState,
+    alif_sequence,
+    alif_step,
 )
 from hebbtorch.neurons.li import LI, LIParameters, li_sequence
 from hebbtorch.neurons.lif import (
-    LIF, LIFOutput, LIFParameters, LIFState, beta_from_tau, lif_sequence, lif_step,
+    LIF,
+    LIFOutput,
+    LIFParameters,
+    LIFState,
+    beta_from_tau,
+    lif_sequence,
+    lif_step,
 )
 from hebbtorch.neurons.refractory import (
-    RefractoryNeuron, RefractoryOutput, RefractoryParameters, RefractoryState,
-    refractory_sequence, refractory_step,
+    RefractoryNeuron,
+    RefractoryOutput,
+    RefractoryParameters,
+    RefractoryState,
+    refractory_sequence,
+    refractory_step,
 )
 from hebbtorch.neurons.surrogate import SURROGATES, spike
 

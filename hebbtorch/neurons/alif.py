@@ -73,8 +73,13 @@ def alif_sequence(
 ) -> ALIFOutput:
     """Reference time loop over ``currents`` ``[time, batch, ...]``."""
     if currents.dim() < 2:
-        raise HebbtorchError(f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}")
+        raise HebbtorchError(
+            f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
+        )
     check_finite("currents", currents)
+    if p.reset not in ("subtract", "zero"):  # a misspelt reset must not run as "zero"
+        raise HebbtorchError(f"reset must be 'subtract' or 'zero', got {p.reset!r}")
+    get_surrogate(p.surrogate)
     state = alif_initial_state(currents[0]) if state is None else state
     out: list[list[torch.Tensor]] = [[], [], []]
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -88,10 +93,18 @@ class ALIF(nn.Module):
     """ALIF neurons over time; decays given as beta/rho or as tau_mem/tau_adapt with dt."""
 
     def __init__(
-        self, beta: float | None = None, rho: float | None = None, *,
-        tau_mem: float | None = None, tau_adapt: float | None = None, dt: float = 1.0,
-        threshold: float = 1.0, adapt_scale: float = 1.8, reset: str = "subtract",
-        surrogate: str = "fast_sigmoid", slope: float | None = None,
+        self,
+        beta: float | None = None,
+        rho: float | None = None,
+        *,
+        tau_mem: float | None = None,
+        tau_adapt: float | None = None,
+        dt: float = 1.0,
+        threshold: float = 1.0,
+        adapt_scale: float = 1.8,
+        reset: str = "subtract",
+        surrogate: str = "fast_sigmoid",
+        slope: float | None = None,
     ) -> None:
         super().__init__()
         if (beta is None) == (tau_mem is None):

@@ -15,7 +15,9 @@ class LIParameters(NamedTuple):
     beta: torch.Tensor | float = 0.9
 
 
-def li_sequence(currents: torch.Tensor, p: LIParameters, v0: torch.Tensor | None = None) -> torch.Tensor:
+def li_sequence(
+    currents: torch.Tensor, p: LIParameters, v0: torch.Tensor | None = None
+) -> torch.Tensor:
     """Membrane trace ``[time, batch, ...]`` for currents ``[time, batch, ...]``."""
     v = torch.zeros_like(currents[0]) if v0 is None else v0
     vs = []

@@ -1,5 +1,5 @@
-"""Leaky integrate-and-fire neuron, discrete time (Gerstner et al. 2014, *Neuronal Dynamics*, eq. 1.5
-discretised with step ``dt``)::
+"""Leaky integrate-and-fire neuron in discrete time (Gerstner et al. 2014, *Neuronal
+Dynamics*, eq. 1.5, discretised with step ``dt``)::
 
     v[t] = beta * v[t-1] + I[t]              beta = exp(-dt / tau_mem)   (dimensionless)
     s[t] = Θ(v[t] - threshold)               threshold in units of v
@@ -78,7 +78,9 @@ def lif_initial_state(like: torch.Tensor) -> LIFState:
     return LIFState(torch.zeros_like(like), torch.zeros_like(like))
 
 
-def apply_reset(v: torch.Tensor, s: torch.Tensor, threshold, reset: str, detach: bool) -> torch.Tensor:
+def apply_reset(
+    v: torch.Tensor, s: torch.Tensor, threshold, reset: str, detach: bool
+) -> torch.Tensor:
     """Reset the membrane where ``s`` spiked: subtract ``threshold`` or set to 0."""
     s = s.detach() if detach else s
     return v - s * threshold if reset == "subtract" else v * (1.0 - s)
@@ -98,8 +100,11 @@ def lif_step(
     v_out = v
     v = apply_reset(v, s, p.threshold, p.reset, p.detach_reset)
     if p.refractory_steps:
-        refrac = torch.where(s.detach() > 0, torch.full_like(state.refrac, p.refractory_steps),
-                             (state.refrac - 1).clamp_(min=0))
+        refrac = torch.where(
+            s.detach() > 0,
+            torch.full_like(state.refrac, p.refractory_steps),
+            (state.refrac - 1).clamp_(min=0),
+        )
     else:
         refrac = state.refrac
     return s, v_out, LIFState(v, refrac)
@@ -110,8 +115,11 @@ def lif_sequence(
 ) -> LIFOutput:
     """Run :func:`lif_step` over ``currents`` ``[time, batch, ...]`` (the reference loop)."""
     if currents.dim() < 2:
-        raise HebbtorchError(f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}")
+        raise HebbtorchError(
+            f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
+        )
     check_finite("currents", currents)
+    validate_lif(p)  # a misspelt reset must not silently run as another one
     state = lif_initial_state(currents[0]) if state is None else state
     spikes, vs = [], []
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -129,10 +137,20 @@ class LIF(nn.Module):
     """
 
     def __init__(
-        self, beta: float | None = None, *, tau_mem: float | None = None, dt: float = 1.0,
-        threshold: float = 1.0, reset: str = "subtract", refractory_steps: int = 0,
-        surrogate: str = "fast_sigmoid", slope: float | None = None, detach_reset: bool = False,
-        learn_beta: bool = False, learn_threshold: bool = False, shape: tuple[int, ...] = (),
+        self,
+        beta: float | None = None,
+        *,
+        tau_mem: float | None = None,
+        dt: float = 1.0,
+        threshold: float = 1.0,
+        reset: str = "subtract",
+        refractory_steps: int = 0,
+        surrogate: str = "fast_sigmoid",
+        slope: float | None = None,
+        detach_reset: bool = False,
+        learn_beta: bool = False,
+        learn_threshold: bool = False,
+        shape: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         if (beta is None) == (tau_mem is None):
@@ -143,13 +161,19 @@ class LIF(nn.Module):
         thr_t = torch.full(shape, float(threshold))
         self.beta = nn.Parameter(beta_t) if learn_beta else nn.Buffer(beta_t)
         self.threshold = nn.Parameter(thr_t) if learn_threshold else nn.Buffer(thr_t)
-        self.config = dict(reset=reset, refractory_steps=refractory_steps, surrogate=surrogate,
-                           slope=slope, detach_reset=detach_reset)
+        self.config = dict(
+            reset=reset,
+            refractory_steps=refractory_steps,
+            surrogate=surrogate,
+            slope=slope,
+            detach_reset=detach_reset,
+        )
         validate_lif(self.parameters_now())
 
     def parameters_now(self) -> LIFParameters:
-        return LIFParameters(beta=self.beta.clamp(0.0, 1.0), threshold=self.threshold,
-                             **self.config)
+        return LIFParameters(
+            beta=self.beta.clamp(0.0, 1.0), threshold=self.threshold, **self.config
+        )
 
     def forward(self, currents: torch.Tensor, state: LIFState | None = None) -> LIFOutput:
         return lif_sequence(currents, self.parameters_now(), state)

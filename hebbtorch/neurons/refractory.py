@@ -3,7 +3,7 @@ PyTorch where Backpropagation engenders STDP", reproduced exactly::
 
     inner[t] = I[t] + decay * inner[t-1]
     out[t]   = relu(inner[t] - threshold)                     graded, not binary
-    inner[t] -= (penalty_threshold / threshold) * inner[t]    where out[t] > 0 (gate has no gradient)
+    inner[t] -= (penalty_threshold / threshold) * inner[t]   where out[t] > 0 (gate: no gradient)
     returns (inner[t-1], out[t-1])                            a one-step delay
 
 Seed defaults: decay 0.9, threshold 1.0, penalty_threshold 1.5 (so a firing neuron's inner state
@@ -41,7 +41,7 @@ class RefractoryState(NamedTuple):
 
 
 class RefractoryOutput(NamedTuple):
-    """inner and out as the seed layer returns them (delayed by one step), ``[time, batch, ...]``."""
+    """inner and out as the seed layer returns them (one step late), ``[time, batch, ...]``."""
 
     inner: torch.Tensor
     out: torch.Tensor
@@ -79,8 +79,11 @@ def refractory_sequence(
 ) -> RefractoryOutput:
     """Reference time loop over ``currents`` ``[time, batch, ...]``."""
     if currents.dim() < 2:
-        raise HebbtorchError(f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}")
+        raise HebbtorchError(
+            f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
+        )
     check_finite("currents", currents)
+    validate_refractory(p)
     state = refractory_initial_state(currents[0]) if state is None else state
     inners, outs = [], []
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -93,12 +96,21 @@ def refractory_sequence(
 class RefractoryNeuron(nn.Module):
     """Module form of the seed neuron; holds only its parameters."""
 
-    def __init__(self, decay: float = 0.9, threshold: float = 1.0, penalty_threshold: float = 1.5,
-                 binary: bool = False, surrogate: str = "fast_sigmoid",
-                 slope: float | None = None) -> None:
+    def __init__(
+        self,
+        decay: float = 0.9,
+        threshold: float = 1.0,
+        penalty_threshold: float = 1.5,
+        binary: bool = False,
+        surrogate: str = "fast_sigmoid",
+        slope: float | None = None,
+    ) -> None:
         super().__init__()
         self.params = validate_refractory(
-            RefractoryParameters(decay, threshold, penalty_threshold, binary, surrogate, slope))
+            RefractoryParameters(decay, threshold, penalty_threshold, binary, surrogate, slope)
+        )
 
-    def forward(self, currents: torch.Tensor, state: RefractoryState | None = None) -> RefractoryOutput:
+    def forward(
+        self, currents: torch.Tensor, state: RefractoryState | None = None
+    ) -> RefractoryOutput:
         return refractory_sequence(currents, self.params, state)

@@ -99,7 +99,9 @@ class SpikeFunction(torch.autograd.Function):
         return grad_out * ctx.surrogate.grad(x, ctx.slope), None, None
 
 
-def spike(x: torch.Tensor, surrogate: str = "fast_sigmoid", slope: float | None = None) -> torch.Tensor:
+def spike(
+    x: torch.Tensor, surrogate: str = "fast_sigmoid", slope: float | None = None
+) -> torch.Tensor:
     """Binary spikes ``Θ(x)`` with the named surrogate gradient.
 
     x: distance to threshold (e.g. ``v - threshold``), any shape. Returns 0/1 of the same dtype.

@@ -22,6 +22,7 @@ class TrainConfig:
     model: str = "seed-snn"
     dataset: str = "mnist-5k"
     data_root: str | None = None
+    download: bool = False
     epochs: int = 3
     num_steps: int | None = None
     hidden: int | None = None

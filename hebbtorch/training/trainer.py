@@ -3,6 +3,10 @@
 Exact resume rests on three choices: the data order of epoch ``e`` is a permutation drawn from a
 generator seeded by ``(seed, e)``; the learning rate is a pure function of (epoch, batch); and the
 checkpoint holds the optimizer state plus every RNG state the model draws from.
+
+Under ``torchrun`` (``WORLD_SIZE > 1``) the same loop runs data-parallel: see
+:mod:`hebbtorch.training.distributed` (global batches sharded over ranks, DDP gradient averaging,
+rank-0-only files, per-rank noise generators saved in the checkpoint for exact resume).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import atomic_write, write_json
 from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
+from hebbtorch.training import distributed as ddp
 from hebbtorch.training.config import TrainConfig
 from hebbtorch.training.report import write_history
 
@@ -54,7 +59,7 @@ def _as_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 def load_split(cfg: TrainConfig, split: str):
     from hebbtorch.data import load_dataset
 
-    ds = load_dataset(cfg.dataset, split=split, root=cfg.data_root)
+    ds = load_dataset(cfg.dataset, split=split, root=cfg.data_root, download=cfg.download)
     limit = cfg.max_train if split == "train" else cfg.max_test
     images, labels = ds.images, ds.labels
     if limit is not None:
@@ -94,7 +99,7 @@ def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
     saved = dict(state.get("config", {}))
     mine = cfg.to_dict()
     # these may change between a run and its resumption without changing its result
-    for k in ("device", "checkpoint_every"):
+    for k in ("device", "checkpoint_every", "download"):
         saved.pop(k, None)
         mine.pop(k, None)
     if saved != mine:
@@ -113,11 +118,29 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: boo
     checkpoint then lets ``resume=True`` continue exactly where it stopped.
     data: optional ``(train_images, train_labels, test_images, test_labels)`` (uint8 images)
     instead of loading ``cfg.dataset``.
+
+    Launched by ``torchrun`` with ``WORLD_SIZE > 1``, joins the process group (and leaves it at
+    the end if it joined it here) and trains data-parallel; ``cfg.batch_size`` is the global
+    batch and must be divisible by the world size.
     """
     cfg.validate()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
+    info = ddp.setup(device)
+    try:
+        return _train(cfg, Path(out), ddp.rank_device(device, info), info, resume=resume,
+                      quiet=quiet or not info.is_main, stop_after_batches=stop_after_batches,
+                      data=data)
+    finally:
+        ddp.teardown(info)
+
+
+def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo, *,
+           resume: bool, quiet: bool, stop_after_batches: int | None, data) -> TrainResult:
+    main = info.is_main
+    if info.enabled:
+        ddp.check_batch(cfg.batch_size, info)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     if data is None:
         tr_x, tr_y = load_split(cfg, "train")
         te_x, te_y = load_split(cfg, "test")
@@ -126,18 +149,32 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: boo
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options).to(device)
+    net = model  # what the loop calls: the model itself, or its DDP wrapper
+    if info.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = _make_optimizer(cfg, model.parameters())
-    noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    # model noise (stochastic input) differs per rank; rank 0 draws what one process would
+    noise = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1_000_003 * info.rank)
     history: list[dict] = []
     batch_log: list[dict] = []
     start_epoch, start_batch, elapsed = 0, 0, 0.0
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
         state = _load_checkpoint(ckpt_path, cfg)
+        saved_world = state.get("world_size", 1)
+        if saved_world != info.world_size:
+            raise HebbtorchError(
+                f"checkpoint {ckpt_path} was written by {saved_world} process(es); resume it "
+                f"with the same number (now {info.world_size})")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        noise.set_state(state["noise_rng"].to(noise.get_state().device))
-        torch.set_rng_state(state["torch_rng"])
+        noise_rng = state["noise_rng_ranks"][info.rank] if info.enabled else state["noise_rng"]
+        torch_rng = state["torch_rng_ranks"][info.rank] if info.enabled else state["torch_rng"]
+        noise.set_state(noise_rng.to(noise.get_state().device))
+        torch.set_rng_state(torch_rng)
         history, batch_log = state["history"], state["batch_log"]
         start_epoch, start_batch, elapsed = state["epoch"], state["batch"], state["elapsed"]
         if not quiet:
@@ -148,12 +185,18 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: boo
     steps_this_call = 0
 
     def checkpoint(epoch: int, batch: int) -> None:
-        _save_checkpoint(ckpt_path, {
+        state = {
             "config": cfg.to_dict(), "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "noise_rng": noise.get_state(),
             "torch_rng": torch.get_rng_state(), "history": history, "batch_log": batch_log,
             "epoch": epoch, "batch": batch, "elapsed": elapsed,
-        })
+        }
+        if info.enabled:  # every rank's generators, so each resumes its own stream
+            state["world_size"] = info.world_size
+            state["noise_rng_ranks"] = ddp.gather_objects(noise.get_state().cpu(), info)
+            state["torch_rng_ranks"] = ddp.gather_objects(torch.get_rng_state(), info)
+        if main:
+            _save_checkpoint(ckpt_path, state)
 
     model.train()
     for epoch in range(start_epoch, cfg.epochs):
@@ -166,22 +209,36 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: boo
         t0 = time.perf_counter()
         for b in bar:
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            n_global = len(idx)
+            idx = ddp.shard(idx, info)
             x, y = _as_float(tr_x[idx], device), tr_y[idx].to(device)
             lr = cfg.lr_at(epoch, (epoch * n_batches + b) / total)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
-            logits = model(x, generator=noise)
-            loss = F.cross_entropy(logits, y)
-            if not torch.isfinite(loss):
+            logits = net(x, generator=noise)
+            if info.enabled:
+                # sum / global batch * world size: DDP's mean over ranks is then the global
+                # batch mean, even when a short last batch splits unevenly
+                loss_sum = F.cross_entropy(logits, y, reduction="sum")
+                loss = loss_sum * (info.world_size / n_global)
+                stats = ddp.all_reduce_sum(torch.stack([
+                    loss_sum.detach().double(), (logits.argmax(1) == y).sum().double()]))
+                global_loss = stats[0] / n_global
+            else:
+                loss = global_loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(global_loss):
                 checkpoint(epoch, b)
                 raise HebbtorchError(
-                    f"loss became {float(loss)} at epoch {epoch + 1}, batch {b}: lower the "
+                    f"loss became {loss.item()} at epoch {epoch + 1}, batch {b}: lower the "
                     "learning rate (state before this batch saved in the checkpoint)")
             loss.backward()
             optimizer.step()
-            loss_value = loss.item()
-            acc = float((logits.argmax(1) == y).float().mean())
+            if info.enabled:
+                loss_value, acc = float(global_loss), float(stats[1]) / n_global
+            else:
+                loss_value = loss.item()
+                acc = float((logits.argmax(1) == y).float().mean())
             batch_log.append({"epoch": epoch + 1, "batch": b, "loss": loss_value,
                               "accuracy": acc, "lr": lr})
             bar.set_postfix(loss=f"{loss_value:.3f}", acc=f"{acc:.3f}")
@@ -200,6 +257,13 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: boo
         bar.close()
         elapsed += time.perf_counter() - t0
         start_batch = 0
+        if not main:  # rank 0 evaluates and reports; the others wait for its numbers
+            checkpoint(epoch + 1, 0)
+            history, metrics = ddp.broadcast_object(None, info)
+            if stop_after_batches is not None and steps_this_call >= stop_after_batches \
+                    and epoch + 1 < cfg.epochs:
+                return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
+            continue
         test = evaluate(model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device)
         ep = [r for r in batch_log if r["epoch"] == epoch + 1]
         row = {"epoch": epoch + 1, "lr": ep[-1]["lr"] if ep else cfg.lr,
@@ -213,16 +277,19 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: boo
                        f"acc {row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} "
                        f"acc {row['test_accuracy']:.4f} | {elapsed:.0f} s")
         checkpoint(epoch + 1, 0)
-        metrics = _report(cfg, model, history, batch_log, device, out)
+        metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
+        if info.enabled:
+            ddp.broadcast_object((history, metrics), info)
         if stop_after_batches is not None and steps_this_call >= stop_after_batches \
                 and epoch + 1 < cfg.epochs:
             return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
-    if not history:  # resumed a finished run
+    if start_epoch >= cfg.epochs:  # resumed a finished run: nothing ran, metrics unset
         metrics = json.loads((out / "metrics.json").read_text())
     return TrainResult(model, history, metrics)
 
 
-def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path) -> dict:
+def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path,
+            world_size: int = 1) -> dict:
     metrics = {
         "config": cfg.to_dict(),
         "spiking": get_spec(cfg.model).spiking,
@@ -233,6 +300,8 @@ def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path) -> d
         "history": history,
         "final": history[-1],
     }
+    if world_size > 1:
+        metrics["world_size"] = world_size
     write_json(out / "metrics.json", metrics)
     write_history(out, history, batch_log, title=cfg.model)
     return metrics

@@ -1,0 +1,178 @@
+"""``hebbtorch encode``: one image through every spike encoder — a raster per encoder in one
+picture (``encoding.png``) and the spike counts as JSON (``encoding.json``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from hebbtorch.cli.common import ensure_out, positive_float, positive_int
+from hebbtorch.errors import HebbtorchError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("encode", help="compare spike encodings of one image (rasters + counts)")
+    p.add_argument("image", nargs="?", type=Path, default=None,
+                   help="a grayscale image: .png (or other format matplotlib reads) or .npy [H, W]")
+    p.add_argument("--dataset", default=None, help="take the image from a data set instead, "
+                   "e.g. mnist-5k, mnist, fashion-mnist")
+    p.add_argument("--index", type=int, default=0, help="example index in --dataset (default 0)")
+    p.add_argument("--split", default="test", help="split of --dataset (default test)")
+    p.add_argument("--steps", type=positive_int, default=50, help="time steps (default 50)")
+    p.add_argument("--max-rate", type=positive_float, default=200.0,
+                   help="rate of a white pixel in Hz, dt = 1 ms (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--gif", action="store_true", help="also write encoding_events.gif (DVS)")
+    p.add_argument("--out", type=Path, default=Path("runs/encode"), help="output folder")
+    p.set_defaults(func=run)
+
+
+def load_image(path: Path) -> np.ndarray:
+    """A 2-D float image in [0, 1] from a .npy or an image file (colour → mean of RGB)."""
+    if not path.is_file():
+        raise HebbtorchError(f"image file {str(path)!r} not found")
+    if path.suffix.lower() == ".npy":
+        try:
+            img = np.load(path, allow_pickle=False)
+        except ValueError as e:
+            raise HebbtorchError(f"cannot read {str(path)!r} as a .npy array: {e}") from e
+    else:
+        import matplotlib.image as mpimg
+
+        try:
+            img = mpimg.imread(path)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise HebbtorchError(f"cannot read image {str(path)!r}: {e}") from e
+        if img.ndim == 3:
+            img = img[..., :3].mean(-1)
+    img = np.asarray(img)
+    if img.ndim != 2 or img.size == 0:
+        raise HebbtorchError(f"image must be 2-D [H, W] (grayscale), got shape {img.shape}")
+    img = img.astype(np.float64)
+    if not np.isfinite(img).all() or img.min() < 0:
+        raise HebbtorchError("image must hold finite, non-negative intensities")
+    if img.max() > 1.0:
+        img = img / 255.0 if img.max() <= 255.0 else img / img.max()
+    return img
+
+
+def _dataset_image(name: str, split: str, index: int) -> tuple[np.ndarray, str]:
+    from hebbtorch.data import load_dataset
+
+    ds = load_dataset(name, split)
+    images = np.asarray(ds.images)
+    if not 0 <= index < len(images):
+        raise HebbtorchError(f"--index must be in [0, {len(images) - 1}] for {name} {split}, "
+                             f"got {index}")
+    label = int(np.asarray(ds.labels)[index])
+    return images[index].astype(np.float64) / 255.0, f"{name} {split}[{index}] (label {label})"
+
+
+def saccade(img: np.ndarray, steps: int, amplitude: int = 4) -> np.ndarray:
+    """Video ``[steps, H, W]`` of ``img`` sliding right one pixel per step up to ``amplitude``
+    pixels, then back, and so on (zero-filled) — a small eye movement."""
+    h, w = img.shape
+    amplitude = max(1, min(amplitude, w - 1))
+    video = np.zeros((steps, h, w))
+    for t in range(steps):
+        phase = t % (2 * amplitude)
+        shift = phase if phase <= amplitude else 2 * amplitude - phase
+        video[t, :, shift:] = img[:, : w - shift]
+    return video
+
+
+def encode_all(img: np.ndarray, steps: int, max_rate: float, seed: int) -> dict[str, object]:
+    """Every encoder on ``img`` ``[H, W]``: name → spikes ``[steps, neurons]`` (numpy), plus
+    the DVS events under ``"_events"``."""
+    import torch
+
+    from hebbtorch import encoding as enc
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.as_tensor(img, dtype=torch.float32).unsqueeze(0)  # [1, H, W]
+    n = x.numel()
+    above = int((x > 0.05).sum())
+    video = saccade(img, steps)
+    out: dict[str, object] = {
+        "rate (Bernoulli)": enc.rate_encode(x, steps, max_rate=max_rate, dt=1e-3, generator=g),
+        "Poisson counts": enc.poisson_encode(x, steps, max_rate=max_rate, dt=1e-3, generator=g),
+        "latency (linear)": enc.latency_encode(x, steps, method="linear", threshold=0.05),
+        "latency (log, RC)": enc.latency_encode(x, steps, method="log", threshold=0.05,
+                                                tau=steps / 2),
+        "rank order": enc.rank_order_encode(x, steps, per_step=max(1, -(-above // steps)),
+                                            threshold=0.05),
+        "population (4 RFs/pixel)": enc.population_encode(
+            x, steps, 4, max_rate=max_rate, dt=1e-3, generator=g),
+        "delta (saccade video)": enc.delta_encode(
+            torch.as_tensor(video, dtype=torch.float32).unsqueeze(1), threshold=0.1),
+    }
+    events = enc.frames_to_events(video, on_threshold=0.3, off_threshold=0.3)
+    dvs = np.zeros((steps, 2, n))
+    if len(events):
+        step = np.clip(-(-events["t"] // 1000), 0, steps - 1)  # (t_{k-1}, t_k] → step k
+        np.add.at(dvs, (step, events["p"], events["y"] * img.shape[1] + events["x"]), 1.0)
+    out["DVS (saccade video)"] = dvs
+    result = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v)
+              for k, v in out.items()}
+    result = {k: v.reshape(steps, -1) for k, v in result.items()}
+    result["_events"] = events
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    from hebbtorch.io import save_figure, write_json
+    from hebbtorch.viz.raster import spike_raster
+    from hebbtorch.viz.style import figure
+
+    if (args.image is None) == (args.dataset is None):
+        raise HebbtorchError("give either an image file or --dataset NAME (not both)")
+    if args.image is not None:
+        img, source = load_image(args.image), str(args.image)
+    else:
+        img, source = _dataset_image(args.dataset, args.split, args.index)
+    out = ensure_out(args.out)
+    codes = encode_all(img, args.steps, args.max_rate, args.seed)
+    events = codes.pop("_events")
+
+    names = list(codes)
+    ncols = 3
+    nrows = -(-(len(names) + 1) // ncols)
+    fig, axes = figure(nrows, ncols, width=4.0, height=3.0)
+    ax0 = axes[0, 0]
+    ax0.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax0.set_title(f"input: {source}", fontsize=8)
+    ax0.set_xticks([])
+    ax0.set_yticks([])
+    ax0.grid(False)
+    counts: dict[str, dict[str, object]] = {}
+    for k, name in enumerate(names, start=1):
+        s = codes[name]
+        ax = axes.flat[k]
+        spike_raster(s, f"{name}: {int(s.sum())} spikes", ax, marker_size=1.0)
+        counts[name] = {
+            "neurons": int(s.shape[1]),
+            "total_spikes": int(s.sum()),
+            "active_neurons": int((s.sum(0) > 0).sum()),
+            "spikes_per_step": [int(v) for v in s.sum(1)],
+        }
+    for ax in list(axes.flat)[len(names) + 1:]:
+        ax.set_visible(False)
+    fig.suptitle(f"spike encodings, {args.steps} steps of 1 ms", y=1.0)
+    fig.tight_layout()
+    png = save_figure(fig, out / "encoding.png")
+    write_json(out / "encoding.json", {
+        "source": source, "steps": args.steps, "max_rate_hz": args.max_rate, "dt_s": 1e-3,
+        "seed": args.seed, "image_shape": list(img.shape), "encoders": counts,
+    })
+    print(f"wrote {png} and {out / 'encoding.json'}")
+    if args.gif:
+        if len(events) == 0:
+            raise HebbtorchError("the DVS emulation produced no events (blank image?)")
+        from hebbtorch.viz.animation import animate_events
+
+        gif = animate_events(events, img.shape, out / "encoding_events.gif",
+                             n_frames=min(args.steps, 25))
+        print(f"wrote {gif}")
+    return 0

@@ -1,0 +1,77 @@
+"""Spike encoders and decoders: images or signals in, ``[time, batch, ...]`` spikes out."""
+
+from hebbtorch.encoding.decode import (
+    firing_rate,
+    first_spike_time,
+    population_vector,
+    spike_count,
+)
+from hebbtorch.encoding.delta import DeltaEncoder, delta_decode, delta_encode
+from hebbtorch.encoding.dvs import (
+    EVENT_DTYPE,
+    DVSEmulator,
+    check_events,
+    empty_events,
+    events_to_frames,
+    events_to_voxel_grid,
+    frames_to_events,
+)
+from hebbtorch.encoding.latency import (
+    LatencyEncoder,
+    latency_decode,
+    latency_encode,
+    latency_times,
+)
+from hebbtorch.encoding.noisy_mask import NoisyMaskEncoder, noisy_mask, noisy_mask_step
+from hebbtorch.encoding.population import (
+    PopulationEncoder,
+    gaussian_receptive_fields,
+    population_decode,
+    population_encode,
+    receptive_field_centres,
+)
+from hebbtorch.encoding.rank_order import RankOrderEncoder, rank_order_encode, rank_order_times
+from hebbtorch.encoding.rate import (
+    PoissonEncoder,
+    RateEncoder,
+    poisson_encode,
+    rate_decode,
+    rate_encode,
+)
+
+__all__ = [
+    "EVENT_DTYPE",
+    "DVSEmulator",
+    "DeltaEncoder",
+    "LatencyEncoder",
+    "NoisyMaskEncoder",
+    "PoissonEncoder",
+    "PopulationEncoder",
+    "RankOrderEncoder",
+    "RateEncoder",
+    "check_events",
+    "delta_decode",
+    "delta_encode",
+    "empty_events",
+    "events_to_frames",
+    "events_to_voxel_grid",
+    "firing_rate",
+    "first_spike_time",
+    "frames_to_events",
+    "gaussian_receptive_fields",
+    "latency_decode",
+    "latency_encode",
+    "latency_times",
+    "noisy_mask",
+    "noisy_mask_step",
+    "poisson_encode",
+    "population_decode",
+    "population_encode",
+    "population_vector",
+    "rank_order_encode",
+    "rank_order_times",
+    "rate_decode",
+    "rate_encode",
+    "receptive_field_centres",
+    "spike_count",
+]

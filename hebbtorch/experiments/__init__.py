@@ -1,0 +1,1 @@
+"""Experiments: plasticity protocols with published-data overlays, and other studies."""

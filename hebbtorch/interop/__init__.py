@@ -1,0 +1,1 @@
+"""Interoperability with other SNN tools (NIR: :mod:`hebbtorch.interop.nir`)."""

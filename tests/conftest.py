@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny, linearly separable 10-class image set (uint8, 28x28)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def make_separable(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` uint8 images ``[n, 28, 28]``: class c lights rows 2c+4 .. 2c+5 (plus a little
+    noise elsewhere), so one linear layer separates the classes."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    labels = labels[torch.randperm(n, generator=g)]
+    images = torch.randint(0, 40, (n, 28, 28), generator=g, dtype=torch.uint8)
+    for c in range(10):
+        images[labels == c, 2 * c + 4:2 * c + 6, 4:24] = 255
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def separable_data():
+    """``(train_x, train_y, test_x, test_y)``: 200 train and 100 test images."""
+    tr_x, tr_y = make_separable(200, seed=0)
+    te_x, te_y = make_separable(100, seed=1)
+    return tr_x, tr_y, te_x, te_y
