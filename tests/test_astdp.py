@@ -57,7 +57,7 @@ def test_perturbed_simulation_derivative_follows_lif_curve():
     cfg = make_config((4, 3, 2), noise=0.3)
     curve = RateCurve(cfg.lif(), cfg.noise)
     g = torch.Generator().manual_seed(0)
-    cur = torch.full((1500, 1, 5), 0.0) + torch.tensor([0.0, 0.2, 0.4, 0.6, 1.0])
+    cur = torch.full((1200, 1, 5), 0.0) + torch.tensor([0.0, 0.2, 0.4, 0.6, 1.0])
     nz = 0.3 * torch.randn(cur.shape, generator=g)
     num = finite_difference(lambda i: simulate_rates(i, nz, cfg.lif()).mean(0), cur, 0.1)[0]
     torch.testing.assert_close(num, curve.derivative(cur[0, 0]), atol=0.08, rtol=0.2)
@@ -115,7 +115,7 @@ def _toy(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.
     return x, y, protos
 
 
-def _train_toy(mode: str, batches: int = 40):
+def _train_toy(mode: str, batches: int = 15):
     g = torch.Generator().manual_seed(0)
     net = ASTDPNetwork(make_config((16, 12, 2), steps=16, input_rate=0.6, mode=mode, lr=1.0,
                                    gen_lr=1.0), seed=0)
@@ -179,15 +179,15 @@ def test_cli_train_and_generate(tmp_path):
     from hebbtorch.cli.main import main
 
     run = tmp_path / "run"
-    rc = main(["astdp", "train", "--dataset", "mnist-5k", "--max-train", "200", "--max-test",
-               "100", "--epochs", "1", "--hidden", "16", "--steps", "6", "--per-class", "2",
-               "--quiet", "--out", str(run)])
+    rc = main(["astdp", "train", "--dataset", "mnist-5k", "--max-train", "100", "--max-test",
+               "50", "--epochs", "1", "--hidden", "8", "--steps", "4", "--per-class", "1",
+               "--eval-samples", "50", "--quiet", "--out", str(run)])
     assert rc == 0
     for name in ("metrics.json", "learning_curve.png", "checkpoint.pt", "generated.png"):
         assert (run / name).exists()
     m = json.loads((run / "metrics.json").read_text())
-    assert 0.0 <= m["final"]["test_accuracy"] <= 1.0 and m["final"]["test_samples"] == 100
-    rc = main(["astdp", "generate", "--run", str(run), "--per-class", "3",
+    assert 0.0 <= m["final"]["test_accuracy"] <= 1.0 and m["final"]["test_samples"] == 50
+    rc = main(["astdp", "generate", "--run", str(run), "--per-class", "2",
                "--out", str(tmp_path / "gen")])
     assert rc == 0
     assert (tmp_path / "gen" / "generated.png").exists()

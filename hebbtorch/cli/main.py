@@ -24,6 +24,7 @@ COMMANDS = [
     "bptt-stdp",
     "astdp",
     "export-nir",
+    "spikeprop",
 ]
 
 

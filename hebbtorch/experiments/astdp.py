@@ -153,7 +153,8 @@ def save_grid(images: torch.Tensor, labels: torch.Tensor, path: str | Path, *,
             ax.axis("off")
             if k < len(imgs):
                 ax.imshow(imgs[k].reshape(side, side).cpu(), cmap="gray", vmin=0, vmax=1)
-        axes[r][0].set_title(str(c), fontsize=6, loc="left")
+        axes[r][0].text(-0.15, 0.5, str(c), transform=axes[r][0].transAxes, ha="right",
+                        va="center", fontsize=7)
     fig.suptitle(title, fontsize=8)
     return save_figure(fig, path)
 
