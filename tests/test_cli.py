@@ -177,3 +177,15 @@ def test_compare_on_mnist5k(capsys, tmp_path):
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "seed-snn-seed0" / "metrics.json").is_file()
     assert "seed-ann" in stdout
+
+
+def test_compare_with_encoder_gives_the_twin_the_image(capsys, tmp_path, separable_data):
+    folder = write_idx_folder(tmp_path / "digits", separable_data)
+    out = tmp_path / "cmp"
+    code, _, err = run_cli(capsys, "compare", "--model", "lif-mlp", "--encoder", "rate",
+                           "--dataset", folder, "--out", out, *TINY)
+    assert code == 0, err
+    runs = {name: json.loads((out / f"{name}-seed0" / "metrics.json").read_text())
+            for name in ("lif-mlp", "ann-mlp")}
+    assert runs["lif-mlp"]["config"]["model_options"]["encoder"] == "rate"
+    assert runs["ann-mlp"]["config"]["model_options"]["encoder"] is None

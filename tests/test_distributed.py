@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo import WORLD, free_port, run_gloo
 from torch.nn import functional as F
 
 from hebbtorch.errors import HebbtorchError
@@ -19,14 +17,6 @@ from hebbtorch.networks.registry import build_model
 from hebbtorch.training import distributed as ddp
 from hebbtorch.training.config import TrainConfig
 from hebbtorch.training.trainer import train
-
-WORLD = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _data(n_train: int = 61, n_test: int = 16):
@@ -49,39 +39,30 @@ def _global_batch():
     return torch.rand(12, 28, 28, generator=g), torch.randint(0, 10, (12,), generator=g)
 
 
-def _worker(rank: int, port: int, tmp: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD),
-                      RANK=str(rank), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    try:
-        info = ddp.current()
-        # 1. DDP-averaged gradients of the rank shards == one process's on the global batch
-        torch.manual_seed(0)
-        model = build_model("lif-mlp", 4, 16)
-        net = torch.nn.parallel.DistributedDataParallel(model)
-        x, y = _global_batch()
-        idx = ddp.shard(torch.arange(len(y)), info)
-        logits = net(x[idx])
-        loss = F.cross_entropy(logits, y[idx], reduction="sum") * (WORLD / len(y))
-        loss.backward()
-        if rank == 0:
-            torch.save({k: p.grad for k, p in model.named_parameters()}, f"{tmp}/grads.pt")
-        # 2. the trainer, data-parallel (uneven last batch: 61 = 3 * 16 + 13)
-        train(_cfg(), f"{tmp}/ddp", quiet=True, data=_data())
-        # 3. exact resume: stop after 2 of the 4 steps, continue
-        train(_cfg(), f"{tmp}/resumed", quiet=True, data=_data(), stop_after_batches=2)
-        train(_cfg(), f"{tmp}/resumed", quiet=True, data=_data(), resume=True)
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int, tmp: str) -> None:
+    info = ddp.current()
+    # 1. DDP-averaged gradients of the rank shards == one process's on the global batch
+    torch.manual_seed(0)
+    model = build_model("lif-mlp", 4, 16)
+    net = torch.nn.parallel.DistributedDataParallel(model)
+    x, y = _global_batch()
+    idx = ddp.shard(torch.arange(len(y)), info)
+    logits = net(x[idx])
+    loss = F.cross_entropy(logits, y[idx], reduction="sum") * (WORLD / len(y))
+    loss.backward()
+    if rank == 0:
+        torch.save({k: p.grad for k, p in model.named_parameters()}, f"{tmp}/grads.pt")
+    # 2. the trainer, data-parallel (uneven last batch: 61 = 3 * 16 + 13)
+    train(_cfg(), f"{tmp}/ddp", quiet=True, data=_data())
+    # 3. exact resume: stop after 2 of the 4 steps, continue
+    train(_cfg(), f"{tmp}/resumed", quiet=True, data=_data(), stop_after_batches=2)
+    train(_cfg(), f"{tmp}/resumed", quiet=True, data=_data(), resume=True)
 
 
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
-    # fork: the children inherit the imported modules (spawn re-imports torch: ~10x slower)
-    mp.start_processes(_worker, args=(_free_port(), str(tmp)), nprocs=WORLD, join=True,
-                       start_method="fork")
+    run_gloo(_worker, str(tmp))
     return tmp
 
 
@@ -139,7 +120,7 @@ def test_torchrun_cli_end_to_end(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}",
            "-m", "hebbtorch.cli.main", "train", "--model", "lif-mlp", "--hidden", "32",
            "--steps", "4", "--epochs", "1", "--batch-size", "100", "--max-train", "400",
            "--max-test", "200", "--device", "cpu", "--quiet", "--out", str(out)]

@@ -16,6 +16,7 @@ from hebbtorch.plasticity import (
     PairSTDP,
     PairSTDPParameters,
     PlasticConnection,
+    PlasticConv2d,
     TripletSTDP,
     TripletSTDPParameters,
     WeightBounds,
@@ -114,14 +115,22 @@ def test_triplet_parameter_sets_are_complete_and_valid():
         triplet_parameters("cerebellum")
 
 
-def test_run_equals_step_loop_with_per_neuron_delays():
+@pytest.mark.parametrize("delay", [
+    [0.0, 1.0, 3.0, 7.0],  # per presynaptic neuron
+    [[0.0, 2.0], [1.0, 1.0], [5.0, 0.0], [7.0, 3.0]],  # per synapse [pre, post]
+])
+@pytest.mark.parametrize("rule", [
+    TripletSTDP(triplet_parameters("visual_cortex", "nearest", "full")),
+    GraupnerBrunel(GB_PARAMETER_SETS["DP"]),  # adds its own trace delay D on top
+])
+def test_run_equals_step_loop_with_delays(delay, rule):
     g = torch.Generator().manual_seed(0)
     T, B, n_pre, n_post = 120, 3, 4, 2
     pre = (torch.rand(T, B, n_pre, generator=g) < 0.1).double()
     post = (torch.rand(T, B, n_post, generator=g) < 0.1).double()
-    kw = dict(batch=B, dt=1.0, w_init=0.5, bounds=WeightBounds(0, 1, "multiplicative"),
-              delay=torch.tensor([0.0, 1.0, 3.0, 7.0]), dtype=F64)
-    rule = TripletSTDP(triplet_parameters("visual_cortex", "nearest", "full"))
+    bounds = WeightBounds(1.0, 2.0) if isinstance(rule, GraupnerBrunel) else WeightBounds(
+        0, 1, "multiplicative")
+    kw = dict(batch=B, dt=1.0, w_init=1.5, bounds=bounds, delay=torch.tensor(delay), dtype=F64)
     a = PlasticConnection(n_pre, n_post, rule, **kw)
     b = PlasticConnection(n_pre, n_post, rule, **kw)
     a.run(pre[:50], post[:50])
@@ -129,6 +138,82 @@ def test_run_equals_step_loop_with_per_neuron_delays():
     for t in range(T):
         b.step(pre[t], post[t])
     assert torch.allclose(a.weight, b.weight, atol=1e-12)
+    assert not torch.allclose(a.weight, torch.full_like(a.weight, 1.5))
+
+
+def test_per_synapse_delay_shifts_the_stdp_window_by_exactly_that_delay():
+    # one presynaptic neuron, three postsynaptic ones reached after 0, 3 and 7 ms: the spike
+    # arrives d later, so synapse j sees Δt - d_j and measures the window W(Δt - d_j)
+    p = PairSTDPParameters(A_plus=0.01, A_minus=0.012)
+    delays = [0.0, 3.0, 7.0]
+    dts = list(range(-40, 41))
+    pre, post = pair_trains(dts, T=200, t0=80)
+    post = post.expand(-1, -1, 3).contiguous()
+    c = PlasticConnection(1, 3, PairSTDP(p), batch=len(dts), dt=1.0, w_init=0.0, bounds=None,
+                          delay=torch.tensor([delays]), dtype=F64)
+    c.run(pre, post)
+    d = torch.tensor(dts, dtype=F64)
+    for j, dj in enumerate(delays):
+        assert torch.allclose(c.weight[:, 0, j], PairSTDP(p).window(d - dj), rtol=0, atol=1e-12)
+    # the same synapses deliver their input d_j steps late
+    c2 = PlasticConnection(1, 3, PairSTDP(p), dt=1.0, w_init=torch.tensor([[1.0, 2.0, 4.0]]),
+                           delay=torch.tensor([delays]), bounds=None)
+    got = []
+    for t in range(9):
+        s = torch.ones(1, 1) if t == 0 else torch.zeros(1, 1)
+        got.append(c2.propagate(s)[0].tolist())
+        c2.step(s, torch.zeros(1, 3))
+    assert [t for t in range(9) if got[t] != [0.0, 0.0, 0.0]] == [0, 3, 7]
+    assert got[0][0] == 1.0 and got[3][1] == 2.0 and got[7][2] == 4.0
+
+
+def fold_onto_kernel(conv: PlasticConv2d, dw_dense: torch.Tensor) -> torch.Tensor:
+    """Σ of a dense ``[batch, pre, post]`` change over the unrolled entries sharing each kernel
+    entry: the gradient of <dw, U(k)> w.r.t. k, since the unrolled weight U(k) is linear in k
+    with 0/1 coefficients (computed by autograd through conv2d, not by unfold)."""
+    k = conv.weight.detach().clone().requires_grad_(True)
+    eye = torch.eye(conv.n_pre, dtype=k.dtype).reshape(conv.n_pre, conv.c_in, *conv.input_size)
+    unrolled = torch.stack([
+        torch.nn.functional.conv2d(eye, kb, stride=conv.stride, padding=conv.padding)
+        .reshape(conv.n_pre, -1) for kb in k])
+    return torch.autograd.grad((unrolled * dw_dense).sum(), k)[0]
+
+
+@pytest.mark.parametrize("rule, bounds", [
+    (PairSTDP(PairSTDPParameters(A_plus=0.01, A_minus=0.012)), None),
+    (TripletSTDP(triplet_parameters("visual_cortex", "all_to_all", "full")._replace(
+        A2_plus=0.01)), WeightBounds(0.0, 1.0, "multiplicative")),
+])
+def test_conv_update_equals_dense_update_on_the_unrolled_weight(rule, bounds):
+    g = torch.Generator().manual_seed(4)
+    B, geom = 2, dict(stride=(1, 2), padding=1)
+    conv = PlasticConv2d(2, 3, 3, (6, 5), rule, batch=B, bounds=bounds, dtype=F64,
+                         w_init=torch.rand(B, 3, 2, 3, 3, generator=g, dtype=F64), **geom)
+    structure = PlasticConv2d(2, 3, 3, (6, 5), rule, w_init=1.0, dtype=F64,
+                              **geom).unrolled_weight()[0] > 0
+    dense = PlasticConnection(conv.n_pre, conv.n_post, rule, batch=B, bounds=bounds, dtype=F64,
+                              w_init=conv.unrolled_weight(), mask=structure)
+    changed = 0.0
+    for _ in range(25):
+        pre = (torch.rand(B, conv.n_pre, generator=g) < 0.2).double()
+        post = (torch.rand(B, conv.n_post, generator=g) < 0.2).double()
+        dense.weight.data.copy_(conv.unrolled_weight())  # same weights before every step
+        assert torch.allclose(conv.propagate(pre), dense.propagate(pre), atol=1e-12)
+        dk, dw = conv.step(pre, post), dense.step(pre, post)
+        assert torch.allclose(dk, fold_onto_kernel(conv, dw), rtol=0, atol=1e-12)
+        changed = max(changed, float(dk.abs().max()))
+    assert changed > 1e-3  # the comparison was not between two zero updates
+
+
+def test_conv_refuses_what_has_no_weight_shared_form():
+    with pytest.raises(HebbtorchError, match="per-synapse state"):
+        PlasticConv2d(1, 1, 3, (5, 5), GraupnerBrunel())
+    with pytest.raises(HebbtorchError, match="does not fit"):
+        PlasticConv2d(1, 1, 7, (5, 5), PairSTDP())
+    with pytest.raises(HebbtorchError, match="one scalar delay"):
+        PlasticConv2d(1, 1, 3, (5, 5), PairSTDP(), delay=torch.ones(25))
+    with pytest.raises(HebbtorchError, match="per-synapse delay"):
+        PlasticConnection(3, 2, PairSTDP(), delay=torch.ones(2, 3))
 
 
 def test_propagate_applies_axonal_delay():

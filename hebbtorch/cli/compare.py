@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def compare(args: argparse.Namespace, out: Path) -> dict:
-    from hebbtorch.networks.registry import get_spec
+    from hebbtorch.networks.registry import ENCODED, get_spec
     from hebbtorch.training.report import learning_curves
     from hebbtorch.training.trainer import train
 
@@ -35,6 +35,8 @@ def compare(args: argparse.Namespace, out: Path) -> dict:
     for name in (args.model, twin):
         for seed in seeds:
             cfg = config_from_args(args, model=name, seed=seed)
+            if name not in ENCODED:  # the non-spiking twin sees the image itself
+                cfg.model_options["encoder"] = None
             run_dir = out / f"{name}-seed{seed}"
             res = train(cfg, run_dir, resume=args.resume, quiet=args.quiet)
             m = res.metrics

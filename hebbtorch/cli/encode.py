@@ -70,54 +70,31 @@ def _dataset_image(name: str, split: str, index: int) -> tuple[np.ndarray, str]:
     return images[index].astype(np.float64) / 255.0, f"{name} {split}[{index}] (label {label})"
 
 
-def saccade(img: np.ndarray, steps: int, amplitude: int = 4) -> np.ndarray:
-    """Video ``[steps, H, W]`` of ``img`` sliding right one pixel per step up to ``amplitude``
-    pixels, then back, and so on (zero-filled) — a small eye movement."""
-    h, w = img.shape
-    amplitude = max(1, min(amplitude, w - 1))
-    video = np.zeros((steps, h, w))
-    for t in range(steps):
-        phase = t % (2 * amplitude)
-        shift = phase if phase <= amplitude else 2 * amplitude - phase
-        video[t, :, shift:] = img[:, : w - shift]
-    return video
-
-
 def encode_all(img: np.ndarray, steps: int, max_rate: float, seed: int) -> dict[str, object]:
     """Every encoder on ``img`` ``[H, W]``: name → spikes ``[steps, neurons]`` (numpy), plus
     the DVS events under ``"_events"``."""
     import torch
 
     from hebbtorch import encoding as enc
+    from hebbtorch.encoding.registry import make_encoder
 
     g = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(img, dtype=torch.float32).unsqueeze(0)  # [1, H, W]
-    n = x.numel()
-    above = int((x > 0.05).sum())
-    video = saccade(img, steps)
-    out: dict[str, object] = {
+    dvs = make_encoder("dvs", steps)  # the change codes exactly as --encoder feeds a network
+    out: dict[str, torch.Tensor] = {
         "rate (Bernoulli)": enc.rate_encode(x, steps, max_rate=max_rate, dt=1e-3, generator=g),
         "Poisson counts": enc.poisson_encode(x, steps, max_rate=max_rate, dt=1e-3, generator=g),
         "latency (linear)": enc.latency_encode(x, steps, method="linear", threshold=0.05),
         "latency (log, RC)": enc.latency_encode(x, steps, method="log", threshold=0.05,
                                                 tau=steps / 2),
-        "rank order": enc.rank_order_encode(x, steps, per_step=max(1, -(-above // steps)),
-                                            threshold=0.05),
+        "rank order": enc.rank_order_encode(x, steps, per_step=None, threshold=0.05),
         "population (4 RFs/pixel)": enc.population_encode(
             x, steps, 4, max_rate=max_rate, dt=1e-3, generator=g),
-        "delta (saccade video)": enc.delta_encode(
-            torch.as_tensor(video, dtype=torch.float32).unsqueeze(1), threshold=0.1),
+        "delta (fade in/out)": make_encoder("delta", steps)(x),
+        "DVS (saccade video)": dvs(x),
     }
-    events = enc.frames_to_events(video, on_threshold=0.3, off_threshold=0.3)
-    dvs = np.zeros((steps, 2, n))
-    if len(events):
-        step = np.clip(-(-events["t"] // 1000), 0, steps - 1)  # (t_{k-1}, t_k] → step k
-        np.add.at(dvs, (step, events["p"], events["y"] * img.shape[1] + events["x"]), 1.0)
-    out["DVS (saccade video)"] = dvs
-    result = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v)
-              for k, v in out.items()}
-    result = {k: v.reshape(steps, -1) for k, v in result.items()}
-    result["_events"] = events
+    result: dict[str, object] = {k: v.cpu().numpy().reshape(steps, -1) for k, v in out.items()}
+    result["_events"] = dvs.events(x)
     return result
 
 

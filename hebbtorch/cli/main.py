@@ -25,6 +25,7 @@ COMMANDS = [
     "astdp",
     "export-nir",
     "spikeprop",
+    "unsupervised",
 ]
 
 

@@ -5,7 +5,12 @@ Examples::
     hebbtorch protocol window --rule pair,calcium
     hebbtorch protocol frequency --rule pair,triplet --out docs/img
     hebbtorch protocol frequency --rule gb --params cortical_slices
+    hebbtorch protocol triplets --rule triplet,gb \
+        --params hippocampal/nearest/full,hippocampal_cultures   # one set per rule
     hebbtorch protocol docs --out docs/img      # every figure of docs/plasticity.md
+
+Under ``torchrun --nproc_per_node=N`` the repetitions of the stochastic protocols (rate, speed)
+are split across the processes (gloo) with the same result as one process; rank 0 writes.
 """
 
 from __future__ import annotations
@@ -18,14 +23,23 @@ from typing import Any
 from hebbtorch.cli.common import ensure_out, positive_int
 from hebbtorch.errors import HebbtorchError
 
+HIPPO_SETS = ",".join(f"hippocampal/{i}/{m}" for i in ("all_to_all", "nearest")
+                      for m in ("full", "minimal"))
+VISUAL_SETS = HIPPO_SETS.replace("hippocampal", "visual_cortex")
+
 # (protocol, rules, params, file stem) for the documentation figures.
 DOC_FIGURES: list[tuple[str, str, str | None, str]] = [
     ("window", "pair,calcium", None, "window_pair_calcium"),
     ("window", "gb", "DP", "window_gb_DP"),
+    ("window", "triplet,gb", "hippocampal/all_to_all/full,hippocampal_cultures",
+     "window_hippocampal"),
     ("frequency", "pair,triplet", None, "frequency_pair_triplet"),
+    ("frequency", "triplet,triplet,triplet,triplet", VISUAL_SETS, "frequency_triplet_visual_sets"),
     ("frequency", "gb", "cortical_slices", "frequency_gb_cortical"),
     ("frequency", "calcium", None, "frequency_calcium"),
-    ("triplets", "pair,triplet", None, "triplets_pair_triplet"),
+    ("triplets", "pair,triplet,gb", ",hippocampal/all_to_all/full,hippocampal_cultures",
+     "triplets_pair_triplet"),
+    ("triplets", "triplet,triplet,triplet,triplet", HIPPO_SETS, "triplets_hippocampal_sets"),
     ("rate", "triplet,calcium", None, "rate_triplet_calcium"),
     ("rate", "gb", "cortical_slices", "rate_gb_cortical"),
     ("speed", "calcium", None, "speed_calcium"),
@@ -43,11 +57,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated rules: pair, triplet, gb, calcium (default per protocol)")
     p.add_argument("--params", default=None,
                    help="published parameter set, e.g. cortical_slices (gb) or "
-                        "hippocampal/all_to_all/full (triplet)")
+                        "hippocampal/all_to_all/full (triplet); comma-separated: one per rule "
+                        "(empty = that rule's default)")
     p.add_argument("--seed", type=int, default=0, help="seed of Poisson protocols (default 0)")
     p.add_argument("--reps", type=positive_int, default=None,
                    help="repetitions of stochastic protocols (rate, speed)")
     p.add_argument("--out", type=Path, default=Path("results/protocols"), help="output folder")
+    p.add_argument("--stem", default=None,
+                   help="output file name without extension (default: from the protocol, "
+                        "rules and params)")
     p.set_defaults(func=run)
 
 
@@ -60,10 +78,18 @@ def run_one(name: str, rules: str, params: str | None, seed: int, reps: int | No
     from hebbtorch.experiments.plasticity_plots import plot_protocol
     from hebbtorch.experiments.protocols import PROTOCOLS, RULES
     from hebbtorch.io import save_figure, write_json
+    from hebbtorch.training.distributed import is_main_process
 
     fn = PROTOCOLS[name]
     results = []
-    for rule in [r.strip() for r in rules.split(",") if r.strip()]:
+    names = [r.strip() for r in rules.split(",") if r.strip()]
+    per_rule: list[str | None] = [params] * len(names)
+    if params is not None and "," in params:
+        per_rule = [q.strip() or None for q in params.split(",")]
+        if len(per_rule) != len(names):
+            raise HebbtorchError(
+                f"--params has {len(per_rule)} comma-separated sets for {len(names)} rules")
+    for rule, rule_params in zip(names, per_rule, strict=True):
         if rule not in RULES:
             raise HebbtorchError(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
         kw: dict[str, Any] = {}
@@ -77,30 +103,41 @@ def run_one(name: str, rules: str, params: str | None, seed: int, reps: int | No
             results.append(fn(**kw))
             continue
         # the hippocampal set is the triplet default for the Wang 2005 protocols
-        if params is not None or not (name == "triplets" and rule == "triplet"):
-            kw["params"] = params
+        if rule_params is not None or not (name == "triplets" and rule == "triplet"):
+            kw["params"] = rule_params
         t = time.perf_counter()
         res = fn(rule, **kw)
         res["seconds"] = round(time.perf_counter() - t, 3)
         results.append(res)
-    suffix = f"_{params.replace('/', '-')}" if params else ""
+    if not is_main_process():  # every rank has the gathered results; rank 0 writes them
+        return results
+    suffix = f"_{params.replace('/', '-').replace(',', '_')}" if params else ""
     stem = stem or f"{name}_{rules.replace(',', '_')}{suffix}"
     write_json(out / f"{stem}.json", results if len(results) > 1 else results[0])
     save_figure(plot_protocol(name, results), out / f"{stem}.png")
     print(f"wrote {out / stem}.json and .png")
     for r in results:
         if "rmse_vs_data" in r:
-            print(f"  {r['rule']} ({r.get('params')}): "
-                  f"RMSE vs Sjöström 2001 = {r['rmse_vs_data']:.4f}")
+            nmse = f", E = {r['nmse_vs_data']:.2f}" if "nmse_vs_data" in r else ""
+            print(f"  {r['rule']} ({r.get('params')}): RMSE vs {r['data']['citation'][:24]}... "
+                  f"= {r['rmse_vs_data']:.4f} over {r['n_points']} points{nmse}")
     return results
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from hebbtorch.training import distributed as ddp
+
     out = ensure_out(args.out)
-    if args.name == "docs":
-        for name, rules, params, stem in DOC_FIGURES:
-            run_one(name, rules, params, args.seed, args.reps, out, stem)
-        return 0
-    run_one(args.name, args.rule or DEFAULT_RULE[args.name], args.params, args.seed, args.reps,
-            out)
+    info = ddp.setup(torch.device("cpu"))  # joins torchrun's group (gloo); no-op otherwise
+    try:
+        if args.name == "docs":
+            for name, rules, params, stem in DOC_FIGURES:
+                run_one(name, rules, params, args.seed, args.reps, out, stem)
+        else:
+            run_one(args.name, args.rule or DEFAULT_RULE[args.name], args.params, args.seed,
+                    args.reps, out, args.stem)
+    finally:
+        ddp.teardown(info)
     return 0

@@ -64,7 +64,8 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
         "--encoder",
         default=None,
         choices=sorted(IMAGE_ENCODERS),
-        help="input stage of lif-mlp/lif-conv (default direct: the image as current)",
+        help="input stage of lif-mlp/lif-conv (default direct: the image as current); "
+        "population, delta and dvs give several inputs per pixel, see docs/encoding.md",
     )
     p.add_argument("--surrogate", default="fast_sigmoid", choices=sorted(SURROGATES))
     p.add_argument("--slope", type=positive_float, default=None, help="surrogate slope")

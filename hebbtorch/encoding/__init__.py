@@ -38,23 +38,33 @@ from hebbtorch.encoding.rate import (
     rate_decode,
     rate_encode,
 )
+from hebbtorch.encoding.temporal import (
+    FadeDeltaEncoder,
+    SaccadeDVSEncoder,
+    fade,
+    saccade_path,
+    saccade_video,
+)
 
 __all__ = [
     "EVENT_DTYPE",
     "DVSEmulator",
     "DeltaEncoder",
+    "FadeDeltaEncoder",
     "LatencyEncoder",
     "NoisyMaskEncoder",
     "PoissonEncoder",
     "PopulationEncoder",
     "RankOrderEncoder",
     "RateEncoder",
+    "SaccadeDVSEncoder",
     "check_events",
     "delta_decode",
     "delta_encode",
     "empty_events",
     "events_to_frames",
     "events_to_voxel_grid",
+    "fade",
     "firing_rate",
     "first_spike_time",
     "frames_to_events",
@@ -73,5 +83,7 @@ __all__ = [
     "rate_decode",
     "rate_encode",
     "receptive_field_centres",
+    "saccade_path",
+    "saccade_video",
     "spike_count",
 ]

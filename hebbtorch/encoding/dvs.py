@@ -170,7 +170,7 @@ def _emulate(
 def events_to_frames(
     events: np.ndarray, size: tuple[int, int], *, n_time_bins: int | None = None,
     time_window_us: int | None = None, event_count: int | None = None,
-    n_event_bins: int | None = None,
+    n_event_bins: int | None = None, start_us: int | None = None, end_us: int | None = None,
 ) -> torch.Tensor:
     """Accumulate events into count frames ``[frames, 2, H, W]`` (channel 0 OFF, 1 ON).
 
@@ -178,9 +178,19 @@ def events_to_frames(
     ``time_window_us`` (slices of that length from the first event), ``event_count`` (slices of
     that many events; the last may hold fewer), ``n_event_bins`` (equal event-count slices).
     ``size = (height, width)``. Add a batch dim with ``.unsqueeze(1)`` for ``[T, 1, 2, H, W]``.
+    ``start_us`` / ``end_us`` (µs, both included; Tonic's ``start_time`` / ``end_time``) fix
+    the stream's span instead of its first and last event, so that streams of one recording
+    length share time bins; events outside are dropped (all of them dropped is an error).
     """
     h, w = _check_size(size)
     ev = check_events(events, (h, w))
+    lo = int(ev["t"][0]) if start_us is None else int(start_us)
+    hi = int(ev["t"][-1]) if end_us is None else int(end_us)
+    if hi < lo:
+        raise HebbtorchError(f"end_us must be >= start_us, got start_us={lo}, end_us={hi}")
+    ev = ev[(ev["t"] >= lo) & (ev["t"] <= hi)]
+    if len(ev) == 0:
+        raise HebbtorchError(f"no events between start_us={lo} and end_us={hi}")
     given = {k: v for k, v in dict(n_time_bins=n_time_bins, time_window_us=time_window_us,
                                    event_count=event_count, n_event_bins=n_event_bins).items()
              if v is not None}
@@ -193,24 +203,23 @@ def events_to_frames(
     if int(value) != value or value < 1:
         raise HebbtorchError(f"{key} must be an integer >= 1, got {value!r}")
     value = int(value)
-    t = ev["t"] - ev["t"][0]
+    t = ev["t"] - lo
     n = len(ev)
     if key == "n_time_bins":
-        duration = int(t[-1]) + 1
-        idx = (t * value) // duration
+        idx = (t * value) // (hi - lo + 1)
         n_frames = value
     elif key == "time_window_us":
         idx = t // value
-        n_frames = int(idx[-1]) + 1
+        n_frames = (hi - lo) // value + 1
     elif key == "event_count":
         idx = np.arange(n) // value
         n_frames = int(idx[-1]) + 1
     else:
         idx = (np.arange(n) * value) // n
         n_frames = value
-    out = np.zeros((n_frames, 2, h, w), dtype=np.float32)
-    np.add.at(out, (idx, ev["p"], ev["y"], ev["x"]), 1.0)
-    return torch.from_numpy(out)
+    flat = ((idx * 2 + ev["p"]) * h + ev["y"]) * w + ev["x"]
+    out = np.bincount(flat, minlength=n_frames * 2 * h * w).astype(np.float32)
+    return torch.from_numpy(out.reshape(n_frames, 2, h, w))
 
 
 def events_to_voxel_grid(events: np.ndarray, size: tuple[int, int], n_bins: int) -> torch.Tensor:

@@ -66,15 +66,21 @@ def gaussian_receptive_fields(
 def population_encode(
     values: torch.Tensor, num_steps: int, num_neurons: int, *, low: float = 0.0,
     high: float = 1.0, width: float | None = None, method: str = "rate", max_rate: float = 1000.0,
-    dt: float = 1e-3, generator: torch.Generator | None = None,
+    dt: float = 1e-3, generator: torch.Generator | None = None, channels_first: bool = False,
 ) -> torch.Tensor:
     """Spikes ``[T, batch, ..., num_neurons]`` from :func:`gaussian_receptive_fields`.
 
     ``method="rate"``: Bernoulli spikes with ``p = activity * max_rate * dt`` per step;
     ``method="latency"``: one linear-latency spike per neuron (strong activity fires early,
-    activity <= 0.01 stays silent), as in Bohte et al. (2002).
+    activity <= 0.01 stays silent), as in Bohte et al. (2002). ``channels_first``: put the
+    neurons right after the batch, ``[T, batch, num_neurons, ...]`` — the channel layout of an
+    image ``[T, batch, C, H, W]`` that conv layers expect.
     """
     a = gaussian_receptive_fields(values, num_neurons, low=low, high=high, width=width)
+    if channels_first:
+        if a.dim() < 2:
+            raise HebbtorchError("channels_first needs values [batch, ...], got a scalar")
+        a = a.movedim(-1, 1)
     if method == "rate":
         return rate_encode(a, num_steps, max_rate=max_rate, dt=dt, generator=generator)
     if method == "latency":
@@ -119,12 +125,14 @@ def population_decode(
 
 class PopulationEncoder(nn.Module):
     """Module form of :func:`population_encode`: ``[batch, ...]`` scalars →
-    ``[T, batch, ..., num_neurons]`` spikes; :meth:`decode` inverts it."""
+    ``[T, batch, ..., num_neurons]`` spikes (``[T, batch, num_neurons, ...]`` with
+    ``channels_first``); :meth:`decode` inverts it. ``out_channels`` (= ``num_neurons``) tells a
+    network how many inputs each scalar becomes."""
 
     def __init__(
         self, num_steps: int, num_neurons: int, low: float = 0.0, high: float = 1.0,
         width: float | None = None, method: str = "rate", max_rate: float = 1000.0,
-        dt: float = 1e-3,
+        dt: float = 1e-3, channels_first: bool = False,
     ) -> None:
         super().__init__()
         self.num_steps = check_steps(num_steps)
@@ -133,16 +141,30 @@ class PopulationEncoder(nn.Module):
             raise HebbtorchError(f"method must be 'rate' or 'latency', got {method!r}")
         self.num_neurons, self.low, self.high, self.width = int(num_neurons), low, high, w
         self.method, self.max_rate, self.dt = method, float(max_rate), float(dt)
+        self.channels_first = bool(channels_first)
+
+    @property
+    def out_channels(self) -> int:
+        """Spike trains per encoded scalar."""
+        return self.num_neurons
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return population_encode(
             x, self.num_steps, self.num_neurons, low=self.low, high=self.high, width=self.width,
             method=self.method, max_rate=self.max_rate, dt=self.dt, generator=generator,
+            channels_first=self.channels_first,
         )
 
     def decode(self, spikes: torch.Tensor) -> torch.Tensor:
-        """``[T, batch, ..., num_neurons]`` spikes → ``[batch, ...]`` estimates (ML decoder on
-        the spike counts, or on the activities read back from spike times for ``latency``)."""
+        """``[T, batch, ..., num_neurons]`` spikes (or this encoder's channels-first layout) →
+        ``[batch, ...]`` estimates (ML decoder on the spike counts, or on the activities read
+        back from spike times for ``latency``)."""
+        if self.channels_first:
+            spikes = as_float_tensor("spikes", spikes)
+            if spikes.dim() < 3:
+                raise HebbtorchError(f"spikes must be [T, batch, num_neurons, ...] (channels "
+                                     f"first), got shape {tuple(spikes.shape)}")
+            spikes = spikes.movedim(2, -1)
         evidence = (latency_decode(spikes, method="linear", threshold=0.01)
                     if self.method == "latency" else spikes.sum(0))
         return population_decode(evidence, low=self.low, high=self.high, width=self.width)
@@ -150,4 +172,4 @@ class PopulationEncoder(nn.Module):
     def extra_repr(self) -> str:
         return (f"num_steps={self.num_steps}, num_neurons={self.num_neurons}, "
                 f"range=[{self.low:g}, {self.high:g}], width={self.width:g}, "
-                f"method={self.method!r}")
+                f"method={self.method!r}, channels_first={self.channels_first}")

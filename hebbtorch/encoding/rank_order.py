@@ -1,9 +1,11 @@
 """Rank-order coding: within each sample, inputs fire once in order of decreasing intensity.
 
 ``mode="rank"``: the strongest ``per_step`` inputs fire at step 0, the next ``per_step`` at step
-1, ... (ties broken by position). ``mode="order"``: one step per distinct intensity level, so
-equal intensities fire together. Inputs ``<= threshold`` and those ranked past the window stay
-silent. Idea: Thorpe & Gautrais (1998), "Rank order coding".
+1, ... (ties broken by position); ``per_step=None`` spreads each sample's inputs above the
+threshold evenly over the window, ``ceil(n_above / T)`` per step, so that all of them fire.
+``mode="order"``: one step per distinct intensity level, so equal intensities fire together.
+Inputs ``<= threshold`` and those ranked past the window stay silent. Idea: Thorpe & Gautrais
+(1998), "Rank order coding".
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ from hebbtorch.errors import HebbtorchError
 _MODES = ("rank", "order")
 
 
-def _check_params(mode: str, per_step: int, threshold: float) -> None:
+def _check_params(mode: str, per_step: int | None, threshold: float) -> None:
     if mode not in _MODES:
         raise HebbtorchError(f"mode must be one of {_MODES}, got {mode!r}")
-    if int(per_step) != per_step or per_step < 1:
+    if per_step is not None and (int(per_step) != per_step or per_step < 1):
         raise HebbtorchError(f"per_step must be an integer >= 1, got {per_step!r}")
     check_range("threshold", threshold, 0.0, 1.0, high_open=True)
 
 
 def rank_order_times(
-    x: torch.Tensor, num_steps: int, *, mode: str = "rank", per_step: int = 1,
+    x: torch.Tensor, num_steps: int, *, mode: str = "rank", per_step: int | None = 1,
     threshold: float = 0.0,
 ) -> torch.Tensor:
     """Spike step of each input, ``[batch, ...]`` float, ``inf`` where it stays silent.
@@ -42,7 +44,12 @@ def rank_order_times(
     sorted_x = torch.gather(flat, 1, order)
     if mode == "rank":
         pos = torch.arange(flat.shape[1], device=x.device).expand_as(flat)
-        slot = torch.div(pos, int(per_step), rounding_mode="floor")
+        if per_step is None:
+            above = (flat > threshold).sum(1, keepdim=True)
+            k = torch.div(above + steps - 1, steps, rounding_mode="floor").clamp_min(1)
+        else:
+            k = int(per_step)
+        slot = torch.div(pos, k, rounding_mode="floor")
     else:
         new_level = torch.ones_like(sorted_x, dtype=torch.long)
         new_level[:, 1:] = (sorted_x[:, 1:] != sorted_x[:, :-1]).long()
@@ -54,7 +61,7 @@ def rank_order_times(
 
 
 def rank_order_encode(
-    x: torch.Tensor, num_steps: int, *, mode: str = "rank", per_step: int = 1,
+    x: torch.Tensor, num_steps: int, *, mode: str = "rank", per_step: int | None = 1,
     threshold: float = 0.0,
 ) -> torch.Tensor:
     """Rank-order code: intensities in [0, 1] ``[batch, ...]`` → one-spike-per-input spikes
@@ -68,12 +75,13 @@ def rank_order_encode(
 class RankOrderEncoder(nn.Module):
     """Module form of :func:`rank_order_encode`."""
 
-    def __init__(self, num_steps: int, mode: str = "rank", per_step: int = 1,
+    def __init__(self, num_steps: int, mode: str = "rank", per_step: int | None = 1,
                  threshold: float = 0.0) -> None:
         super().__init__()
         self.num_steps = check_steps(num_steps)
         _check_params(mode, per_step, threshold)
-        self.mode, self.per_step, self.threshold = mode, int(per_step), float(threshold)
+        self.mode, self.threshold = mode, float(threshold)
+        self.per_step = None if per_step is None else int(per_step)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``generator`` is accepted for a uniform encoder signature and ignored."""

@@ -20,7 +20,7 @@ import torch
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.experiments.stdp_data import SJOSTROM_2001
+from hebbtorch.experiments.stdp_data import BI_POO_1998, SJOSTROM_2001, WANG_2005
 from hebbtorch.plasticity import (
     CalciumHebbian,
     CalciumHebbianParameters,
@@ -34,6 +34,7 @@ from hebbtorch.plasticity import (
     gb_synaptic_change,
     triplet_parameters,
 )
+from hebbtorch.plasticity.distributed import entry_generator, run_trains, split_batch
 from hebbtorch.plasticity.graupner_brunel import GraupnerBrunelParameters
 
 RULES = ("pair", "triplet", "gb", "calcium")
@@ -159,20 +160,50 @@ def _base(name: str, rule: str, params: str | None) -> dict[str, Any]:
     return {"protocol": name, "rule": rule, "params": params}
 
 
+def on_grid(rule: str, times: list[float]) -> list[float]:
+    """Intervals (ms) as the rule can realise them: trace rules run on the DT_MS grid (nearest
+    grid point, half away from zero), ``gb`` integrates calcium exactly at any time."""
+    if rule == "gb":
+        return [float(t) for t in times]
+    return [math.copysign(math.floor(abs(t) / DT_MS + 0.5) * DT_MS, t) for t in times]
+
+
+def data_errors(model: list[float], data: list[float], sem: list[float] | None = None
+                ) -> dict[str, float]:
+    """RMSE of the model against published points; with SEMs also Pfister & Gerstner's (2006)
+    normalised error E = mean(((data - model) / SEM)^2); ``rmse_zero_model``: the RMSE of
+    predicting no change, the baseline a model has to beat."""
+    err = [m - d for m, d in zip(model, data, strict=True)]
+    out = {"rmse_vs_data": math.sqrt(sum(e * e for e in err) / len(err)),
+           "rmse_zero_model": math.sqrt(sum(d * d for d in data) / len(data)),
+           "n_points": len(data)}
+    if sem is not None:
+        out["nmse_vs_data"] = sum((e / s) ** 2 for e, s in zip(err, sem, strict=True)) / len(err)
+    return out
+
+
 # -------------------------------------------------------------------------- protocols
 def pairing_window(rule: str = "pair", params: str | None = None, *,
                    dts: list[float] | None = None, n_pairs: int = 60, freq_hz: float = 1.0
                    ) -> dict[str, Any]:
     """STDP window: ``n_pairs`` pairings at ``freq_hz`` (Bi & Poo 1998: 60 at 1 Hz), Δt swept
     over ±100 ms, all Δt in one batched run. Adds the analytic curve n_pairs * W(Δt) for rules
-    that have one (valid when pairs do not interact, i.e. period >> taus)."""
+    that have one (valid when pairs do not interact, i.e. period >> taus). With Bi & Poo's
+    protocol (60 pairs, 1 Hz) the model is also run at the Δt of the 42 digitised Bi & Poo
+    points (:data:`BI_POO_1998`; on the 1 ms grid for trace rules) and its error reported."""
     dts = list(range(-100, 101, 5)) if dts is None else [float(d) for d in dts]
-    pre, post = pairing_times(dts, n_pairs, freq_hz)
-    dw = run_rule(rule, params, pre, post)
+    bi_poo = n_pairs == 60 and freq_hz == 1.0
+    data_dts = on_grid(rule, BI_POO_1998["dt_ms"]) if bi_poo else []
+    pre, post = pairing_times(dts + data_dts, n_pairs, freq_hz)
+    dw = run_rule(rule, params, pre, post).tolist()
     out = _base("window", rule, params) | {
-        "n_pairs": n_pairs, "freq_hz": freq_hz, "dt_ms": dts, "dw": dw.tolist(),
-        "data": None, "data_note": "Bi & Poo 1998 points unavailable offline",
+        "n_pairs": n_pairs, "freq_hz": freq_hz, "dt_ms": dts, "dw": dw[:len(dts)],
+        "data": BI_POO_1998 if bi_poo else None,
     }
+    if bi_poo:
+        model = dw[len(dts):]
+        out["model_at_data"] = {"dt_ms": data_dts, "dw": model}
+        out |= data_errors(model, BI_POO_1998["dw"])
     r = make_rule(rule, params)
     if hasattr(r, "window"):
         out["analytic"] = (n_pairs * r.window(torch.tensor(dts, dtype=torch.float64))).tolist()
@@ -199,30 +230,36 @@ def frequency_dependence(rule: str = "triplet", params: str | None = None, *,
     plus = dict(zip(allf, dw[:, 0].tolist(), strict=True))
     minus = dict(zip(allf, dw[:, 1].tolist(), strict=True))
     d = SJOSTROM_2001
-    err = [plus[f] - y for f, y in zip(d["freq_hz"], d["dw_plus10"], strict=True)]
-    err += [minus[f] - y for f, y in zip(d["freq_hz"], d["dw_minus10"], strict=True)]
+    at_data = {"plus10": [plus[f] for f in d["freq_hz"]],
+               "minus10": [minus[f] for f in d["freq_hz"]]}
     return _base("frequency", rule, params) | {
         "n_pairs": n, "bursts": bursts, "freq_hz": freqs,
         "dw_plus10": [plus[f] for f in freqs], "dw_minus10": [minus[f] for f in freqs],
-        "data": d, "rmse_vs_data": math.sqrt(sum(e * e for e in err) / len(err)),
-        "model_at_data_freqs": {"plus10": [plus[f] for f in d["freq_hz"]],
-                                "minus10": [minus[f] for f in d["freq_hz"]]},
-    }
+        "data": d, "model_at_data_freqs": at_data,
+    } | data_errors(at_data["plus10"] + at_data["minus10"], d["dw_plus10"] + d["dw_minus10"],
+                    d["sem_plus10"] + d["sem_minus10"])
 
 
-TRIPLETS_PRE_POST_PRE = [(5.0, -5.0), (10.0, -10.0), (15.0, -5.0), (5.0, -15.0)]
-TRIPLETS_POST_PRE_POST = [(-5.0, 5.0), (-10.0, 10.0), (-5.0, 15.0), (-15.0, 5.0)]
+# Wang et al. 2005's conditions: pairs (Δt = t_post - t_pre) and triplets (Δt1, Δt2)
+PAIRS: list[float] = WANG_2005["pair"]["dt_ms"]
+TRIPLETS_PRE_POST_PRE: list[tuple[float, float]] = WANG_2005["pre_post_pre"]["dts"]
+TRIPLETS_POST_PRE_POST: list[tuple[float, float]] = WANG_2005["post_pre_post"]["dts"]
 
 
 def triplets_quadruplets(rule: str = "triplet", params: str | None = "hippocampal/all_to_all/full",
                          *, n_reps: int = 60, freq_hz: float = 1.0,
                          quad_T: list[float] | None = None) -> dict[str, Any]:
     """Wang et al. 2005 protocols as used by Pfister & Gerstner 2006 (60 repetitions at 1 Hz):
-    pre-post-pre triplets (Δt1 = t_post - t_pre1 > 0, Δt2 = t_post - t_pre2 < 0), post-pre-post
-    triplets (Δt1 = t_post1 - t_pre < 0, Δt2 = t_post2 - t_pre > 0) and quadruplets: a post-pre
-    pair (Δt = -5 ms) and a pre-post pair (+5 ms) whose onsets are T ms apart (T > 0: post-pre
-    first; T < 0: pre-post first). All conditions in one batch."""
+    pairs at ±10 ms, pre-post-pre triplets (Δt1 = t_post - t_pre1 > 0, Δt2 = t_post - t_pre2
+    < 0), post-pre-post triplets (Δt1 = t_post1 - t_pre < 0, Δt2 = t_post2 - t_pre > 0) and
+    quadruplets: a post-pre pair (Δt = -5 ms) and a pre-post pair (+5 ms) whose onsets are T ms
+    apart (T > 0: post-pre first; T < 0: pre-post first). All conditions in one batch. With
+    Wang's protocol (60 at 1 Hz) the 13 published points (:data:`WANG_2005`, quadruplet T on
+    the 1 ms grid for trace rules) are simulated too and the RMSE and Pfister & Gerstner's
+    normalised error E reported."""
     quad_T = [-100, -80, -60, -40, -20, -10, 10, 20, 40, 60, 80, 100] if quad_T is None else quad_T
+    wang = n_reps == 60 and freq_hz == 1.0
+    data_T = on_grid(rule, WANG_2005["quadruplet"]["T_ms"]) if wang else []
     period = 1000.0 / freq_hz
     pre_rows: list[list[float]] = []
     post_rows: list[list[float]] = []
@@ -232,25 +269,38 @@ def triplets_quadruplets(rule: str = "triplet", params: str | None = "hippocampa
         pre_rows.append([t0 + k * period + x for k in range(n_reps) for x in pre_rel])
         post_rows.append([t0 + k * period + x for k in range(n_reps) for x in post_rel])
 
+    for d in PAIRS:  # pre at 20 ms, post at 20 + d
+        add([20.0], [20.0 + d])
     for d1, d2 in TRIPLETS_PRE_POST_PRE:  # pre1 at 0, post at d1, pre2 at d1 - d2
         add([0.0, d1 - d2], [d1])
     for d1, d2 in TRIPLETS_POST_PRE_POST:  # pre at 20 ms, posts at 20 + d1, 20 + d2
         add([20.0], [20.0 + d1, 20.0 + d2])
-    for T in quad_T:
+    for T in [*quad_T, *data_T]:
         a, b = (0.0, abs(T))
         if T > 0:  # post-pre (post at a, pre at a+5) then pre-post (pre at b, post at b+5)
             add([a + 5, b], [a, b + 5])
         else:  # pre-post first, then post-pre
             add([a, b + 5], [a + 5, b])
     dw = run_rule(rule, params, pad_times(pre_rows), pad_times(post_rows)).tolist()
-    n1, n2 = len(TRIPLETS_PRE_POST_PRE), len(TRIPLETS_POST_PRE_POST)
-    return _base("triplets", rule, params) | {
+    n0, n1, n2 = len(PAIRS), len(TRIPLETS_PRE_POST_PRE), len(TRIPLETS_POST_PRE_POST)
+    k, nq = n0 + n1 + n2, len(quad_T)
+    out = _base("triplets", rule, params) | {
         "n_reps": n_reps, "freq_hz": freq_hz,
-        "pre_post_pre": {"dts": TRIPLETS_PRE_POST_PRE, "dw": dw[:n1]},
-        "post_pre_post": {"dts": TRIPLETS_POST_PRE_POST, "dw": dw[n1:n1 + n2]},
-        "quadruplet": {"T_ms": list(quad_T), "dw": dw[n1 + n2:]},
-        "data": None, "data_note": "Wang et al. 2005 values unavailable offline",
+        "pair": {"dt_ms": PAIRS, "dw": dw[:n0]},
+        "pre_post_pre": {"dts": TRIPLETS_PRE_POST_PRE, "dw": dw[n0:n0 + n1]},
+        "post_pre_post": {"dts": TRIPLETS_POST_PRE_POST, "dw": dw[n0 + n1:k]},
+        "quadruplet": {"T_ms": list(quad_T), "dw": dw[k:k + nq]},
+        "data": WANG_2005 if wang else None,
     }
+    if wang:
+        groups = ("pair", "pre_post_pre", "post_pre_post")
+        model = [v for g in groups for v in out[g]["dw"]] + dw[k + nq:]
+        d = WANG_2005
+        data = [v for g in (*groups, "quadruplet") for v in d[g]["dw"]]
+        sem = [v for g in (*groups, "quadruplet") for v in d[g]["sem"]]
+        out["model_at_data"] = {"quadruplet_T_ms": data_T, "quadruplet_dw": dw[k + nq:]}
+        out |= data_errors(model, data, sem)
+    return out
 
 
 def poisson_pairs(post_rates: list[float], pre_rate: float, duration_s: float, reps: int,
@@ -275,6 +325,18 @@ def poisson_pairs(post_rates: list[float], pre_rate: float, duration_s: float, r
     return pre.unsqueeze(-1), post.unsqueeze(-1)
 
 
+def poisson_repetitions(post_rates: list[float], reps: int, idx: torch.Tensor, pre_rate: float,
+                        duration_s: float, correlation: float, lag_ms: float, seed: int,
+                        stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`poisson_pairs` trains ``[time, len(idx), 1]`` for the conditions ``idx`` (k = rate
+    index * ``reps`` + repetition), each drawn from its own generator ``(seed, stream, k)``, so a
+    condition's trains do not depend on which others are drawn with it -- or by which process
+    (:mod:`hebbtorch.plasticity.distributed`)."""
+    pairs = [poisson_pairs([post_rates[k // reps]], pre_rate, duration_s, 1, correlation, lag_ms,
+                           entry_generator(seed, stream, k)) for k in idx.tolist()]
+    return torch.cat([p for p, _ in pairs], 1), torch.cat([q for _, q in pairs], 1)
+
+
 def rate_dependence(rule: str = "calcium", params: str | None = None, *,
                     post_rates: list[float] | None = None, pre_rate: float = 10.0,
                     duration_s: float = 10.0, reps: int = 10, correlation: float = 0.5,
@@ -282,28 +344,31 @@ def rate_dependence(rule: str = "calcium", params: str | None = None, *,
     """Rate protocol: Poisson pre (``pre_rate``) and post at swept rates, independent and with a
     fraction ``correlation`` of post spikes following pre spikes by ``lag_ms``; mean rates are
     equal in both (the correlated run is skipped when ``correlation`` is 0). Returns the mean
-    drift Δw/s (and SEM over ``reps``) per post rate."""
+    drift Δw/s (and SEM over ``reps``) per post rate. Under a process group the rates x
+    repetitions are split across ranks, with the same result as one process."""
     post_rates = [1, 2, 5, 10, 15, 20, 30, 40, 50] if post_rates is None else post_rates
-    g = torch.Generator().manual_seed(seed)
     out = _base("rate", rule, params) | {
         "pre_rate_hz": pre_rate, "post_rate_hz": list(post_rates), "duration_s": duration_s,
         "reps": reps, "correlation": correlation, "lag_ms": lag_ms,
     }
     variants = [("uncorrelated", 0.0)] + ([("correlated", correlation)] if correlation > 0 else [])
-    for name, c in variants:
-        pre, post = poisson_pairs(post_rates, pre_rate, duration_s, reps, c, lag_ms, g)
-        if rule == "gb":
-            dw = run_gb(make_rule(rule, params), train_to_times(pre), train_to_times(post))
-        else:
+    for stream, (name, c) in enumerate(variants):
+        def simulate(idx: torch.Tensor, c: float = c, stream: int = stream) -> torch.Tensor:
+            pre, post = poisson_repetitions(post_rates, reps, idx, pre_rate, duration_s, c,
+                                            lag_ms, seed, stream)
             r = make_rule(rule, params)
-            conn = PlasticConnection(1, 1, r, batch=pre.shape[1], dt=DT_MS, w_init=1.0, bounds=None)
-            conn.run(pre, post)
-            dw = conn.weight.detach()[:, 0, 0].double() - 1.0
-        dw = dw.view(len(post_rates), reps) / duration_s
+            if isinstance(r, GraupnerBrunelParameters):
+                dw = run_gb(r, train_to_times(pre), train_to_times(post))
+            else:
+                w = run_trains(r, pre, post, dt=DT_MS, w_init=1.0, bounds=None)
+                dw = w[-1, :, 0, 0].double() - 1.0
+            return torch.stack([dw, post.sum((0, 2)).double()], 1)  # Δw, post spike count
+
+        res = split_batch(simulate, len(post_rates) * reps).view(len(post_rates), reps, 2)
+        dw = res[..., 0] / duration_s
         out[name] = {"drift_per_s": dw.mean(1).tolist(),
                      "sem": (dw.std(1) / math.sqrt(reps)).tolist() if reps > 1 else None,
-                     "measured_post_rate_hz": (post.sum(0)[:, 0].view(len(post_rates), reps)
-                                               .mean(1) / duration_s).tolist()}
+                     "measured_post_rate_hz": (res[..., 1].mean(1) / duration_s).tolist()}
     return out
 
 
@@ -312,26 +377,28 @@ def learning_speed(*, rate_hz: float = 10.0, correlation: float = 0.5, lag_ms: f
                    seed: int = 0) -> dict[str, Any]:
     """Calcium-trace rule with soft bounds [0, 1]: weight trajectories for independent vs
     correlated pre/post Poisson spiking at the *same* mean rates. Learning speed = mean |w(T) -
-    w(0)| and the time to move half-way to the final weight of the correlated run."""
+    w(0)| and the time to move half-way to the final weight of the correlated run. Under a
+    process group the repetitions are split across ranks, with the same result as one process."""
     from hebbtorch.plasticity import WeightBounds
 
-    g = torch.Generator().manual_seed(seed)
+    every = int(1000 / DT_MS)  # record once per simulated second
     res: dict[str, Any] = {"protocol": "learning_speed", "rule": "calcium", "rate_hz": rate_hz,
                            "correlation": correlation, "lag_ms": lag_ms, "reps": reps}
-    for name, c in (("uncorrelated", 0.0), ("correlated", correlation)):
-        pre, post = poisson_pairs([rate_hz], rate_hz, duration_s, reps, c, lag_ms, g)
-        conn = PlasticConnection(1, 1, CalciumHebbian(), batch=reps, dt=DT_MS, w_init=w_init,
-                                 bounds=WeightBounds(0.0, 1.0, "multiplicative"))
-        every = int(1000 / DT_MS)  # record once per simulated second
-        traj = [w_init]
-        for k in range(0, pre.shape[0], every):
-            conn.run(pre[k:k + every], post[k:k + every])
-            traj.append(float(conn.weight.detach().mean()))
-        w_end = conn.weight.detach()[:, 0, 0]
-        res[name] = {"w_mean_per_s": traj, "w_final": w_end.tolist(),
+    for stream, (name, c) in enumerate((("uncorrelated", 0.0), ("correlated", correlation))):
+        def simulate(idx: torch.Tensor, c: float = c, stream: int = stream) -> torch.Tensor:
+            pre, post = poisson_repetitions([rate_hz], reps, idx, rate_hz, duration_s, c, lag_ms,
+                                            seed, stream)
+            w = run_trains(CalciumHebbian(), pre, post, chunk=every, dt=DT_MS, w_init=w_init,
+                           bounds=WeightBounds(0.0, 1.0, "multiplicative"))
+            # per repetition: w after each second, then pre and post spike counts
+            return torch.cat([w[:, :, 0, 0].T, pre.sum(0), post.sum(0)], 1)
+
+        out = split_batch(simulate, reps)
+        traj, w_end = out[:, :-2], out[:, -3]
+        res[name] = {"w_mean_per_s": [w_init, *traj.mean(0).tolist()], "w_final": w_end.tolist(),
                      "mean_abs_change": float((w_end - w_init).abs().mean()),
-                     "post_rate_hz": float(post.sum() / reps / duration_s),
-                     "pre_rate_hz": float(pre.sum() / reps / duration_s)}
+                     "post_rate_hz": float(out[:, -1].sum() / reps / duration_s),
+                     "pre_rate_hz": float(out[:, -2].sum() / reps / duration_s)}
     return res
 
 

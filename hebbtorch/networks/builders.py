@@ -9,7 +9,7 @@ only the neurons loop over time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -20,7 +20,9 @@ from hebbtorch.neurons.li import LIParameters, li_sequence
 from hebbtorch.neurons.lif import LIFParameters, lif_sequence, validate_lif
 
 
-def _time_distributed(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _time_distributed(
+    layer: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
     """Apply ``layer`` to ``[time, batch, ...]`` as one call on ``[time * batch, ...]``."""
     T, B = x.shape[:2]
     y = layer(x.reshape(T * B, *x.shape[2:]))
@@ -32,6 +34,8 @@ class SpikingSequential(nn.Module):
 
     stages: modules mapping ``[N, ...] -> [N, ...]`` per step (Linear, Conv2d + pool, ...).
     encoder: module ``(x [batch, ...], generator) -> [time, batch, ...]``; None = direct current.
+        It sees the image as given (encoders such as saccades need its rows and columns).
+    pre_stage: reshapes one step's input for the first stage (flatten, add a channel).
     """
 
     def __init__(
@@ -57,13 +61,15 @@ class SpikingSequential(nn.Module):
         self.encoder = encoder
         self.pre_stage = pre_stage if pre_stage is not None else nn.Identity()
 
+    def _first(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages[0](self.pre_stage(x))
+
     def _run(self, x: torch.Tensor, generator: torch.Generator | None, keep: bool):
-        x = self.pre_stage(x)
         if self.encoder is None:  # direct current: the first stage's output is the same each step
-            first = self.stages[0](x)
+            first = self._first(x)
             current = first.unsqueeze(0).expand(self.num_steps, *first.shape)
         else:
-            current = _time_distributed(self.stages[0], self.encoder(x, generator=generator))
+            current = _time_distributed(self._first, self.encoder(x, generator=generator))
         rec: dict[str, torch.Tensor] = {}
         for i, stage in enumerate(self.stages[1:], start=1):
             out = lif_sequence(current, self.lif)
@@ -132,9 +138,11 @@ def ann_mlp(sizes: Sequence[int] = (784, 800, 10), dropout: float = 0.0) -> nn.M
     return _GeneratorTolerant(nn.Sequential(*layers))
 
 
-def _conv_stages(channels: Sequence[int], hidden: int, n_out: int, image: int) -> list[nn.Module]:
+def _conv_stages(
+    channels: Sequence[int], hidden: int, n_out: int, image: int, in_channels: int = 1
+) -> list[nn.Module]:
     stages: list[nn.Module] = []
-    c_in, size = 1, image
+    c_in, size = in_channels, image
     for i, c in enumerate(channels):
         conv = nn.Conv2d(c_in, c, 3, padding=1)
         # pool after the neurons of the previous block: pooling spikes keeps them binary (max)
@@ -159,9 +167,13 @@ def spiking_convnet(
     lif: LIFParameters | None = None,
     readout_beta: float = 0.9,
     encoder: nn.Module | None = None,
+    in_channels: int = 1,
 ) -> SpikingSequential:
-    """conv3x3 -> LIF -> [pool -> conv3x3 -> LIF]... -> pool -> FC(hidden) -> LIF -> FC -> LI."""
-    stages = _conv_stages(channels, hidden, n_out, image)
+    """conv3x3 -> LIF -> [pool -> conv3x3 -> LIF]... -> pool -> FC(hidden) -> LIF -> FC -> LI.
+
+    ``in_channels``: channels of one step's input, e.g. 2 for ON/OFF events ``[T, B, 2, H, W]``.
+    """
+    stages = _conv_stages(channels, hidden, n_out, image, in_channels)
     return SpikingSequential(
         stages, num_steps, lif or LIFParameters(), readout_beta, encoder, pre_stage=_AddChannel()
     )

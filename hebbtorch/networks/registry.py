@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from hebbtorch.encoding.registry import make_encoder
+from hebbtorch.encoding.registry import encoder_channels, make_encoder
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.networks.builders import ann_convnet, ann_mlp, spiking_convnet, spiking_mlp
 from hebbtorch.networks.seed import NonSpikingNet, SpikingNet
@@ -30,12 +30,25 @@ def _seed_snn(binary: bool):
     return build
 
 
-def _mlp_sizes(h: int | None, o: dict) -> tuple[int, ...]:
-    return (784, *([h or 800] * int(o.get("hidden_layers", 1))), 10)
+def _mlp_sizes(h: int | None, o: dict, channels: int = 1) -> tuple[int, ...]:
+    """``channels`` inputs per pixel (an encoder's :func:`encoder_channels`)."""
+    return (784 * channels, *([h or 800] * int(o.get("hidden_layers", 1))), 10)
 
 
 def _encoder(T: int, o: dict) -> nn.Module | None:
     return make_encoder(o.get("encoder") or "direct", T)
+
+
+def _lif_mlp(T: int, h: int | None, o: dict) -> nn.Module:
+    enc = _encoder(T, o)
+    return spiking_mlp(_mlp_sizes(h, o, encoder_channels(enc)), T, lif=_lif(o), encoder=enc,
+                       dropout=o.get("dropout", 0.0))
+
+
+def _lif_conv(T: int, h: int | None, o: dict) -> nn.Module:
+    enc = _encoder(T, o)
+    return spiking_convnet(hidden=h or 256, num_steps=T, lif=_lif(o), encoder=enc,
+                           in_channels=encoder_channels(enc))
 
 
 def _lif(o: dict) -> LIFParameters:
@@ -50,16 +63,13 @@ MODELS: dict[str, ModelSpec] = {
                                  "SpikingNet with binary spikes and a surrogate gradient"),
     "seed-ann": ModelSpec(lambda T, h, o: NonSpikingNet(n_hidden=h or 100), "seed-snn", False, 1,
                           "the seed's NonSpikingNet: 784-100-10 ReLU"),
-    "lif-mlp": ModelSpec(
-        lambda T, h, o: spiking_mlp(_mlp_sizes(h, o), T, lif=_lif(o), encoder=_encoder(T, o),
-                                    dropout=o.get("dropout", 0.0)),
-        "ann-mlp", True, 25, "LIF MLP 784-H(-H...)-10 with LI readout (surrogate gradients)"),
+    "lif-mlp": ModelSpec(_lif_mlp, "ann-mlp", True, 25,
+                         "LIF MLP 784(xC)-H(-H...)-10 with LI readout (surrogate gradients); "
+                         "C inputs per pixel with a C-channel encoder"),
     "ann-mlp": ModelSpec(lambda T, h, o: ann_mlp(_mlp_sizes(h, o), o.get("dropout", 0.0)),
                          "lif-mlp", False, 1, "ReLU MLP 784-H(-H...)-10"),
-    "lif-conv": ModelSpec(
-        lambda T, h, o: spiking_convnet(hidden=h or 256, num_steps=T, lif=_lif(o),
-                                        encoder=_encoder(T, o)),
-        "ann-conv", True, 8, "conv32-conv64-FC(H)-10 of LIF neurons"),
+    "lif-conv": ModelSpec(_lif_conv, "ann-conv", True, 8,
+                          "conv32-conv64-FC(H)-10 of LIF neurons"),
     "ann-conv": ModelSpec(lambda T, h, o: ann_convnet(hidden=h or 256), "lif-conv", False, 1,
                           "ReLU twin of lif-conv"),
 }

@@ -17,7 +17,7 @@ from torch import nn
 
 from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.neurons.lif import apply_reset, beta_from_tau
+from hebbtorch.neurons.lif import apply_reset, beta_from_tau, check_backend
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 
@@ -69,17 +69,28 @@ def alif_step(
 
 
 def alif_sequence(
-    currents: torch.Tensor, p: ALIFParameters, state: ALIFState | None = None
+    currents: torch.Tensor,
+    p: ALIFParameters,
+    state: ALIFState | None = None,
+    backend: str = "auto",
 ) -> ALIFOutput:
-    """Reference time loop over ``currents`` ``[time, batch, ...]``."""
+    """Run :func:`alif_step` over ``currents`` ``[time, batch, ...]``.
+
+    backend: "reference" (the Python loop), "fused" (the one-call CPU kernel of
+    :mod:`hebbtorch.kernels.alif`) or "auto" (the kernel where it supports the call), as for LIF.
+    """
     if currents.dim() < 2:
         raise HebbtorchError(
             f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
         )
-    check_finite("currents", currents)
     if p.reset not in ("subtract", "zero"):  # a misspelt reset must not run as "zero"
         raise HebbtorchError(f"reset must be 'subtract' or 'zero', got {p.reset!r}")
     get_surrogate(p.surrogate)
+    from hebbtorch.kernels.alif import fused_alif_sequence, use_fused  # kernels import this
+
+    if use_fused(backend, currents, p, state):
+        return fused_alif_sequence(currents, p, state)  # checks finiteness inside the kernel
+    check_finite("currents", currents)
     state = alif_initial_state(currents[0]) if state is None else state
     out: list[list[torch.Tensor]] = [[], [], []]
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -90,7 +101,8 @@ def alif_sequence(
 
 
 class ALIF(nn.Module):
-    """ALIF neurons over time; decays given as beta/rho or as tau_mem/tau_adapt with dt."""
+    """ALIF neurons over time; decays given as beta/rho or as tau_mem/tau_adapt with dt.
+    ``backend``: "auto", "fused" or "reference", see :func:`alif_sequence`."""
 
     def __init__(
         self,
@@ -105,8 +117,10 @@ class ALIF(nn.Module):
         reset: str = "subtract",
         surrogate: str = "fast_sigmoid",
         slope: float | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        self.backend = check_backend(backend)
         if (beta is None) == (tau_mem is None):
             raise HebbtorchError("give exactly one of beta or tau_mem")
         if (rho is None) == (tau_adapt is None):
@@ -121,4 +135,4 @@ class ALIF(nn.Module):
         self.params = ALIFParameters(beta, rho, threshold, adapt_scale, reset, surrogate, slope)
 
     def forward(self, currents: torch.Tensor, state: ALIFState | None = None) -> ALIFOutput:
-        return alif_sequence(currents, self.params, state)
+        return alif_sequence(currents, self.params, state, self.backend)

@@ -22,6 +22,14 @@ from hebbtorch.errors import HebbtorchError
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 RESETS = ("subtract", "zero")
+BACKENDS = ("auto", "fused", "reference")  # see lif_sequence
+
+
+def check_backend(backend: str) -> str:
+    """Reject a backend other than "auto", "fused" or "reference"."""
+    if backend not in BACKENDS:
+        raise HebbtorchError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
 
 
 def beta_from_tau(tau_mem: float, dt: float) -> float:
@@ -111,15 +119,27 @@ def lif_step(
 
 
 def lif_sequence(
-    currents: torch.Tensor, p: LIFParameters, state: LIFState | None = None
+    currents: torch.Tensor,
+    p: LIFParameters,
+    state: LIFState | None = None,
+    backend: str = "auto",
 ) -> LIFOutput:
-    """Run :func:`lif_step` over ``currents`` ``[time, batch, ...]`` (the reference loop)."""
+    """Run :func:`lif_step` over ``currents`` ``[time, batch, ...]``.
+
+    backend: "reference" runs the Python loop over :func:`lif_step`; "fused" the one-call CPU
+    kernel of :mod:`hebbtorch.kernels.lif` (same spikes, same gradients, less time and memory);
+    "auto" (default) the kernel where it supports the call and builds, else the reference.
+    """
     if currents.dim() < 2:
         raise HebbtorchError(
             f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
         )
-    check_finite("currents", currents)
     validate_lif(p)  # a misspelt reset must not silently run as another one
+    from hebbtorch.kernels.lif import fused_lif_sequence, use_fused  # kernels import this module
+
+    if use_fused(backend, currents, p, state):
+        return fused_lif_sequence(currents, p, state)  # checks finiteness inside the kernel
+    check_finite("currents", currents)
     state = lif_initial_state(currents[0]) if state is None else state
     spikes, vs = [], []
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -134,6 +154,7 @@ class LIF(nn.Module):
 
     ``learn_beta`` / ``learn_threshold`` make them parameters (per neuron if ``shape`` is given);
     beta is clamped to [0, 1] in the forward pass. Input ``[time, batch, ...]`` currents.
+    ``backend``: "auto", "fused" or "reference", see :func:`lif_sequence`.
     """
 
     def __init__(
@@ -151,8 +172,10 @@ class LIF(nn.Module):
         learn_beta: bool = False,
         learn_threshold: bool = False,
         shape: tuple[int, ...] = (),
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        self.backend = check_backend(backend)
         if (beta is None) == (tau_mem is None):
             raise HebbtorchError("give exactly one of beta or tau_mem")
         beta = beta_from_tau(tau_mem, dt) if beta is None else check_range("beta", beta, 0.0, 1.0)
@@ -176,4 +199,4 @@ class LIF(nn.Module):
         )
 
     def forward(self, currents: torch.Tensor, state: LIFState | None = None) -> LIFOutput:
-        return lif_sequence(currents, self.parameters_now(), state)
+        return lif_sequence(currents, self.parameters_now(), state, self.backend)

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.neurons.lif import check_backend
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 
@@ -75,15 +76,26 @@ def refractory_step(
 
 
 def refractory_sequence(
-    currents: torch.Tensor, p: RefractoryParameters, state: RefractoryState | None = None
+    currents: torch.Tensor,
+    p: RefractoryParameters,
+    state: RefractoryState | None = None,
+    backend: str = "auto",
 ) -> RefractoryOutput:
-    """Reference time loop over ``currents`` ``[time, batch, ...]``."""
+    """Run :func:`refractory_step` over ``currents`` ``[time, batch, ...]``.
+
+    backend: "reference" (the Python loop), "fused" (the one-call CPU kernel of
+    :mod:`hebbtorch.kernels.refractory`) or "auto" (the kernel where it supports the call).
+    """
     if currents.dim() < 2:
         raise HebbtorchError(
             f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
         )
-    check_finite("currents", currents)
     validate_refractory(p)
+    from hebbtorch.kernels.refractory import fused_refractory_sequence, use_fused
+
+    if use_fused(backend, currents, state):
+        return fused_refractory_sequence(currents, p, state)  # checks finiteness in the kernel
+    check_finite("currents", currents)
     state = refractory_initial_state(currents[0]) if state is None else state
     inners, outs = [], []
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -94,7 +106,8 @@ def refractory_sequence(
 
 
 class RefractoryNeuron(nn.Module):
-    """Module form of the seed neuron; holds only its parameters."""
+    """Module form of the seed neuron; holds only its parameters. ``backend``: "auto", "fused"
+    or "reference", see :func:`refractory_sequence`."""
 
     def __init__(
         self,
@@ -104,8 +117,10 @@ class RefractoryNeuron(nn.Module):
         binary: bool = False,
         surrogate: str = "fast_sigmoid",
         slope: float | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        self.backend = check_backend(backend)
         self.params = validate_refractory(
             RefractoryParameters(decay, threshold, penalty_threshold, binary, surrogate, slope)
         )
@@ -113,4 +128,4 @@ class RefractoryNeuron(nn.Module):
     def forward(
         self, currents: torch.Tensor, state: RefractoryState | None = None
     ) -> RefractoryOutput:
-        return refractory_sequence(currents, self.params, state)
+        return refractory_sequence(currents, self.params, state, self.backend)

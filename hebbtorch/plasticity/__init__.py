@@ -1,5 +1,7 @@
 """Local plasticity: one engine (:class:`PlasticConnection`) with pluggable trace-fed rules.
 
+Connections: dense or sparse-masked :class:`PlasticConnection` (delays per presynaptic neuron
+or per synapse) and weight-shared :class:`PlasticConv2d`.
 Rules: :class:`PairSTDP`, :class:`TripletSTDP` (Pfister & Gerstner 2006),
 :class:`GraupnerBrunel` (Graupner & Brunel 2012) and :class:`CalciumHebbian` (calcium-trace
 Hebbian rule after Girão, Risi & Chicca 2025). See docs/plasticity.md.
@@ -10,6 +12,7 @@ from hebbtorch.plasticity.calcium_hebbian import (
     CalciumHebbianParameters,
     calcium_hebbian_step,
 )
+from hebbtorch.plasticity.conv import PlasticConv2d
 from hebbtorch.plasticity.engine import (
     EngineState,
     PlasticConnection,
@@ -18,6 +21,7 @@ from hebbtorch.plasticity.engine import (
     TraceSpec,
     Update,
     WeightBounds,
+    pre_side,
 )
 from hebbtorch.plasticity.graupner_brunel import (
     GB_PARAMETER_SETS,
@@ -44,9 +48,9 @@ from hebbtorch.plasticity.stdp import (
 __all__ = [
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",
     "EngineState", "GraupnerBrunel", "GraupnerBrunelParameters", "PairSTDP", "PairSTDPParameters",
-    "PlasticConnection", "PlasticityRule", "TraceSpec", "Traces", "TripletSTDP",
+    "PlasticConnection", "PlasticConv2d", "PlasticityRule", "TraceSpec", "Traces", "TripletSTDP",
     "TripletSTDPParameters", "Update", "WeightBounds", "calcium_hebbian_step",
     "calcium_time_above", "gb_initial_weights", "gb_parameters", "gb_rho_step",
-    "gb_synaptic_change", "gb_transition_probabilities", "pair_stdp_step", "triplet_parameters",
-    "triplet_stdp_step",
+    "gb_synaptic_change", "gb_transition_probabilities", "pair_stdp_step", "pre_side",
+    "triplet_parameters", "triplet_stdp_step",
 ]

@@ -6,6 +6,9 @@ presynaptic delay lines, the weight bounds and the bookkeeping, so no rule repea
 
 Layout: weights ``[batch, pre, post]`` -- the leading batch dim holds independent networks
 or protocol repetitions; spikes ``[batch, pre]`` per step or ``[time, batch, pre]`` per run.
+Presynaptic traces are ``[batch, pre]``, or ``[batch, pre, post]`` with per-synapse delays
+(each synapse then sees its own delayed copy of the presynaptic train); rules build their
+updates with :func:`pre_side` / :func:`outer`, which accept both.
 Time is discrete with step ``dt`` (ms). Within a step the order is: traces decay by
 ``exp(-dt / tau)``; the rule sees the traces *before* this step's spikes are added
 (``before``) and after (``after``); then traces take the new spikes. So a pre spike and a post
@@ -48,8 +51,9 @@ class TraceSpec(NamedTuple):
 
 class Traces(NamedTuple):
     """Trace values handed to a rule: ``before``/``after`` this step's spikes, one tensor per
-    :class:`TraceSpec` (``[batch, pre]`` or ``[batch, post]``); ``spikes``: the spikes that fed
-    each trace this step (delayed ones for delayed traces)."""
+    :class:`TraceSpec` (``[batch, pre]`` -- ``[batch, pre, post]`` with per-synapse delays -- or
+    ``[batch, post]``); ``spikes``: the spikes that fed each trace this step (delayed ones for
+    delayed traces)."""
 
     before: tuple[torch.Tensor, ...]
     after: tuple[torch.Tensor, ...]
@@ -62,8 +66,9 @@ LowRank = tuple[torch.Tensor, torch.Tensor]
 class Update(NamedTuple):
     """A rule's output: non-negative potentiation and depression magnitudes, each a full
     ``[batch, pre, post]`` tensor, a factor pair ``(a [batch, pre], b [batch, post])`` meaning
-    their outer product (lets the engine add it in one fused pass), or None when zero this
-    step. The engine applies the weight dependence to them."""
+    their outer product (lets the engine add it in one fused pass; ``a`` may be
+    ``[batch, pre, post]`` with per-synapse delays), or None when zero this step. The engine
+    applies the weight dependence to them."""
 
     ltp: torch.Tensor | LowRank | None
     ltd: torch.Tensor | LowRank | None
@@ -89,9 +94,16 @@ class PlasticityRule:
         raise NotImplementedError
 
 
+def pre_side(a: torch.Tensor) -> torch.Tensor:
+    """A presynaptic quantity broadcastable against ``[batch, pre, post]``: ``[batch, pre]`` gets
+    a trailing axis; per-synapse ``[batch, pre, post]`` (per-synapse delays) is kept."""
+    return a.unsqueeze(2) if a.dim() == 2 else a
+
+
 def outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Batched outer product ``[batch, pre] x [batch, post] -> [batch, pre, post]``."""
-    return a.unsqueeze(2) * b.unsqueeze(1)
+    """Batched outer product ``[batch, pre] x [batch, post] -> [batch, pre, post]`` (``a`` may
+    already be per synapse, ``[batch, pre, post]``)."""
+    return pre_side(a) * b.unsqueeze(1)
 
 
 def dense(u: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor | None:
@@ -157,8 +169,10 @@ class PlasticConnection(nn.Module):
         w_init: initial weight (float or tensor broadcastable to ``[batch, pre, post]``).
         bounds: :class:`WeightBounds` (None: unbounded additive).
         mask: bool ``[pre, post]``; absent synapses stay 0 and never learn.
-        delay: axonal delay (ms), scalar or per presynaptic neuron ``[pre]``; delays both the
-            output current and the spikes the rule sees (spike arrival at the synapse).
+        delay: transmission delay (ms): a scalar, per presynaptic neuron ``[pre]`` (axonal) or
+            per synapse ``[pre, post]``; delays both the output current and the spikes the rule
+            sees (spike arrival at the synapse). Per-synapse delays make the presynaptic traces
+            per synapse (``[batch, pre, post]``, one weight-sized tensor per trace).
         normalize: if set, after each update rescale every postsynaptic neuron's incoming
             weights (per batch) to sum to this value (multiplicative normalisation).
         apply: ``"direct"`` (change ``weight`` in place) or ``"grad"`` (accumulate ``-Δw`` in
@@ -199,26 +213,21 @@ class PlasticConnection(nn.Module):
         if any(s.delay for s in rule.post_traces):
             raise HebbtorchError("postsynaptic traces cannot be delayed (delays are presynaptic)")
 
-        w = torch.zeros(self.batch, self.n_pre, self.n_post, device=device, dtype=dtype)
-        w = w + torch.as_tensor(w_init, device=device, dtype=dtype)
-        check_finite("w_init", w)
         if mask is not None:
             mask = torch.as_tensor(mask, device=device).bool()
             check_ndim("mask", mask, 2, "[pre, post]")
             check_size("mask", mask, 0, self.n_pre, "presynaptic rows")
             check_size("mask", mask, 1, self.n_post, "postsynaptic columns")
-            w = w * mask
         self.register_buffer("mask", mask)
+        w = torch.zeros(self.weight_shape(), device=device, dtype=dtype)
+        w = w + torch.as_tensor(w_init, device=device, dtype=dtype)
+        check_finite("w_init", w)
+        if mask is not None:
+            w = w * mask
         self.weight = nn.Parameter(w, requires_grad=apply == "grad")
 
-        d = torch.as_tensor(delay, dtype=torch.float64).flatten()
-        if d.numel() not in (1, self.n_pre):
-            raise HebbtorchError(
-                f"delay must be a scalar or have {self.n_pre} entries, got {d.numel()}")
-        if bool((d < 0).any()):
-            raise HebbtorchError("delays must be >= 0 ms")
-        steps = [_steps(float(v), self.dt, "delay") for v in d]
-        self.axon_steps = torch.tensor(steps * (self.n_pre if d.numel() == 1 else 1))
+        self.axon_steps = self._delay_steps(delay)
+        self.per_synapse = self.axon_steps.dim() == 2
         # rule delays (e.g. GB's D = 4.6098 ms) are rounded to whole steps: error <= dt / 2
         self.trace_steps = [round(s.delay / self.dt) for s in rule.pre_traces]
         self.max_delay = int(self.axon_steps.max()) + max(self.trace_steps, default=0)
@@ -227,10 +236,38 @@ class PlasticConnection(nn.Module):
         self._scratch: tuple[torch.Tensor, ...] | None = None
         self.state = self.initial_state()
 
+    # a subclass with another weight layout (PlasticConv2d) overrides these four
+    fast_path = True  # low-rank updates added in place (dense layout only)
+    norm_dims: tuple[int, ...] = (1,)  # the incoming weights of one postsynaptic unit
+
+    def weight_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.n_pre, self.n_post)
+
+    def full_update(self, u: torch.Tensor | LowRank | None) -> torch.Tensor | None:
+        """An :class:`Update` field as a tensor shaped like ``weight``."""
+        return dense(u)
+
+    def _delay_steps(self, delay: float | torch.Tensor) -> torch.Tensor:
+        """Delays (ms) as whole steps: ``[pre]`` (scalar or per neuron) or ``[pre, post]``."""
+        d = torch.as_tensor(delay, dtype=torch.float64)
+        if d.dim() == 2:
+            if tuple(d.shape) != (self.n_pre, self.n_post):
+                raise HebbtorchError(
+                    f"per-synapse delay must be [pre, post] = [{self.n_pre}, {self.n_post}], "
+                    f"got {list(d.shape)}")
+        elif d.numel() not in (1, self.n_pre):
+            raise HebbtorchError(
+                f"delay must be a scalar, [{self.n_pre}] (per presynaptic neuron) or "
+                f"[{self.n_pre}, {self.n_post}] (per synapse), got shape {list(d.shape)}")
+        if bool((d < 0).any()):
+            raise HebbtorchError("delays must be >= 0 ms")
+        steps = torch.tensor([_steps(float(v), self.dt, "delay") for v in d.flatten()])
+        return steps.view(d.shape) if d.dim() == 2 else steps.expand(self.n_pre).clone()
+
     # ------------------------------------------------------------------ state
     def initial_state(self) -> EngineState:
         w = self.weight.detach()
-        z_pre = w.new_zeros(self.batch, self.n_pre)
+        z_pre = w.new_zeros(self.batch, self.n_pre, *([self.n_post] if self.per_synapse else []))
         z_post = w.new_zeros(self.batch, self.n_post)
         return EngineState(
             tuple(z_pre.clone() for _ in self.rule.pre_traces),
@@ -250,11 +287,19 @@ class PlasticConnection(nn.Module):
         check_size(name, s, -1, n, "neurons")
         return s.to(self.weight.dtype)
 
+    def _gather(self, full: torch.Tensor, t_idx: torch.Tensor) -> torch.Tensor:
+        """Spikes ``full[t, batch, pre]`` picked at time indices ``t_idx`` ``[..., pre]`` (or
+        ``[..., pre, post]`` per synapse; negative = before the record, i.e. no spike) ->
+        ``[..., batch, pre]`` (or ``[..., batch, pre, post]``)."""
+        ar = torch.arange(self.n_pre, device=full.device)
+        ar = (ar[:, None] if self.per_synapse else ar).expand_as(t_idx)
+        g = full[t_idx.clamp_min(0), :, ar] * (t_idx >= 0).unsqueeze(-1).to(full.dtype)
+        return g.movedim(-1, -3 if self.per_synapse else -2)
+
     def _delayed(self, hist: torch.Tensor, now: torch.Tensor, extra: int) -> torch.Tensor:
-        """Presynaptic spikes delayed by axon delay + ``extra`` steps, from history + now."""
+        """Presynaptic spikes delayed by the transmission delay + ``extra`` steps."""
         full = torch.cat([hist, now.unsqueeze(0)], 0)  # [max_delay + 1, batch, pre]
-        idx = full.shape[0] - 1 - (self.axon_steps.to(full.device) + extra)
-        return full[idx, :, torch.arange(self.n_pre, device=full.device)].T
+        return self._gather(full, full.shape[0] - 1 - (self.axon_steps.to(full.device) + extra))
 
     def _apply(self, upd: Update, want_dw: bool) -> torch.Tensor | None:
         """Apply a rule's update with the weight dependence, mask, bounds and normalisation;
@@ -264,7 +309,7 @@ class PlasticConnection(nn.Module):
             return torch.zeros_like(w) if want_dw else None
         b = self.bounds
         soft = b is not None and b.dependence == "multiplicative"
-        if not (want_dw or self.apply == "grad" or self.mask is not None):
+        if self.fast_path and not (want_dw or self.apply == "grad" or self.mask is not None):
             # fast in-place paths (online simulation): a few fused passes over the weights
             if soft:
                 # simultaneous soft bounds: w += g (w_max - w) - h (w - w_min)
@@ -278,7 +323,7 @@ class PlasticConnection(nn.Module):
                     if u is None:
                         buf.zero_()
                     elif isinstance(u, tuple):
-                        torch.mul(u[0].unsqueeze(2), u[1].unsqueeze(1), out=buf)
+                        torch.mul(pre_side(u[0]), u[1].unsqueeze(1), out=buf)
                     else:
                         buf.copy_(u)
                 torch.add(g, h, out=s)
@@ -287,7 +332,7 @@ class PlasticConnection(nn.Module):
             else:
                 for u, sign in ((upd.ltp, 1.0), (upd.ltd, -1.0)):
                     if isinstance(u, tuple):
-                        w.addcmul_(u[0].unsqueeze(2), u[1].unsqueeze(1), value=sign)
+                        w.addcmul_(pre_side(u[0]), u[1].unsqueeze(1), value=sign)
                     elif u is not None:
                         w.add_(u, alpha=sign)
             if b is not None and (b.w_min is not None or b.w_max is not None):
@@ -295,7 +340,7 @@ class PlasticConnection(nn.Module):
             if self.normalize is not None:
                 w.mul_(self.normalize / w.sum(1, keepdim=True).clamp_min(1e-12))
             return None
-        ltp, ltd = dense(upd.ltp), dense(upd.ltd)
+        ltp, ltd = self.full_update(upd.ltp), self.full_update(upd.ltd)
         dw = torch.zeros_like(w)
         if ltp is not None:
             dw = dw + (ltp * (b.w_max - w) if soft else ltp)
@@ -307,7 +352,7 @@ class PlasticConnection(nn.Module):
         if b is not None and (b.w_min is not None or b.w_max is not None):
             new = new.clamp(min=b.w_min, max=b.w_max)
         if self.normalize is not None:
-            tot = new.sum(1, keepdim=True).clamp_min(1e-12)
+            tot = new.sum(self.norm_dims, keepdim=True).clamp_min(1e-12)
             new = new * (self.normalize / tot)
         if self.mask is not None:
             new = new * self.mask
@@ -326,6 +371,8 @@ class PlasticConnection(nn.Module):
         step, after the axonal delay (uses the stored history; does not learn)."""
         pre = self._check_spikes("pre spikes", pre, self.n_pre, 2)
         arrived = self._delayed(self.state.history, pre, 0)
+        if self.per_synapse:
+            return (arrived * self.weight.detach()).sum(1)
         return torch.bmm(arrived.unsqueeze(1), self.weight.detach()).squeeze(1)
 
     @torch.no_grad()
@@ -378,23 +425,20 @@ class PlasticConnection(nn.Module):
         hist = self.state.history  # continue from what step() left in the delay line
         full = torch.cat([hist, pre], 0)
         off = hist.shape[0]
-        ar = torch.arange(self.n_pre, device=pre.device)
         ax = self.axon_steps.to(pre.device)
 
         def shifted(extra: int) -> torch.Tensor:
-            if off == 0 and extra == 0 and not bool(ax.any()):
+            if off == 0 and extra == 0 and not self.per_synapse and not bool(ax.any()):
                 return pre
-            # [T, batch, pre]: spike of neuron i at step t comes from step t - delay_i - extra
-            idx = torch.arange(T, device=pre.device)[:, None] + off - (ax + extra)[None, :]
-            valid = idx >= 0
-            g = full[idx.clamp_min(0), :, ar[None, :].expand(T, -1)]  # [T, pre, batch]
-            return (g * valid[..., None]).permute(0, 2, 1)
+            # the spike seen at step t (by synapse i[, j]) left neuron i at t - delay - extra
+            t = torch.arange(T, device=pre.device).view(T, *([1] * ax.dim()))
+            return self._gather(full, t + off - (ax + extra))
 
         arrived = shifted(0)
         pre_in = [shifted(k) if k else arrived for k in self.trace_steps]
-        active = arrived.abs().sum((1, 2)) + post.abs().sum((1, 2))
+        active = arrived.flatten(1).abs().sum(1) + post.abs().sum((1, 2))
         for p in pre_in:
-            active = active + p.abs().sum((1, 2))
+            active = active + p.flatten(1).abs().sum(1)
         if self.rule.event_driven and not record:
             steps = torch.nonzero(active > 0).flatten().tolist()
         else:

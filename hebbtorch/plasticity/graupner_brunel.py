@@ -29,7 +29,7 @@ import torch
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.engine import PlasticityRule, Traces, TraceSpec, Update
+from hebbtorch.plasticity.engine import PlasticityRule, Traces, TraceSpec, Update, pre_side
 
 
 class GraupnerBrunelParameters(NamedTuple):
@@ -148,7 +148,7 @@ class GraupnerBrunel(PlasticityRule):
         return GBState(rho, torch.zeros_like(w), torch.zeros_like(w))
 
     def calcium(self, x_pre: torch.Tensor, y_post: torch.Tensor) -> torch.Tensor:
-        return self.params.C_pre * x_pre.unsqueeze(2) + self.params.C_post * y_post.unsqueeze(1)
+        return self.params.C_pre * pre_side(x_pre) + self.params.C_post * y_post.unsqueeze(1)
 
     def update(self, pre: torch.Tensor, post: torch.Tensor, x_pre: Traces, x_post: Traces,
                w: torch.Tensor, state: Any, dt: float) -> tuple[Update, GBState]:

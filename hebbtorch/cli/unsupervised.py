@@ -1,0 +1,65 @@
+"""``hebbtorch unsupervised``: the Diehl & Cook (2015) network learning images without labels
+with a local rule (original trace STDP, triplet STDP, Graupner-Brunel or the calcium-trace
+rule); resumable. Under ``torchrun`` the lanes of ``--batch`` are split across the processes
+(gloo), with the one-process result. See docs/unsupervised.md and docs/scaling.md."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hebbtorch.cli.common import ensure_out, positive_float, positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "unsupervised", help="Diehl & Cook 2015 unsupervised network with a local rule; "
+        "writes metrics.json, checkpoint.pt and pictures; resumes from its checkpoint")
+    p.add_argument("--rule", choices=("dc", "triplet", "calcium", "gb"), default="dc",
+                   help="dc: the original trace STDP (default); triplet: Pfister & Gerstner; "
+                   "calcium: calcium-trace Hebbian; gb: Graupner & Brunel")
+    p.add_argument("--neurons", type=positive_int, default=100,
+                   help="excitatory (= inhibitory) neurons (default 100)")
+    p.add_argument("--data", default="mnist-5k",
+                   help="mnist-5k (ships with the install), fashion-mnist, mnist or an IDX folder")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--images", type=positive_int, default=1000,
+                   help="training images shown (cycling through the training set)")
+    p.add_argument("--batch", type=positive_int, default=1,
+                   help="1: exact online learning (default); >1: that many images at once, "
+                   "weight updates averaged over them (split across torchrun's processes)")
+    p.add_argument("--label-images", type=positive_int, default=1000,
+                   help="training images used (frozen) to label the neurons")
+    p.add_argument("--test-images", type=positive_int, default=1000)
+    p.add_argument("--eval-batch", type=positive_int, default=50,
+                   help="images simulated at once in the frozen evaluation")
+    p.add_argument("--update-interval", type=positive_int, default=250,
+                   help="images per block of the accuracy-vs-images curve")
+    p.add_argument("--checkpoint-every", type=positive_int, default=250)
+    p.add_argument("--time-budget", type=positive_float, default=None,
+                   help="stop training after this many seconds (then evaluate)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("reports/unsupervised"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from hebbtorch.experiments.unsupervised import train_unsupervised
+    from hebbtorch.training import distributed as ddp
+
+    out = ensure_out(args.out)
+    info = ddp.setup(torch.device("cpu"))  # joins torchrun's group (gloo); no-op otherwise
+    try:
+        train_unsupervised(
+            out, rule=args.rule, neurons=args.neurons, dataset=args.data,
+            images=args.images, batch=args.batch, label_images=args.label_images,
+            test_images=args.test_images, eval_batch=args.eval_batch,
+            update_interval=args.update_interval, checkpoint_every=args.checkpoint_every,
+            seed=args.seed, data_root=args.data_root, time_budget_s=args.time_budget,
+            quiet=args.quiet)
+    finally:
+        ddp.teardown(info)
+    return 0

@@ -1,0 +1,364 @@
+"""Unsupervised learning of images with the Diehl & Cook (2015) network and a choice of local
+rules: train (online or batched), label the neurons, evaluate, draw, checkpoint and resume.
+
+Protocol (as the original code): during training each image is shown with learning on; every
+``update_interval`` images the neurons are (re)assigned the class they responded to most in
+that block, and the next block is classified with those assignments -- this gives the
+accuracy-vs-images-seen curve for free. After training, weights and theta are frozen, the
+neurons are labelled on ``label_images`` training images and the test images are classified
+by "all activity" and by "proportion weighting". See docs/unsupervised.md.
+
+Under ``torchrun`` (a process group with several ranks) the lanes of each training batch are
+split across the ranks (:func:`~hebbtorch.plasticity.distributed.lane_share`): image ``j`` of the
+training order gets its own input seed, so its input does not depend on the rank that shows it,
+and every rank applies the whole batch's weight update, so the run is the one-process run bit
+for bit. Rank 0 writes the checkpoint and evaluates alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from tqdm import tqdm
+
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.io import atomic_write, save_figure, write_json
+from hebbtorch.networks.diehl_cook import (
+    N_INPUT,
+    DiehlCookNetwork,
+    DiehlCookParameters,
+    DiehlCookSTDP,
+    assign_labels,
+    confusion_matrix,
+    initial_weights,
+    predict_all_activity,
+    predict_proportion,
+    receptive_fields,
+)
+from hebbtorch.plasticity import (
+    CalciumHebbian,
+    GraupnerBrunel,
+    PlasticityRule,
+    TripletSTDP,
+    WeightBounds,
+    gb_parameters,
+    triplet_parameters,
+)
+from hebbtorch.plasticity.distributed import lane_share
+from hebbtorch.training import distributed as ddp
+
+CHECKPOINT = "checkpoint.pt"
+RULES = ("dc", "triplet", "calcium", "gb")
+
+
+class RuleSetup(NamedTuple):
+    """A rule with the weight bounds and initial weights it runs with in this network."""
+
+    rule: PlasticityRule
+    bounds: WeightBounds
+    init: Callable[[int, torch.Generator], torch.Tensor]
+
+
+def make_rule(name: str, p: DiehlCookParameters | None = None) -> RuleSetup:
+    """Rules and their scaling in the Diehl & Cook network (docs/unsupervised.md, "Rules"):
+
+    * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights.
+    * ``triplet``: Pfister & Gerstner's visual-cortex all-to-all full set unchanged; weights in
+      [0, 1] (hard clip), original initial weights.
+    * ``calcium``: :class:`~hebbtorch.plasticity.CalciumHebbian` defaults, soft bounds [0, 1].
+    * ``gb``: Graupner & Brunel's ``DP`` set (deterministic, no noise); DOWN/UP strengths
+      ``w0``/``b w0`` placed so that their midpoint is the normalised mean weight
+      ``norm / 784`` (w0 = 2 norm / (784 (1 + b))); initial efficacies ρ ~ U(0, 1).
+    """
+    p = p or DiehlCookParameters()
+
+    def original(n: int, g: torch.Generator) -> torch.Tensor:
+        return initial_weights(n, p, g)
+
+    if name == "dc":
+        return RuleSetup(DiehlCookSTDP(), WeightBounds(0.0, 1.0, "additive"), original)
+    if name == "triplet":
+        rule = TripletSTDP(triplet_parameters("visual_cortex", "all_to_all", "full"))
+        return RuleSetup(rule, WeightBounds(0.0, 1.0, "additive"), original)
+    if name == "calcium":
+        return RuleSetup(CalciumHebbian(), WeightBounds(0.0, 1.0, "multiplicative"), original)
+    if name == "gb":
+        gp = gb_parameters("DP")
+        w0 = 2.0 * p.norm / (N_INPUT * (1.0 + gp.b))
+
+        def bistable(n: int, g: torch.Generator) -> torch.Tensor:
+            return w0 * (1.0 + (gp.b - 1.0) * torch.rand(N_INPUT, n, generator=g))
+
+        return RuleSetup(GraupnerBrunel(gp, w0=w0), WeightBounds(w0, gp.b * w0, "additive"),
+                         bistable)
+    raise HebbtorchError(f"unknown rule {name!r}; choose one of {', '.join(RULES)}")
+
+
+def _load(dataset: str, split: str, data_root: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    from hebbtorch.data import load_dataset
+
+    ds = load_dataset(dataset, split=split, root=data_root)
+    if tuple(ds.images.shape[1:]) != (28, 28):
+        raise HebbtorchError(f"{dataset}: the network needs 28x28 images, got "
+                             f"{tuple(ds.images.shape[1:])}")
+    return ds.images.reshape(len(ds.images), N_INPUT), ds.labels
+
+
+def _order(n_train: int, images: int, seed: int) -> torch.Tensor:
+    """Training order: epochs of fresh permutations of the training set."""
+    g = torch.Generator().manual_seed(seed)
+    epochs = math.ceil(images / n_train)
+    return torch.cat([torch.randperm(n_train, generator=g) for _ in range(epochs)])[:images]
+
+
+def _block_accuracy(counts: torch.Tensor, labels: torch.Tensor,
+                    assigned: tuple[torch.Tensor, torch.Tensor] | None) -> dict | None:
+    if assigned is None:
+        return None
+    a, prop = assigned
+    return {"all_activity": float((predict_all_activity(counts, a) == labels).float().mean()),
+            "proportion": float((predict_proportion(counts, a, prop) == labels).float().mean())}
+
+
+@torch.inference_mode()
+def respond(net: DiehlCookNetwork, pixels: torch.Tensor, seed: int,
+            desc: str | None = None) -> torch.Tensor:
+    """Frozen responses ``[N, n]`` of ``net`` to images ``[N, 784]`` (lanes of ``net.batch``;
+    image ``k`` uses input seed ``seed + k``)."""
+    B, N = net.batch, len(pixels)
+    out = torch.zeros(N, net.n)
+    bar = tqdm(total=N, desc=desc, disable=desc is None, unit="img")
+    for i in range(0, N, B):
+        chunk = pixels[i:i + B]
+        k = len(chunk)
+        if k < B:  # pad the last chunk with copies of its first image (results dropped)
+            chunk = torch.cat([chunk, chunk[:1].expand(B - k, N_INPUT)])
+        counts, _ = net.present(chunk, learn=False, seed=seed + i)
+        out[i:i + k] = counts[:k].cpu()
+        bar.update(k)
+    bar.close()
+    return out
+
+
+def train_unsupervised(
+    out: str | Path, *, rule: str = "dc", neurons: int = 100, dataset: str = "mnist-5k",
+    images: int = 1000, batch: int = 1, label_images: int = 1000, test_images: int = 1000,
+    eval_batch: int = 50, update_interval: int = 250, checkpoint_every: int = 250,
+    seed: int = 0, data_root: str | None = None, time_budget_s: float | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Train, label, evaluate; write ``metrics.json``, ``checkpoint.pt`` and the pictures
+    (``receptive_fields.png``, ``assignments.png``, ``confusion.png``, ``accuracy.png``).
+    Resumes from ``out/checkpoint.pt`` when it exists and was made with the same settings.
+    ``batch`` = 1 is the exact online mode; > 1 the batched mode (updates averaged), whose lanes
+    are split over the ranks of a running process group (collective then; ranks other than 0
+    write nothing, skip the evaluation and return ``{}``)."""
+    out = Path(out)
+    for name, v in (("neurons", neurons), ("images", images), ("batch", batch),
+                    ("label_images", label_images), ("test_images", test_images),
+                    ("eval_batch", eval_batch), ("update_interval", update_interval),
+                    ("checkpoint_every", checkpoint_every)):
+        if int(v) != v or v < 1:
+            raise HebbtorchError(f"{name} must be a positive integer, got {v}")
+    if update_interval % batch or checkpoint_every % batch:
+        raise HebbtorchError(f"update_interval ({update_interval}) and checkpoint_every "
+                             f"({checkpoint_every}) must be multiples of batch ({batch})")
+    setup = make_rule(rule)
+    config = {"rule": rule, "neurons": neurons, "dataset": dataset, "images": images,
+              "batch": batch, "update_interval": update_interval, "seed": seed}
+    xtr, ytr = _load(dataset, "train", data_root)
+    xte, yte = _load(dataset, "test", data_root)
+    order = _order(len(ytr), images, seed)
+
+    info = ddp.current()
+    share = lane_share(batch, info)
+    lanes = torch.arange(share.start, share.start + share.count)
+    net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=share.count,
+                           w_init=setup.init(neurons, torch.Generator().manual_seed(seed)),
+                           share=share)
+    run = {"seen": 0, "curve": [], "block_counts": [], "block_labels": [], "assigned": None,
+           "train_seconds": 0.0, "train_cpu_seconds": 0.0, "retries": 0}
+    ckpt = out / CHECKPOINT
+    if ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        if saved["config"] != config:
+            raise HebbtorchError(
+                f"{ckpt} was made with other settings ({saved['config']}); use another --out "
+                "or delete the checkpoint")
+        net.weight.copy_(saved["weight"])
+        net.theta.copy_(saved["theta"])
+        net.load_dynamic_state(saved["dynamic"])
+        run = saved["run"]
+        if not quiet and info.is_main:
+            print(f"resuming from {ckpt} at image {run['seen']}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        state = {"config": config, "weight": net.weight, "theta": net.theta,
+                 "dynamic": net.dynamic_state(), "run": run}  # collective when split
+        if info.is_main:
+            atomic_write(ckpt, lambda f: torch.save(state, f))
+
+    stopped = False
+    bar = tqdm(total=images, initial=run["seen"], desc=f"train {rule}", unit="img",
+               disable=quiet or not info.is_main)
+    t0 = time.time() - run["train_seconds"]
+    c0 = time.process_time() - run["train_cpu_seconds"]
+    while run["seen"] < images:
+        j = run["seen"]
+        idx = order[j:j + batch]
+        if len(idx) < batch:  # the last images do not fill a batch: stop here
+            break
+        # one input seed per image (the online run's seed for batch 1)
+        counts, used = net.present(xtr[idx[lanes]], learn=True,
+                                   seed=(seed * 10_000_019 + j + lanes).tolist())
+        counts, used = share.gather(counts), share.gather(used)
+        run["retries"] += int((used - net.params.intensity).sum())
+        run["block_counts"].append(counts.cpu())
+        run["block_labels"].append(ytr[idx])
+        run["seen"] = j + batch
+        bar.update(batch)
+        if run["seen"] % update_interval == 0:
+            c, lab = torch.cat(run["block_counts"]), torch.cat(run["block_labels"])
+            acc = _block_accuracy(c, lab, run["assigned"])
+            if acc is not None:
+                run["curve"].append({"images_seen": run["seen"], **acc})
+                bar.set_postfix(acc=f"{100 * acc['all_activity']:.1f}%")
+            run["assigned"] = assign_labels(c, lab)
+            run["block_counts"], run["block_labels"] = [], []
+        run["train_seconds"] = time.time() - t0
+        run["train_cpu_seconds"] = time.process_time() - c0
+        if run["seen"] % checkpoint_every == 0:
+            save()
+        if time_budget_s is not None and ddp.broadcast_object(
+                run["train_seconds"] > time_budget_s, info):  # rank 0's clock decides
+            stopped = True
+            break
+    bar.close()
+    save()
+    if not info.is_main:
+        return {}
+
+    # frozen evaluation: label the neurons on training images, then classify the test set
+    ev = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=eval_batch,
+                          w_init=net.weight)
+    ev.theta.copy_(net.theta)
+    t1 = time.time()
+    n_label, n_test = min(label_images, len(ytr)), min(test_images, len(yte))
+    lab_x, lab_y = xtr[:n_label], ytr[:n_label]
+    r_label = respond(ev, lab_x, seed=seed * 7_919 + 1, desc=None if quiet else "label")
+    assignments, proportions = assign_labels(r_label, lab_y)
+    r_test = respond(ev, xte[:n_test], seed=seed * 7_919 + 2, desc=None if quiet else "test")
+    eval_seconds = time.time() - t1
+    pred_all = predict_all_activity(r_test, assignments)
+    pred_prop = predict_proportion(r_test, assignments, proportions)
+    y = yte[:n_test]
+    final = {"all_activity": float((pred_all == y).float().mean()),
+             "proportion": float((pred_prop == y).float().mean()),
+             "test_images": n_test, "label_images": n_label,
+             "silent_test_images": int((r_test.sum(1) == 0).sum())}
+    cm = confusion_matrix(pred_all, y)
+    per_class = torch.bincount(assignments.clamp_min(0), minlength=10)
+    metrics = {
+        "network": "Diehl & Cook 2015", "config": config, "label_images": n_label,
+        "test_images": n_test, "eval_batch": eval_batch, "images_trained": run["seen"],
+        "stopped_by_budget": stopped, "time_budget_s": time_budget_s,
+        "train_seconds": run["train_seconds"],
+        "train_images_per_second": run["seen"] / max(run["train_seconds"], 1e-9),
+        "train_cpu_seconds": run["train_cpu_seconds"],
+        "train_images_per_cpu_second": run["seen"] / max(run["train_cpu_seconds"], 1e-9),
+        "eval_seconds": eval_seconds, "retries": run["retries"], "curve": run["curve"],
+        "final": final, "confusion_all_activity": cm.tolist(),
+        "neurons_per_class": per_class.tolist(),
+        "unassigned_neurons": int((assignments < 0).sum()),
+        "theta_mean_mV": float(net.theta.mean()), "torch": torch.__version__,
+    }
+    write_json(out / "metrics.json", metrics)
+    title = f"{rule}, {neurons} neurons, {run['seen']} {dataset} images"
+    save_figure(plot_receptive_fields(net.weight, assignments, title), out / "receptive_fields.png")
+    save_figure(plot_assignments(per_class, title), out / "assignments.png")
+    save_figure(plot_confusion(cm, final["all_activity"], title), out / "confusion.png")
+    save_figure(plot_curve(run["curve"], final, title), out / "accuracy.png")
+    if not quiet:
+        print(f"{title}: test accuracy {100 * final['all_activity']:.1f}% (all activity), "
+              f"{100 * final['proportion']:.1f}% (proportion weighting) on {n_test} images; "
+              f"{metrics['train_images_per_second']:.2f} img/s training; report in {out}")
+    return metrics
+
+
+# ---------------------------------------------------------------------------------- figures
+def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None, title: str):
+    """All input weight vectors as a grid of 28x28 images (label in the corner if assigned)."""
+    from hebbtorch.viz.style import figure
+
+    rf = receptive_fields(weight.cpu()).numpy()
+    n = len(rf)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig, axes = figure(rows, cols, width=0.55, height=0.55)
+    vmax = float(rf.max())
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(rf[k], cmap="hot_r", vmin=0, vmax=vmax)
+            if assignments is not None and int(assignments[k]) >= 0:
+                ax.text(1, 5, str(int(assignments[k])), fontsize=5, color="tab:blue")
+    fig.subplots_adjust(wspace=0.04, hspace=0.04)
+    fig.suptitle(f"receptive fields ({title})", fontsize=8)
+    return fig
+
+
+def plot_assignments(per_class: torch.Tensor, title: str):
+    from hebbtorch.viz.style import figure
+
+    fig, axes = figure(1, 1, width=4.0, height=2.6)
+    ax = axes[0][0]
+    ax.bar(range(len(per_class)), per_class.tolist())
+    ax.set(xlabel="assigned class", ylabel="neurons", xticks=range(len(per_class)),
+           title=f"assignments ({title})")
+    ax.title.set_fontsize(7)
+    return fig
+
+
+def plot_confusion(cm: torch.Tensor, accuracy: float, title: str):
+    from hebbtorch.viz.style import figure
+
+    fig, axes = figure(1, 1, width=3.6, height=3.2)
+    ax = axes[0][0]
+    norm = (cm.float() / cm.sum(1, keepdim=True).clamp_min(1)).numpy()
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.grid(False)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=5,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted (all activity)", ylabel="true", xticks=range(10), yticks=range(10),
+           title=f"test accuracy {100 * accuracy:.1f}% ({title})")
+    ax.title.set_fontsize(7)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig
+
+
+def plot_curve(curve: list[dict], final: dict, title: str):
+    from hebbtorch.viz.style import figure
+
+    fig, axes = figure(1, 1, width=4.2, height=2.8)
+    ax = axes[0][0]
+    if curve:
+        xs = [r["images_seen"] for r in curve]
+        ax.plot(xs, [100 * r["all_activity"] for r in curve], "o-",
+                label="next block, all activity")
+        ax.plot(xs, [100 * r["proportion"] for r in curve], "s--", label="next block, proportion")
+        ax.axhline(100 * final["all_activity"], color="k", lw=0.8,
+                   label=f"final test (frozen): {100 * final['all_activity']:.1f}%")
+        ax.legend(fontsize=6)
+    ax.set(xlabel="training images seen", ylabel="accuracy (%)", ylim=(0, 100),
+           title=f"accuracy vs images ({title})")
+    ax.title.set_fontsize(7)
+    return fig

@@ -1,0 +1,131 @@
+"""Fused multi-step ALIF on CPU (Bellec et al. 2018, eqs. 1-3, as
+:func:`hebbtorch.neurons.alif.alif_step`): one kernel call for the whole time axis, forward and
+surrogate backward, registered as ``hebbtorch::alif_forward`` / ``hebbtorch::alif_backward``.
+
+Spikes are bit-identical to the reference loop. Backward keeps the membrane before reset and the
+effective threshold ``A`` (both are outputs, so nothing extra when the caller keeps them) and
+recomputes the spikes. Gradients flow to the currents and the initial state (v, a, s) through the
+adaptation as in the reference; parameters that require grad run the reference instead.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.kernels import cpu
+from hebbtorch.neurons.alif import ALIFOutput, ALIFParameters, ALIFState
+from hebbtorch.neurons.lif import RESETS
+
+
+@torch.library.custom_op("hebbtorch::alif_forward", mutates_args=(), device_types="cpu")
+def alif_forward(
+    currents: Tensor, beta: Tensor, rho: Tensor, one_minus_rho: Tensor, threshold: Tensor,
+    adapt_scale: float, v0: Tensor, a0: Tensor, s0: Tensor, reset: int, surrogate: int,
+    slope: float, detach_reset: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """currents ``[T, *S]``; per-neuron tensors and state ``S``, contiguous, one dtype.
+    Returns (spikes, h, A, final v, final a, final s). Raises HebbtorchError on NaN/inf input."""
+    T, M = currents.shape[0], v0.numel()
+    spikes, h, A = (torch.empty_like(currents) for _ in range(3))
+    v, a, s = v0.clone(), a0.clone(), s0.clone()
+    p = cpu.ptr
+    bad = cpu.kernel("ht_alif_forward", currents.dtype)(
+        p(currents), T, M, p(beta), p(rho), p(one_minus_rho), p(threshold), adapt_scale, p(v),
+        p(a), p(s), reset, p(spikes), p(h), p(A), torch.get_num_threads())
+    if bad:
+        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+    return spikes, h, A, v, a, s
+
+
+@alif_forward.register_fake
+def _(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, reset, surrogate,
+      slope, detach_reset):
+    return (*(torch.empty_like(currents) for _ in range(3)),
+            *(torch.empty_like(v0) for _ in range(3)))
+
+
+@torch.library.custom_op("hebbtorch::alif_backward", mutates_args=(), device_types="cpu")
+def alif_backward(
+    h: Tensor, A: Tensor, grad_spikes: Tensor | None, grad_h: Tensor | None,
+    grad_A: Tensor | None, grad_v: Tensor | None, grad_a: Tensor | None, grad_s: Tensor | None,
+    beta: Tensor, rho: Tensor, one_minus_rho: Tensor, adapt_scale: float, reset: int,
+    surrogate: int, slope: float, detach_reset: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Reverse-time pass: (d currents ``[T, *S]``, d v0, d a0, d s0 ``S``)."""
+    T, M = h.shape[0], beta.numel()
+    d_cur = torch.empty_like(h)
+    d_v0, d_a0, d_s0 = (torch.empty_like(beta) for _ in range(3))
+    (gs, s_gs), (gh, s_gh), (ga, s_ga) = (cpu.over_time(g, beta) for g in (grad_spikes, grad_h,
+                                                                           grad_A))
+    gv, g_a, g_s = (cpu.per_step(g, beta) for g in (grad_v, grad_a, grad_s))
+    p = cpu.ptr
+    cpu.kernel("ht_alif_backward", h.dtype)(
+        p(h), p(A), p(gs), s_gs, p(gh), s_gh, p(ga), s_ga, p(gv), p(g_a), p(g_s), p(beta), p(rho),
+        p(one_minus_rho), adapt_scale, T, M, reset, surrogate, slope, int(detach_reset),
+        p(d_cur), p(d_v0), p(d_a0), p(d_s0), torch.get_num_threads())
+    return d_cur, d_v0, d_a0, d_s0
+
+
+@alif_backward.register_fake
+def _(h, A, grad_spikes, grad_h, grad_A, grad_v, grad_a, grad_s, beta, rho, one_minus_rho,
+      adapt_scale, reset, surrogate, slope, detach_reset):
+    return torch.empty_like(h), *(torch.empty_like(beta) for _ in range(3))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    _, beta, rho, omr, _, adapt_scale, _, _, _, reset, surrogate, slope, detach = inputs
+    _, h, A, _, _, _ = output
+    ctx.save_for_backward(h, A, beta, rho, omr)
+    ctx.config = (adapt_scale, reset, surrogate, slope, detach)
+    ctx.set_materialize_grads(False)  # unused outputs: no T x M tensors of zeros
+
+
+def _backward(ctx, g_spikes, g_h, g_A, g_v, g_a, g_s):
+    h, A, beta, rho, omr = ctx.saved_tensors
+    d_cur, d_v0, d_a0, d_s0 = alif_backward(h, A, g_spikes, g_h, g_A, g_v, g_a, g_s, beta, rho,
+                                            omr, *ctx.config)
+    need = ctx.needs_input_grad
+    return (d_cur, None, None, None, None, None, d_v0 if need[6] else None,
+            d_a0 if need[7] else None, d_s0 if need[8] else None, None, None, None, None)
+
+
+alif_forward.register_autograd(_backward, setup_context=_setup_context)
+
+
+def unsupported(currents: Tensor, p: ALIFParameters, state: ALIFState | None) -> str | None:
+    """Why the fused kernel can't run these arguments (None if it can)."""
+    params = [x for x in (p.beta, p.rho, p.threshold, p.adapt_scale) if isinstance(x, Tensor)]
+    if any(x.requires_grad for x in params):
+        return "parameters that require grad (the fused ALIF differentiates currents and state)"
+    if isinstance(p.adapt_scale, Tensor) and p.adapt_scale.numel() != 1:
+        return "a per-neuron adapt_scale"
+    return cpu.unsupported_common(currents, params + list(state or ()))
+
+
+def use_fused(backend: str, currents: Tensor, p: ALIFParameters, state: ALIFState | None) -> bool:
+    """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
+    reason = None if backend == "reference" else unsupported(currents, p, state)
+    return cpu.use_fused(backend, reason)
+
+
+def fused_alif_sequence(
+    currents: Tensor, p: ALIFParameters, state: ALIFState | None = None
+) -> ALIFOutput:
+    """Same result as the reference ``alif_sequence`` (parameters already validated there)."""
+    shape = currents.shape[1:]
+
+    def per_neuron(x: Tensor | float) -> Tensor:
+        return cpu.per_neuron(x, shape, currents.dtype)
+
+    if state is None:
+        state = ALIFState(*(currents.new_zeros(shape) for _ in range(3)))
+    slope = cpu.surrogate_slope(p.surrogate, p.slope)
+    # 1 - rho formed as the reference forms it (in Python for a float, in torch for a tensor)
+    spikes, h, A, v, a, s = alif_forward(
+        currents.contiguous(), per_neuron(p.beta), per_neuron(p.rho), per_neuron(1.0 - p.rho),
+        per_neuron(p.threshold), float(p.adapt_scale), *(per_neuron(x) for x in state),
+        RESETS.index(p.reset), cpu.SURROGATE_IDS[p.surrogate], slope, bool(p.detach_reset),
+    )
+    return ALIFOutput(spikes, h, A, ALIFState(v, a, s))

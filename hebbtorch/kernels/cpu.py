@@ -1,0 +1,161 @@
+"""The CPU kernel library (``neurons_cpu.cpp``: LIF, ALIF, refractory): built on first use,
+loaded with ctypes, and the backend choice shared by the fused neurons."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.kernels.build import build
+from hebbtorch.neurons.lif import check_backend
+from hebbtorch.neurons.surrogate import SURROGATES, get_surrogate
+
+SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+# the Surrogate enum of neurons_cpu.cpp
+SURROGATE_IDS = {n: i for i, n in enumerate(("fast_sigmoid", "arctan", "triangle",
+                                             "straight_through"))}
+if set(SURROGATE_IDS) != set(SURROGATES):
+    raise ImportError("neurons_cpu.cpp must know every surrogate in hebbtorch.neurons.surrogate")
+
+_P, _I64, _I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+# name -> (argument types with R standing for the float type, return type)
+_R = object()
+_SIGNATURES = {
+    "ht_lif_forward": ([_P, _I64, _I64, _P, _P, _P, _P, _I32, _I64, _P, _P, _P, _I32], _I64),
+    "ht_lif_backward": ([_P, _P, _P, _I64, _P, _I64, _P, _P, _P, _P, _I64, _I64, _I32, _I32, _R,
+                         _I32, _P, _P, _P, _P, _I32], None),
+    "ht_alif_forward": ([_P, _I64, _I64, _P, _P, _P, _P, _R, _P, _P, _P, _I32, _P, _P, _P, _I32],
+                        _I64),
+    "ht_alif_backward": ([_P, _P, _P, _I64, _P, _I64, _P, _I64, _P, _P, _P, _P, _P, _P, _R, _I64,
+                          _I64, _I32, _I32, _R, _I32, _P, _P, _P, _P, _I32], None),
+    "ht_refractory_forward": ([_P, _I64, _I64, _R, _R, _R, _I32, _P, _P, _P, _P, _P, _I32],
+                              _I64),
+    "ht_refractory_backward": ([_P, _P, _I64, _P, _I64, _P, _P, _I64, _I64, _R, _R, _R, _I32,
+                                _I32, _R, _P, _P, _P, _I32], None),
+}
+_state: dict[str, object] = {}  # the loaded library, or the error that stopped its build
+_warned: set[str] = set()
+
+
+def library() -> ctypes.CDLL:
+    """Build (first call in this process; cached on disk) and load the kernel library."""
+    if "lib" not in _state:
+        if "error" in _state:
+            raise _state["error"]  # type: ignore[misc]
+        try:
+            lib = build(Path(__file__).with_name("neurons_cpu.cpp"), "neurons_cpu")
+        except (HebbtorchError, OSError) as e:
+            _state["error"] = HebbtorchError(f"fused CPU kernels unavailable: {e}")
+            raise _state["error"] from e  # type: ignore[misc]
+        for name, (args, ret) in _SIGNATURES.items():
+            for sfx, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+                fn = getattr(lib, f"{name}_{sfx}")
+                fn.argtypes = [real if a is _R else a for a in args]
+                fn.restype = ret
+        _state["lib"] = lib
+    return _state["lib"]  # type: ignore[return-value]
+
+
+def kernel(name: str, dtype: torch.dtype) -> Callable[..., int | None]:
+    return getattr(library(), f"{name}_{SUFFIX[dtype]}")
+
+
+def available() -> bool:
+    """True if the CPU kernel library builds (or is cached) and loads on this machine."""
+    try:
+        library()
+    except HebbtorchError:
+        return False
+    return True
+
+
+def ptr(x: Tensor | None) -> int | None:
+    return None if x is None or x.numel() == 0 else x.data_ptr()
+
+
+def over_time(grad: Tensor | None, like: Tensor) -> tuple[Tensor, int]:
+    """A ``[T, *S]`` grad as (data, time stride): a grad broadcast over time (``out.sum()``
+    gives one) keeps stride 0 instead of being materialised as T copies; a missing one is
+    zeros with stride 0 (the kernels have no branches for absent grads)."""
+    if grad is None:
+        return torch.zeros_like(like), 0
+    if grad.stride(0) == 0:
+        return grad[0].contiguous(), 0
+    return grad.contiguous(), like.numel()
+
+
+def per_step(grad: Tensor | None, like: Tensor) -> Tensor:
+    """A grad of a ``[batch, ...]`` state, zeros if absent."""
+    return torch.zeros_like(like) if grad is None else grad.contiguous()
+
+
+def per_neuron(x: Tensor | float, shape: torch.Size, dtype: torch.dtype) -> Tensor:
+    """A float, or a tensor broadcastable to ``shape``, as a contiguous ``shape`` tensor
+    (differentiable: its grads sum back to x's shape)."""
+    x = x.to(dtype) if isinstance(x, Tensor) else torch.tensor(float(x), dtype=dtype)
+    return x.expand(shape).contiguous()
+
+
+def surrogate_slope(surrogate: str, slope: float | None) -> float:
+    """The slope the reference's ``spike()`` would use (the surrogate's default if None)."""
+    k = get_surrogate(surrogate).default_slope if slope is None else float(slope)
+    if not k > 0:
+        raise HebbtorchError(f"surrogate slope must be > 0, got {k:g}")
+    return k
+
+
+def unsupported_common(currents: Tensor, tensors: list[Tensor]) -> str | None:
+    """Why a fused CPU kernel can't take these currents and per-neuron tensors (None if it can)."""
+    if currents.device.type != "cpu":
+        return f"device {currents.device.type} (the fused kernels are CPU-only)"
+    if currents.dtype not in SUFFIX:
+        return f"dtype {currents.dtype} (float32 or float64 only)"
+    if any(x.device.type != "cpu" for x in tensors):
+        return "parameters or state not on the CPU"
+    if any(x.dtype != currents.dtype and x.dim() > 0 for x in tensors):
+        return "parameters or state of another dtype than the currents (type promotion)"
+    shape = currents.shape[1:]
+    try:
+        if torch.broadcast_shapes(shape, *(x.shape for x in tensors)) != shape:
+            return "parameters or state broadcast beyond the currents' shape"
+    except RuntimeError as e:
+        return f"parameters or state do not broadcast: {e}"
+    if torch._C._are_functorch_transforms_active():
+        return "inside a torch.func transform"
+    return None
+
+
+def use_fused(backend: str, reason: str | None) -> bool:
+    """Resolve ``backend`` ("auto", "fused" or "reference") for one call; ``reason`` says why
+    the fused kernel can't take the call (None if it can).
+
+    "auto" picks the fused kernel when it supports the call and builds, else the reference
+    (with a one-time warning if the build failed); ``HEBBTORCH_BACKEND=reference`` in the
+    environment makes "auto" mean the reference. "fused" raises HebbtorchError when it can't run.
+    """
+    if check_backend(backend) == "reference" or (
+        backend == "auto" and os.environ.get("HEBBTORCH_BACKEND") == "reference"
+    ):
+        return False
+    if reason is not None:
+        if backend == "fused":
+            raise HebbtorchError(f"backend='fused' can't run this call: {reason}")
+        return False
+    if backend == "fused":
+        library()
+        return True
+    try:
+        library()
+    except HebbtorchError as e:
+        if "build" not in _warned:
+            _warned.add("build")
+            warnings.warn(f"{e}; using the reference loop", RuntimeWarning, stacklevel=4)
+        return False
+    return True

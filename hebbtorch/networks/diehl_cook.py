@@ -1,0 +1,658 @@
+"""Diehl & Cook (2015), "Unsupervised learning of digit recognition using spike-timing-dependent
+plasticity", Front. Comput. Neurosci. 9:99 -- with the parameters of the authors' Brian code.
+
+Every number below is taken from the original code (repository ``peter-u-diehl/stdp-mnist``):
+``Diehl&Cook_spiking_MNIST.py`` (abbreviated *[sim]*) and ``Diehl&Cook_MNIST_random_conn_generator
+.py`` (*[gen]*), and the evaluation from ``Diehl&Cook_MNIST_evaluation.py`` (*[eval]*). Where
+this module departs from that code it says so (see also docs/unsupervised.md).
+
+Network: 784 Poisson inputs -> ``n`` conductance-based excitatory neurons (E, all-to-all plastic
+weights) -> ``n`` inhibitory neurons (I, one-to-one) -> every *other* E neuron (lateral
+inhibition). E neurons have an adaptive threshold ``theta``.
+
+Layout: the state is batched over a leading dim ``B`` (independent copies of the network's
+*activity*, e.g. several images at once); the learned quantities -- input weights ``[784, n]``
+and ``theta`` ``[n]`` -- are shared by the batch. With ``B = 1`` this is the exact online
+model; with ``B > 1`` weight changes are averaged over the batch (as BindsNET's batched
+``DiehlAndCook2015`` reduces its updates) and theta takes every lane's spikes. The lanes of one
+batch can be split over processes (``share``, :mod:`hebbtorch.plasticity.distributed`): every
+rank simulates its lanes and applies the whole batch's update, bit for bit as one process.
+
+Units: mV, ms, Hz; conductances are dimensionless (in units of the leak conductance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from hebbtorch.checks import check_range
+from hebbtorch.encoding.rate import rate_encode
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.plasticity.distributed import LaneShare, gather_update
+from hebbtorch.plasticity.engine import (
+    PlasticityRule,
+    Traces,
+    TraceSpec,
+    Update,
+    WeightBounds,
+    trace_jump,
+    validate_trace,
+)
+
+N_INPUT = 784
+
+
+class DiehlCookParameters(NamedTuple):
+    """Network constants, all from the original code ([sim] unless marked).
+
+    dt: simulation step (ms; ``defaultclock dt=0.5*ms``). v_rest_e/i, v_reset_e/i, v_thresh_e/i
+    (mV): -65/-60, -65/-45, -52/-40. refrac_e/i (ms): 5/2. tau_e/i (ms): membrane time constants
+    100/10 (``neuron_eqs_e/i``). tau_ge/tau_gi (ms): conductance decays 1/2. E_exc, E_inh_e,
+    E_inh_i (mV): reversal potentials 0, -100 (E), -85 (I). theta_init (mV): 20 (initial theta
+    in training), offset (mV): 20; the E threshold is ``v > theta - offset + v_thresh_e``.
+    theta_plus (mV): 0.05 per spike; tc_theta (ms): 1e7. w_ei: 10.4 (E->I, one-to-one, [gen]
+    ``weight['ei']``); w_ie: 17.0 (I->every other E, [gen] ``weight['ie']``). w_input_scale:
+    initial input weights ``(U(0,1) + 0.01) * 0.3`` ([gen] ``weight['ee_input']``). norm: 78,
+    the sum every E neuron's input weights is rescaled to before each image
+    (``weight['ee_input'] = 78.``, ``normalize_weights``). t_present/t_rest (ms): 350/150.
+    intensity: input rate = pixel / 8 * intensity Hz with intensity 2 (max 63.75 Hz); when an
+    image evokes fewer than ``min_spikes`` = 5 E spikes the intensity grows by 1 (+31.875 Hz at
+    pixel 255) and the image is shown again. v_init_drop (mV): neurons start at v_rest - 40."""
+
+    dt: float = 0.5
+    v_rest_e: float = -65.0
+    v_rest_i: float = -60.0
+    v_reset_e: float = -65.0
+    v_reset_i: float = -45.0
+    v_thresh_e: float = -52.0
+    v_thresh_i: float = -40.0
+    refrac_e: float = 5.0
+    refrac_i: float = 2.0
+    tau_e: float = 100.0
+    tau_i: float = 10.0
+    tau_ge: float = 1.0
+    tau_gi: float = 2.0
+    E_exc: float = 0.0
+    E_inh_e: float = -100.0
+    E_inh_i: float = -85.0
+    theta_init: float = 20.0
+    offset: float = 20.0
+    theta_plus: float = 0.05
+    tc_theta: float = 1e7
+    w_ei: float = 10.4
+    w_ie: float = 17.0
+    w_input_scale: float = 0.3
+    norm: float = 78.0
+    t_present: float = 350.0
+    t_rest: float = 150.0
+    intensity: float = 2.0
+    min_spikes: int = 5
+    v_init_drop: float = 40.0
+
+
+def validate_parameters(p: DiehlCookParameters) -> DiehlCookParameters:
+    for name in ("dt", "tau_e", "tau_i", "tau_ge", "tau_gi", "tc_theta", "t_present",
+                 "intensity", "norm"):
+        check_range(f"{name}", getattr(p, name), 0.0, low_open=True)
+    for name in ("refrac_e", "refrac_i", "t_rest", "theta_plus", "w_ei", "w_ie"):
+        check_range(f"{name}", getattr(p, name), 0.0)
+    for name in ("refrac_e", "refrac_i", "t_present", "t_rest"):
+        v = getattr(p, name) / p.dt
+        if abs(v - round(v)) > 1e-9:
+            raise HebbtorchError(f"{name} ({getattr(p, name):g} ms) must be a multiple of dt")
+    if int(p.min_spikes) != p.min_spikes or p.min_spikes < 0:
+        raise HebbtorchError(f"min_spikes must be a non-negative integer, got {p.min_spikes}")
+    return p
+
+
+class DiehlCookState(NamedTuple):
+    """Activity of B copies of the network. The E and I populations are stacked along the
+    last dim (E neurons ``0..n-1``, their I partners ``n..2n-1``) so one set of tensor
+    operations advances both: membrane ``v`` (mV), conductances ``ge``/``gi``, remaining
+    refractory steps ``ref``; each ``[B, 2n]``."""
+
+    v: torch.Tensor
+    ge: torch.Tensor
+    gi: torch.Tensor
+    ref: torch.Tensor
+
+
+class PopulationConstants(NamedTuple):
+    """Per-neuron constants ``[2n]`` (E then I) and per-step factors, derived once from
+    :class:`DiehlCookParameters` by :func:`population_constants`. ``mean_ge``/``mean_gi``:
+    tau_g/dt (1 - exp(-dt/tau_g)), the mean of an exponentially decaying conductance over one
+    step divided by its start value, so each input spike delivers its exact charge (g0 tau_g)
+    however coarse dt is; ``decay_*`` = exp(-dt/tau_g); ``neg_dt_tau`` = -dt/tau_m."""
+
+    v_rest: torch.Tensor
+    v_reset: torch.Tensor
+    E_inh: torch.Tensor
+    neg_dt_tau: torch.Tensor
+    n_ref: torch.Tensor
+    decay_ge: float
+    decay_gi: float
+    mean_ge: float
+    mean_gi: float
+
+
+def population_constants(n: int, p: DiehlCookParameters,
+                         device: torch.device | str | None = None) -> PopulationConstants:
+    def both(e: float, i: float) -> torch.Tensor:
+        return torch.cat([torch.full((n,), float(e)), torch.full((n,), float(i))]).to(device)
+
+    def mean(tau: float) -> float:
+        return -math.expm1(-p.dt / tau) * tau / p.dt  # expm1: exact for tau >> dt too
+
+    return PopulationConstants(
+        both(p.v_rest_e, p.v_rest_i), both(p.v_reset_e, p.v_reset_i),
+        both(p.E_inh_e, p.E_inh_i), both(-p.dt / p.tau_e, -p.dt / p.tau_i),
+        both(round(p.refrac_e / p.dt), round(p.refrac_i / p.dt)),
+        math.exp(-p.dt / p.tau_ge), math.exp(-p.dt / p.tau_gi), mean(p.tau_ge), mean(p.tau_gi))
+
+
+def thresholds(theta: torch.Tensor, p: DiehlCookParameters) -> torch.Tensor:
+    """Spike thresholds ``[2n]`` (mV): E ``theta - offset + v_thresh_e`` ([sim] ``v_thresh_e``
+    string), I ``v_thresh_i``."""
+    return torch.cat([theta + (p.v_thresh_e - p.offset), torch.full_like(theta, p.v_thresh_i)])
+
+
+def conductance_membrane(
+    v: torch.Tensor, ge: torch.Tensor, gi: torch.Tensor, v_rest: float | torch.Tensor,
+    E_exc: float, E_inh: float | torch.Tensor, neg_dt_tau: float | torch.Tensor,
+) -> torch.Tensor:
+    """Advance ``tau dv/dt = (v_rest - v) + ge (E_exc - v) + gi (E_inh - v)`` ([sim]
+    ``neuron_eqs_e/i``) by one step, exactly for conductances constant over the step: v
+    relaxes to ``v_inf = (v_rest + ge E_exc + gi E_inh) / (1 + ge + gi)`` with time constant
+    ``tau / (1 + ge + gi)`` (exponential Euler). ``neg_dt_tau`` = -dt/tau. Broadcasts; mV."""
+    g_tot = 1.0 + ge + gi
+    num = torch.addcmul(v_rest + ge * E_exc if E_exc else v_rest, gi, E_inh)
+    v_inf = num / g_tot
+    return torch.lerp(v_inf, v, torch.exp(g_tot * neg_dt_tau))
+
+
+def initial_state(batch: int, n: int, p: DiehlCookParameters, *,
+                  device: torch.device | str | None = None,
+                  dtype: torch.dtype = torch.float32) -> DiehlCookState:
+    """Membranes at ``v_rest - 40 mV`` as in [sim]; no conductance, not refractory."""
+    v = torch.cat([torch.full((batch, n), p.v_rest_e - p.v_init_drop),
+                   torch.full((batch, n), p.v_rest_i - p.v_init_drop)], 1)
+    z = torch.zeros(batch, 2 * n, device=device, dtype=dtype)
+    return DiehlCookState(v.to(device, dtype), z, z.clone(), z.clone())
+
+
+def network_step(
+    st: DiehlCookState, drive: torch.Tensor, thresh: torch.Tensor, p: DiehlCookParameters,
+    c: PopulationConstants, refractory: bool = True,
+) -> tuple[DiehlCookState, torch.Tensor, bool]:
+    """One dt step of B network copies. Order as in Brian: integrate the membranes with the
+    conductances present at the start of the step (refractory neurons are held at reset, as
+    Brian 1 does), threshold, reset, then add this step's arrivals: ``drive`` ``[B, n]`` (the
+    input spikes of this step times the input weights) to the E excitatory conductances,
+    ``w_ei`` per E spike to its I partner, ``w_ie`` per I spike to every *other* E neuron.
+    ``thresh`` ``[2n]`` from :func:`thresholds`. ``refractory=False`` promises that no neuron
+    is refractory (skips that bookkeeping; the caller knows from the spike times). Returns the
+    new state, this step's spikes ``[B, 2n]`` (0/1; E then I) and whether any neuron fired."""
+    n = drive.shape[1]
+    v = conductance_membrane(st.v, st.ge * c.mean_ge, st.gi * c.mean_gi, c.v_rest, p.E_exc,
+                             c.E_inh, c.neg_dt_tau)
+    ref = st.ref
+    if refractory:
+        free = ref <= 0
+        v = torch.where(free, v, c.v_reset)
+        spiked = free & (v > thresh)
+        ref = (ref - 1.0).clamp_min_(0.0)
+    else:
+        spiked = v > thresh
+    s = spiked.to(v.dtype)
+    gi = st.gi * c.decay_gi
+    fired = bool(spiked.any())
+    if fired:
+        v = torch.where(spiked, c.v_reset, v)
+        ref = torch.where(spiked, c.n_ref, ref)
+        s_e, s_i = s[:, :n], s[:, n:]
+        ge = torch.cat([drive, p.w_ei * s_e], 1).add_(st.ge, alpha=c.decay_ge)
+        gi[:, :n].add_(s_i.sum(1, keepdim=True) - s_i, alpha=p.w_ie)  # I -> all *other* E
+    else:
+        ge = st.ge * c.decay_ge
+        ge[:, :n].add_(drive)
+    return DiehlCookState(v, ge, gi, ref), s, fired
+
+
+def relax_state(st: DiehlCookState, steps: int, p: DiehlCookParameters,
+                c: PopulationConstants) -> DiehlCookState:
+    """Jump ``steps`` silent steps at once: conductances decay exactly; membranes relax to rest
+    as if the (already negligible) conductances were zero; refractory counters run down. Used
+    for the tail of the rest period (see :meth:`DiehlCookNetwork.present`)."""
+    return DiehlCookState(
+        torch.lerp(c.v_rest, st.v, torch.exp(c.neg_dt_tau * steps)),
+        st.ge * c.decay_ge ** steps, st.gi * c.decay_gi ** steps,
+        (st.ref - steps).clamp_min(0.0))
+
+
+# ------------------------------------------------------------------------------- plasticity
+class DiehlCookSTDPParameters(NamedTuple):
+    """The trace STDP of [sim] (``eqs_stdp_ee``): traces pre (tc_pre = 20 ms), post1
+    (tc_post1 = 20 ms), post2 (tc_post2 = 40 ms), each *set to 1* at a spike (nearest-spike).
+    On a pre spike ``w -= nu_pre post1`` (nu_pre = 1e-4); on a post spike
+    ``w += nu_post pre post2(t-)`` (nu_post = 1e-2; ``post2before``, the slow post trace just
+    before this spike: a triplet-like term). Weights are clipped to [0, wmax = 1]."""
+
+    tc_pre: float = 20.0
+    tc_post1: float = 20.0
+    tc_post2: float = 40.0
+    nu_pre: float = 1e-4
+    nu_post: float = 1e-2
+
+
+class DiehlCookSTDP(PlasticityRule):
+    """Engine rule for the original trace STDP (:class:`DiehlCookSTDPParameters`). Like every
+    engine rule, a pre and a post spike in the same step do not pair (the traces it reads are
+    those before this step's spikes)."""
+
+    def __init__(self, params: DiehlCookSTDPParameters | None = None) -> None:
+        p = params or DiehlCookSTDPParameters()
+        for name in ("tc_pre", "tc_post1", "tc_post2"):
+            check_range(f"{name} (ms)", getattr(p, name), 0.0, low_open=True)
+        check_range("nu_pre", p.nu_pre, 0.0)
+        check_range("nu_post", p.nu_post, 0.0)
+        self.params = p
+        self.pre_traces = (TraceSpec(p.tc_pre, "nearest"),)
+        self.post_traces = (TraceSpec(p.tc_post1, "nearest"), TraceSpec(p.tc_post2, "nearest"))
+
+    def update(self, pre: torch.Tensor, post: torch.Tensor, x_pre: Traces, x_post: Traces,
+               w: torch.Tensor, state: Any, dt: float) -> tuple[Update, Any]:
+        p = self.params
+        ltp = (p.nu_post * x_pre.before[0], post * x_post.before[1]) if bool(post.any()) else None
+        ltd = (pre, p.nu_pre * x_post.before[0]) if bool(pre.any()) else None
+        return Update(ltp, ltd), state
+
+
+def _batch_mean(u: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
+                ) -> torch.Tensor | None:
+    """Mean over the batch of an :class:`Update` field, as one ``[pre, post]`` tensor: a
+    factor pair ``(a [B, pre], b [B, post])`` becomes ``a^T b / B`` (one matmul)."""
+    if u is None:
+        return None
+    if isinstance(u, tuple):
+        a, b = u
+        return (a.T @ b).div_(a.shape[0])
+    return u.mean(0)
+
+
+class SharedPlasticity:
+    """Runs a :class:`~hebbtorch.plasticity.engine.PlasticityRule` on weights ``[pre, post]``
+    shared by a batch of ``B`` network copies; each step's change is the batch mean of the
+    rule's per-copy update. With ``B = 1`` this is exactly what
+    :class:`~hebbtorch.plasticity.engine.PlasticConnection` ``(batch=1)`` computes (same trace
+    order, weight dependence and bounds; tested), which cannot share one weight tensor across
+    its batch. Rule state with a per-copy leading dim (Graupner-Brunel's ρ) is averaged over
+    the batch like the weights. Presynaptic trace delays (Graupner-Brunel's D) are rounded to
+    whole steps as in the engine. ``share``: where these ``batch`` lanes sit in a batch split
+    over processes (default: they are the whole batch); then means are over the whole batch and
+    :meth:`step`, :meth:`skip` and :meth:`state_dict` are collectives."""
+
+    def __init__(self, rule: PlasticityRule, weight: torch.Tensor, batch: int, dt: float,
+                 bounds: WeightBounds, share: LaneShare | None = None) -> None:
+        if not isinstance(rule, PlasticityRule):
+            raise HebbtorchError(f"rule must be a PlasticityRule, got {type(rule).__name__}")
+        for s in (*rule.pre_traces, *rule.post_traces):
+            validate_trace(s)
+        if any(s.delay for s in rule.post_traces):
+            raise HebbtorchError("postsynaptic traces cannot be delayed")
+        if bounds.dependence == "multiplicative" and (bounds.w_min is None
+                                                      or bounds.w_max is None):
+            raise HebbtorchError("multiplicative (soft-bound) weights need w_min and w_max")
+        self.rule, self.weight, self.batch, self.dt, self.bounds = rule, weight, batch, dt, bounds
+        self.share = share or LaneShare(0, batch, batch)
+        if self.share.count != batch:
+            raise HebbtorchError(f"share has {self.share.count} lanes for a batch of {batch}")
+        self.decay_pre = [math.exp(-dt / s.tau) for s in rule.pre_traces]
+        self.decay_post = [math.exp(-dt / s.tau) for s in rule.post_traces]
+        self.delays = [round(s.delay / dt) for s in rule.pre_traces]
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the traces and the delay line; (re)initialise the rule state from the weights."""
+        w, B = self.weight, self.batch
+        self.pre = [w.new_zeros(B, w.shape[0]) for _ in self.rule.pre_traces]
+        self.post = [w.new_zeros(B, w.shape[1]) for _ in self.rule.post_traces]
+        self.history = w.new_zeros(max(self.delays, default=0), B, w.shape[0])
+        self.resync()
+
+    def resync(self) -> None:
+        """Re-derive the rule state from the weights (after they were changed from outside,
+        e.g. by normalisation)."""
+        self.rule_state = self.rule.init_state(self.weight.unsqueeze(0))
+
+    def state_dict(self) -> dict:
+        """Traces of the whole batch (gathered from every rank when split)."""
+        sh = self.share
+        return {"pre": [sh.gather(x) for x in self.pre], "post": [sh.gather(y) for y in self.post],
+                "history": sh.gather(self.history, 1), "rule_state": self.rule_state}
+
+    def load_state_dict(self, d: dict) -> None:
+        sh = self.share
+        self.pre, self.post = [sh.local(x) for x in d["pre"]], [sh.local(y) for y in d["post"]]
+        self.history, self.rule_state = sh.local(d["history"], 1), d["rule_state"]
+
+    def _reduce_state(self, state: Any) -> Any:
+        if self.share.total == 1 or not isinstance(state, tuple):
+            return state
+        return type(state)(*(self.share.gather(s).mean(0, keepdim=True)
+                             if isinstance(s, torch.Tensor)
+                             and s.dim() == 3 and s.shape[0] == self.batch else s
+                             for s in state))
+
+    def step(self, pre: torch.Tensor, post: torch.Tensor, post_fired: bool = True) -> None:
+        """One step with this step's pre ``[B, pre]`` and post ``[B, post]`` spikes (0/1).
+        ``post_fired=False`` promises ``post`` is all zero (skips the post trace jumps)."""
+        if self.history.shape[0]:
+            full = torch.cat([self.history, pre.unsqueeze(0)], 0)
+            pre_in = [full[-1 - k] for k in self.delays]
+            self.history = full[1:]
+        else:
+            pre_in = [pre] * len(self.delays)
+        specs_pre, specs_post = self.rule.pre_traces, self.rule.post_traces
+        bp = [x.mul_(a) for x, a in zip(self.pre, self.decay_pre, strict=True)]
+        bq = [y.mul_(a) for y, a in zip(self.post, self.decay_post, strict=True)]
+        ap = [trace_jump(x, s, sp) for x, s, sp in zip(bp, pre_in, specs_pre, strict=True)]
+        # a trace jump with no spike is the identity, whatever the trace mode
+        aq = ([trace_jump(y, post, sp) for y, sp in zip(bq, specs_post, strict=True)]
+              if post_fired else bq)
+        upd, rs = self.rule.update(pre, post, Traces(tuple(bp), tuple(ap), tuple(pre_in)),
+                                   Traces(tuple(bq), tuple(aq), (post,) * len(aq)),
+                                   self.weight.unsqueeze(0), self.rule_state, self.dt)
+        self.pre, self.post, self.rule_state = ap, aq, self._reduce_state(rs)
+        self._apply(gather_update(upd, self.share, self.weight))
+
+    def _apply(self, upd: Update) -> None:
+        if upd.ltp is None and upd.ltd is None:
+            return
+        w, b, B = self.weight, self.bounds, self.share.total
+        if b.dependence == "multiplicative":
+            # simultaneous soft bounds: w += ltp (w_max - w) - ltd (w - w_min)
+            ltp, ltd = _batch_mean(upd.ltp), _batch_mean(upd.ltd)
+            dw = torch.zeros_like(w)
+            if ltp is not None:
+                dw.addcmul_(ltp, b.w_max - w)
+            if ltd is not None:
+                dw.addcmul_(ltd, w - b.w_min, value=-1.0)
+            w.add_(dw)
+        else:
+            for u, sign in ((upd.ltp, 1.0), (upd.ltd, -1.0)):
+                if isinstance(u, tuple):  # batch mean of outer products in one matmul
+                    w.addmm_(u[0].T, u[1], alpha=sign / B)
+                elif u is not None:
+                    w.add_(u.mean(0), alpha=sign)
+        if b.w_min is not None or b.w_max is not None:
+            w.clamp_(min=b.w_min, max=b.w_max)
+
+    def skip(self, steps: int) -> bool:
+        """Advance ``steps`` steps without any spike in one jump if the rule is event-driven
+        and no delayed spike is in flight; return False (nothing done) otherwise."""
+        if not self.rule.event_driven or self.share.any(bool(self.history.any())):
+            return False
+        self.pre = [x.mul_(a ** steps) for x, a in zip(self.pre, self.decay_pre, strict=True)]
+        self.post = [y.mul_(a ** steps) for y, a in zip(self.post, self.decay_post, strict=True)]
+        return True
+
+
+def normalize_columns(w: torch.Tensor, total: float) -> torch.Tensor:
+    """Rescale, in place, every column (the input weights of one E neuron) of ``w``
+    ``[pre, post]`` to sum to ``total`` ([sim] ``normalize_weights``)."""
+    return w.mul_(total / w.sum(0, keepdim=True).clamp_min(1e-12))
+
+
+def initial_weights(n: int, p: DiehlCookParameters, generator: torch.Generator | None = None,
+                    n_input: int = N_INPUT) -> torch.Tensor:
+    """``(U(0, 1) + 0.01) * 0.3`` ``[n_input, n]`` ([gen], ``XeAe``)."""
+    return (torch.rand(n_input, n, generator=generator) + 0.01) * p.w_input_scale
+
+
+def input_spikes(pixels: torch.Tensor, intensity: torch.Tensor, steps: int, dt: float,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Poisson (Bernoulli per step) input ``[steps, B, 784]`` for pixels ``[B, 784]`` (0..255)
+    at rate ``pixel / 8 * intensity`` Hz per lane ([sim]: ``rates = x / 8. * input_intensity``);
+    ``intensity`` ``[B]`` (0 silences a lane). Drawn by :func:`~hebbtorch.encoding.rate_encode`."""
+    top = float(intensity.max())
+    if top <= 0:
+        return pixels.new_zeros(steps, *pixels.shape)
+    x = pixels * (intensity / top).unsqueeze(1) / 255.0
+    return rate_encode(x, steps, max_rate=255.0 / 8.0 * top, dt=dt / 1000.0, generator=generator)
+
+
+# ------------------------------------------------------------------------------------ module
+class DiehlCookNetwork(nn.Module):
+    """The Diehl & Cook network with a pluggable learning rule.
+
+    Args:
+        n: excitatory (= inhibitory) population size.
+        rule: a plasticity rule (default: the original :class:`DiehlCookSTDP`).
+        bounds: weight bounds (default ``[0, 1]`` additive as [sim]'s ``wmin=0, wmax=1``).
+        batch: network copies simulated together (1 = exact online learning).
+        share: where these ``batch`` copies sit in a batch split over processes
+            (:func:`~hebbtorch.plasticity.distributed.lane_share`); default: they are the
+            whole batch. Split, the learning steps and :meth:`dynamic_state` are collectives.
+        params: :class:`DiehlCookParameters`.
+        w_init: initial input weights ``[784, n]`` (default :func:`initial_weights`).
+        generator: for the default initial weights.
+
+    Buffers: ``weight`` ``[784, n]``, ``theta`` ``[n]`` (mV). :meth:`present` shows a batch of
+    images and returns the E spike counts; with ``learn=True`` it normalises the weights,
+    applies the rule and adapts theta; with ``learn=False`` everything learned is frozen (as
+    the original's test mode)."""
+
+    def __init__(self, n: int, rule: PlasticityRule | None = None, *,
+                 bounds: WeightBounds | None = None, batch: int = 1,
+                 params: DiehlCookParameters | None = None,
+                 w_init: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None,
+                 device: torch.device | str | None = None,
+                 share: LaneShare | None = None) -> None:
+        super().__init__()
+        if int(n) != n or n <= 0:
+            raise HebbtorchError(f"n (neurons) must be a positive integer, got {n}")
+        if int(batch) != batch or batch <= 0:
+            raise HebbtorchError(f"batch must be a positive integer, got {batch}")
+        self.n, self.batch = int(n), int(batch)
+        self.params = validate_parameters(params or DiehlCookParameters())
+        p = self.params
+        w = initial_weights(self.n, p, generator) if w_init is None else w_init.clone().float()
+        if tuple(w.shape) != (N_INPUT, self.n):
+            raise HebbtorchError(f"w_init must be [{N_INPUT}, {self.n}], got {tuple(w.shape)}")
+        self.register_buffer("weight", w.to(device))
+        self.register_buffer("theta", torch.full((self.n,), p.theta_init, device=device))
+        self.rule = rule or DiehlCookSTDP()
+        self.bounds = bounds or WeightBounds(0.0, 1.0, "additive")
+        self.learner = SharedPlasticity(self.rule, self.weight, self.batch, p.dt, self.bounds,
+                                        share)
+        self.share = self.learner.share
+        self.consts = population_constants(self.n, p, device)
+        self.state = initial_state(self.batch, self.n, p, device=device)
+        self.theta_decay = math.exp(-(p.t_present + p.t_rest) / p.tc_theta)
+
+    def reset_state(self) -> None:
+        """Activity and traces back to their initial values (weights and theta kept)."""
+        self.state = initial_state(self.batch, self.n, self.params, device=self.weight.device)
+        self.learner.reset()
+
+    def dynamic_state(self) -> dict:
+        """Everything besides weight and theta that a resumed run needs (the whole batch's,
+        gathered from every rank when split: the same as one process's)."""
+        return {"state": {k: self.share.gather(v) for k, v in self.state._asdict().items()},
+                "learner": self.learner.state_dict()}
+
+    def load_dynamic_state(self, d: dict) -> None:
+        self.state = DiehlCookState(**{k: self.share.local(v) for k, v in d["state"].items()})
+        self.learner.load_state_dict(d["learner"])
+
+    def normalize(self) -> None:
+        normalize_columns(self.weight, self.params.norm)
+        self.learner.resync()
+
+    def _run(self, spikes: torch.Tensor | None, steps: int, learn: bool,
+             counts: torch.Tensor | None) -> None:
+        """Simulate ``steps`` steps with input ``spikes`` ``[steps, B, 784]`` (None: silent)."""
+        p, c, st, w, n, sh = self.params, self.consts, self.state, self.weight, self.n, self.share
+        thresh = thresholds(self.theta, p)
+        zero_drive = st.v.new_zeros(self.batch, n)
+        zero_in = w.new_zeros(self.batch, N_INPUT)
+        n_ref = int(c.n_ref.max())
+        ref_left = int(st.ref.max())  # steps until no neuron is refractory
+        for t in range(steps):
+            x = zero_in if spikes is None else spikes[t]
+            # split: the whole batch's product (other ranks' rows zero) rounds as one process
+            drive = zero_drive if spikes is None else sh.local(sh.pad(x) @ w)
+            st, s, fired = network_step(st, drive, thresh, p, c, ref_left > 0)
+            ref_left = n_ref if fired else max(ref_left - 1, 0)
+            s_e = s[:, :n]
+            post_fired = fired and bool(s_e.any())
+            if post_fired and counts is not None:
+                counts += s_e
+            # E spikes are rare: skip this bookkeeping in silent steps (split: in none, since
+            # theta takes the spikes of every rank's lanes)
+            if learn and (post_fired or sh.split):
+                k = sh.sum(s_e.sum(0))
+                self.theta.add_(k, alpha=p.theta_plus)
+                thresh[:n].add_(k, alpha=p.theta_plus)
+            if learn:
+                self.learner.step(x, s_e, post_fired)
+        self.state = st
+
+    def _rest(self, learn: bool) -> None:
+        """The 150 ms without input. Simulated step by step until the conductances are
+        below 1e-6 (no spike is possible after that: every membrane relaxes monotonically to
+        rest, below threshold), then the remainder is jumped over exactly for event-driven
+        rules (:func:`relax_state`, :meth:`SharedPlasticity.skip`); rules that change weights
+        without spikes (Graupner-Brunel) are simulated to the end."""
+        p = self.params
+        left = round(p.t_rest / p.dt)
+        chunk = 10
+        while left > 0:
+            k = min(chunk, left)
+            self._run(None, k, learn, None)
+            left -= k
+            st = self.state
+            quiet = max(float(st.ge.max()), float(st.gi.max())) < 1e-6  # both are >= 0
+            if left and not self.share.any(not quiet) and (not learn or self.learner.skip(left)):
+                self.state = relax_state(st, left, p, self.consts)
+                left = 0
+
+    @torch.inference_mode()
+    def present(self, pixels: torch.Tensor, *, learn: bool, seed: int | Sequence[int] = 0,
+                max_attempts: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+        """Show ``B`` images (``pixels`` ``[B, 784]`` in 0..255) as [sim] does: 350 ms of Poisson
+        input then 150 ms of rest; lanes with fewer than ``min_spikes`` E spikes are shown again
+        at intensity + 1 (other lanes rest meanwhile; split over processes, until no lane on any
+        rank needs another attempt). ``seed`` fixes the input spikes (attempt ``k`` uses
+        ``seed * 1000 + k``): one int for the batch, or one seed per lane, which draws every
+        lane's input from its own generator so that it does not depend on the lanes it is
+        simulated with (the same for ``B = 1``). Returns the E spike counts of the successful
+        attempt ``[B, n]`` and the intensity it used ``[B]``. With ``learn`` the weights are
+        normalised before every attempt, the rule learns and theta adapts (and decays once per
+        image by exp(-500 ms / tc_theta))."""
+        p = self.params
+        if pixels.dim() != 2 or pixels.shape != (self.batch, N_INPUT):
+            raise HebbtorchError(
+                f"pixels must be [{self.batch}, {N_INPUT}], got {tuple(pixels.shape)}")
+        pixels = pixels.to(self.weight.device, torch.float32)
+        intensity = torch.full((self.batch,), p.intensity, device=pixels.device)
+        todo = torch.ones(self.batch, dtype=torch.bool, device=pixels.device)
+        result = torch.zeros(self.batch, self.n, device=pixels.device)
+        used = torch.zeros(self.batch, device=pixels.device)
+        steps = round(p.t_present / p.dt)
+        if isinstance(seed, int):
+            streams = [(slice(None), seed)]
+        elif len(seed) == self.batch:
+            streams = [(slice(k, k + 1), s) for k, s in enumerate(seed)]
+        else:
+            raise HebbtorchError(f"got {len(seed)} seeds for a batch of {self.batch}")
+        for attempt in range(max_attempts):
+            if learn:
+                self.normalize()
+            inten = intensity * todo
+            spikes = torch.cat([
+                input_spikes(pixels[rows], inten[rows], steps, p.dt, torch.Generator(
+                    device=pixels.device).manual_seed(s * 1000 + attempt))
+                for rows, s in streams], 1)
+            counts = torch.zeros_like(result)
+            self._run(spikes, steps, learn, counts)
+            self._rest(learn)
+            if learn:
+                self.theta.mul_(self.theta_decay)
+            ok = todo & (counts.sum(1) >= p.min_spikes)
+            result[ok] = counts[ok]
+            used[ok] = intensity[ok]
+            todo &= ~ok
+            if not self.share.any(bool(todo.any())):
+                break
+            intensity += 1.0
+        else:
+            result[todo] = counts[todo]  # give up: keep the last (too quiet) response
+            used[todo] = intensity[todo] - 1.0
+        return result, used
+
+
+# ------------------------------------------------------------------------------- evaluation
+def class_rates(counts: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """Mean spike count of every neuron per class, ``[n, n_classes]`` (classes without images:
+    0). counts ``[N, n]``, labels ``[N]``."""
+    onehot = torch.nn.functional.one_hot(labels.long(), n_classes).to(counts.dtype)  # [N, C]
+    per = onehot.sum(0).clamp_min(1.0)
+    return (counts.T @ onehot) / per
+
+
+def assign_labels(counts: torch.Tensor, labels: torch.Tensor, n_classes: int = 10
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each neuron's label = the class with its highest mean response ([eval]
+    ``get_new_assignments``); neurons that never fired stay unassigned (-1). Returns
+    ``(assignments [n], proportions [n, n_classes])``, the latter each neuron's class rates
+    divided by their sum (for :func:`predict_proportion`)."""
+    rates = class_rates(counts, labels, n_classes)
+    best, cls = rates.max(1)
+    assignments = torch.where(best > 0, cls, torch.full_like(cls, -1))
+    proportions = rates / rates.sum(1, keepdim=True).clamp_min(1e-12)
+    return assignments, proportions
+
+
+def _per_class_mean(scores: torch.Tensor, assignments: torch.Tensor, n_classes: int
+                    ) -> torch.Tensor:
+    """``[N, n]`` neuron scores -> ``[N, C]`` mean over the neurons assigned to each class."""
+    a = torch.nn.functional.one_hot(assignments.clamp_min(0), n_classes).to(scores.dtype)
+    a = a * (assignments >= 0).unsqueeze(1).to(scores.dtype)
+    return (scores @ a) / a.sum(0).clamp_min(1.0)
+
+
+def predict_all_activity(counts: torch.Tensor, assignments: torch.Tensor,
+                         n_classes: int = 10) -> torch.Tensor:
+    """"All activity" ([eval] ``get_recognized_number_ranking``): the class whose assigned
+    neurons have the highest mean spike count. Ties (e.g. silence) go to the lowest class."""
+    return _per_class_mean(counts, assignments, n_classes).argmax(1)
+
+
+def predict_proportion(counts: torch.Tensor, assignments: torch.Tensor,
+                       proportions: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """"Proportion weighting" (Diehl & Cook 2015, Sec. 2.5; as BindsNET's
+    ``proportion_weighting``): each neuron's spikes weighted by the fraction of its
+    responses that belongs to the class, averaged over the class's neurons."""
+    a = torch.nn.functional.one_hot(assignments.clamp_min(0), n_classes).to(counts.dtype)
+    a = a * (assignments >= 0).unsqueeze(1).to(counts.dtype)
+    scores = (counts.unsqueeze(2) * (proportions * a).unsqueeze(0)).sum(1)  # [N, C]
+    return (scores / a.sum(0).clamp_min(1.0)).argmax(1)
+
+
+def confusion_matrix(pred: torch.Tensor, labels: torch.Tensor, n_classes: int = 10
+                     ) -> torch.Tensor:
+    """Counts ``[true, predicted]``."""
+    idx = labels.long() * n_classes + pred.long()
+    return torch.bincount(idx, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def receptive_fields(weight: torch.Tensor, side: int = 28) -> torch.Tensor:
+    """Input weights ``[side*side, n]`` -> ``[n, side, side]`` images."""
+    return weight.T.reshape(-1, side, side)

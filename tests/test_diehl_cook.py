@@ -1,0 +1,292 @@
+"""Diehl & Cook 2015 network (hebbtorch.networks.diehl_cook) and the unsupervised command."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from hebbtorch.cli.main import main
+from hebbtorch.data import write_idx
+from hebbtorch.networks.diehl_cook import (
+    N_INPUT,
+    DiehlCookNetwork,
+    DiehlCookParameters,
+    DiehlCookState,
+    DiehlCookSTDP,
+    SharedPlasticity,
+    assign_labels,
+    network_step,
+    normalize_columns,
+    population_constants,
+    predict_all_activity,
+    predict_proportion,
+    thresholds,
+)
+from hebbtorch.plasticity import (
+    GraupnerBrunel,
+    PlasticConnection,
+    TripletSTDP,
+    WeightBounds,
+    gb_parameters,
+)
+from tests.conftest import make_separable
+
+
+def test_membrane_matches_analytic_solution_for_constant_conductance():
+    """With conductances held constant (tau_g -> inf) the E membrane must follow
+    v(t) = v_inf + (v0 - v_inf) exp(-t (1 + ge + gi) / tau) exactly at every step."""
+    p = DiehlCookParameters(tau_ge=1e15, tau_gi=1e15)
+    n, steps = 3, 400
+    c = population_constants(n, p)
+    ge = torch.tensor([[0.0, 0.3, 1.5, 0.0, 0.0, 0.0]])
+    gi = torch.tensor([[0.0, 0.2, 0.1, 0.0, 0.0, 0.0]])
+    v0 = torch.tensor([[-70.0, -80.0, -90.0, -60.0, -60.0, -60.0]])
+    st = DiehlCookState(v0.clone(), ge.clone(), gi.clone(), torch.zeros(1, 2 * n))
+    thresh = thresholds(torch.full((n,), 1e6), p)  # no spikes
+    thresh[n:] = 1e6
+    g_tot = 1 + ge[0, :n] + gi[0, :n]
+    v_inf = (p.v_rest_e + ge[0, :n] * p.E_exc + gi[0, :n] * p.E_inh_e) / g_tot
+    for k in range(1, steps + 1):
+        st, s, _ = network_step(st, torch.zeros(1, n), thresh, p, c)
+        t = k * p.dt
+        exact = v_inf + (v0[0, :n] - v_inf) * torch.exp(-t * g_tot / p.tau_e)
+        assert torch.allclose(st.v[0, :n], exact, atol=1e-4), k
+    assert s.sum() == 0
+    # and it is a solution of the ODE: a fine Euler integration agrees
+    v, h = v0[0, 1].item(), 0.001
+    for _ in range(round(steps * p.dt / h)):
+        v += h / p.tau_e * ((p.v_rest_e - v) + 0.3 * (p.E_exc - v) + 0.2 * (p.E_inh_e - v))
+    assert abs(v - st.v[0, 1].item()) < 1e-2
+
+
+def test_decaying_conductance_delivers_exact_charge():
+    """A single input spike's conductance, averaged per step, integrates to g0 tau_ge however
+    coarse dt is (the step-mean factor)."""
+    for dt in (0.5, 0.25):
+        p = DiehlCookParameters(dt=dt)
+        c = population_constants(1, p)
+        total = sum(c.mean_ge * c.decay_ge ** k * dt for k in range(400))
+        assert total == pytest.approx(p.tau_ge, rel=1e-9)
+
+
+def _spiking_net(n: int = 4, **kw) -> DiehlCookNetwork:
+    p = DiehlCookParameters(min_spikes=0, **kw)
+    return DiehlCookNetwork(n, params=p, w_init=torch.full((N_INPUT, n), 0.3))
+
+
+def test_theta_grows_by_exactly_theta_plus_per_spike_and_is_frozen_at_test():
+    net = _spiking_net()
+    img = torch.full((1, N_INPUT), 255.0)
+    theta0 = net.theta.clone()
+    counts, _ = net.present(img, learn=True, seed=1)
+    assert counts.sum() > 3
+    expected = (theta0 + 0.05 * counts[0]) * math.exp(-500.0 / 1e7)
+    assert torch.allclose(net.theta, expected, atol=1e-5)
+    frozen = net.theta.clone()
+    counts, _ = net.present(img, learn=False, seed=2)
+    assert counts.sum() > 0 and torch.equal(net.theta, frozen)
+
+
+def test_normalisation_sets_every_column_sum_and_keeps_ratios():
+    w = torch.rand(N_INPUT, 7, generator=torch.Generator().manual_seed(0)) * 0.3
+    before = w.clone()
+    normalize_columns(w, 78.0)
+    assert torch.allclose(w.sum(0), torch.full((7,), 78.0), rtol=1e-5)
+    assert torch.allclose(w / w[:1], before / before[:1], rtol=1e-4)
+
+
+def test_weights_are_normalised_before_each_learning_presentation():
+    net = DiehlCookNetwork(5, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(net.weight.sum(0), torch.full((5,), 78.0), rtol=1e-3)
+    net.normalize()
+    assert torch.allclose(net.weight.sum(0), torch.full((5,), 78.0), rtol=1e-5)
+
+
+def _drive_counts(w_ie: float) -> torch.Tensor:
+    p = DiehlCookParameters(w_ie=w_ie)
+    n = 5
+    c = population_constants(n, p)
+    st = DiehlCookNetwork(n, params=p).state
+    thresh = thresholds(torch.full((n,), p.theta_init), p)
+    drive = torch.tensor([[0.30, 0.27, 0.27, 0.27, 0.27]])  # neuron 0 gets a bit more
+    counts = torch.zeros(2 * n)
+    for _ in range(1400):
+        st, s, _ = network_step(st, drive, thresh, p, c)
+        counts += s[0]
+    return counts
+
+
+def test_lateral_inhibition_lets_the_winner_suppress_the_others():
+    free, inhibited = _drive_counts(0.0), _drive_counts(17.0)
+    n = 5
+    assert free[1:n].min() >= 5  # without inhibition every E neuron fires
+    assert inhibited[0] >= free[0]  # the winner keeps firing ...
+    assert inhibited[1:n].sum() < 0.1 * free[1:n].sum()  # ... and silences the others
+    assert inhibited[n] > 0  # through its one-to-one I partner
+
+
+def _single_synapse(pre_times: list[float], post_times: list[float], steps: int = 200):
+    rule = DiehlCookSTDP()
+    w = torch.full((1, 1), 0.5)
+    sp = SharedPlasticity(rule, w, 1, 0.5, WeightBounds(0.0, 1.0))
+    for t in range(steps):
+        ms = t * 0.5
+        sp.step(torch.tensor([[float(ms in pre_times)]]), torch.tensor([[float(ms in post_times)]]))
+    return float(w) - 0.5
+
+
+def test_original_stdp_trace_update_values_and_signs():
+    p = DiehlCookSTDP().params
+    # post at 0 ms, pre at 5 ms: depression nu_pre * post1(5 ms)
+    assert _single_synapse([5.0], [0.0]) == pytest.approx(-p.nu_pre * math.exp(-5 / 20), rel=1e-4)
+    # a single post spike after a pre spike: no potentiation (post2 before it is 0) ...
+    assert _single_synapse([0.0], [5.0]) == 0.0
+    # ... a second one potentiates by nu_post * pre(t) * post2(t-)
+    dw = _single_synapse([5.0], [0.0, 10.0])
+    ltd = p.nu_pre * math.exp(-5 / 20)
+    ltp = p.nu_post * math.exp(-5 / 20) * math.exp(-10 / 40)
+    assert dw == pytest.approx(ltp - ltd, rel=1e-4)
+    assert dw > 0
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (TripletSTDP(), WeightBounds(0.0, 1.0, "additive"), 0.5),
+    lambda: (TripletSTDP(), WeightBounds(0.0, 1.0, "multiplicative"), 0.5),
+    lambda: (GraupnerBrunel(gb_parameters("cortical_slices"), w0=0.1),
+             WeightBounds(0.1, 0.1 * gb_parameters("cortical_slices").b), 0.3),
+])
+def test_shared_plasticity_with_one_lane_equals_the_engine(make):
+    """Same traces, delays, weight dependence and bounds as PlasticConnection(batch=1)."""
+    rule, bounds, w0 = make()
+    g = torch.Generator().manual_seed(3)
+    pre = (torch.rand(300, 1, 20, generator=g) < 0.05).float()
+    post = (torch.rand(300, 1, 6, generator=g) < 0.05).float()
+    conn = PlasticConnection(20, 6, rule, batch=1, dt=0.5, w_init=w0, bounds=bounds)
+    w = torch.full((20, 6), w0)
+    sp = SharedPlasticity(rule, w, 1, 0.5, bounds)
+    for t in range(300):
+        conn.step(pre[t], post[t])
+        sp.step(pre[t], post[t], bool(post[t].any()))
+    assert not torch.allclose(w, torch.full_like(w, w0))
+    assert torch.allclose(w, conn.weight.detach()[0], atol=1e-6)
+
+
+def test_batched_update_is_the_mean_of_the_lanes():
+    g = torch.Generator().manual_seed(4)
+    pre = (torch.rand(200, 2, 30, generator=g) < 0.1).float()
+    post = (torch.rand(200, 2, 4, generator=g) < 0.05).float()
+    w_lane = []
+    for lane in range(2):
+        w = torch.full((30, 4), 0.5)
+        sp = SharedPlasticity(TripletSTDP(), w, 1, 0.5, WeightBounds(None, None))
+        for t in range(200):
+            sp.step(pre[t, lane:lane + 1], post[t, lane:lane + 1])
+        w_lane.append(w - 0.5)
+    w = torch.full((30, 4), 0.5)
+    sp = SharedPlasticity(TripletSTDP(), w, 2, 0.5, WeightBounds(None, None))
+    for t in range(200):
+        sp.step(pre[t], post[t])
+    # unbounded additive rule whose update does not read w: the shared change is the mean
+    assert torch.allclose(w - 0.5, (w_lane[0] + w_lane[1]) / 2, atol=1e-6)
+
+
+def test_assignments_and_both_readouts():
+    labels = torch.arange(40) % 10
+    counts = torch.zeros(40, 25)
+    for k in range(20):  # neuron k answers to class k % 10; neurons 20..24 stay silent
+        counts[labels == k % 10, k] = 3.0 + k % 3
+    counts[:, 0] += 0.5  # a weak response of neuron 0 to everything
+    a, prop = assign_labels(counts, labels)
+    assert a[:20].tolist() == [k % 10 for k in range(20)]
+    assert (a[20:] == -1).all()
+    assert torch.equal(predict_all_activity(counts, a), labels)
+    assert torch.equal(predict_proportion(counts, a, prop), labels)
+
+
+def _idx_folder(tmp_path: Path) -> Path:
+    tr_x, tr_y = make_separable(12, seed=0)
+    te_x, te_y = make_separable(6, seed=1)
+    folder = tmp_path / "data"
+    for stem, arr in (("train-images-idx3-ubyte", tr_x), ("train-labels-idx1-ubyte", tr_y),
+                      ("t10k-images-idx3-ubyte", te_x), ("t10k-labels-idx1-ubyte", te_y)):
+        write_idx(folder / stem, arr.numpy().astype("uint8"))
+    return folder
+
+
+@pytest.mark.slow
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    data = str(_idx_folder(tmp_path))
+    common = ["unsupervised", "--data", data, "--neurons", "4", "--images", "4",
+              "--update-interval", "2", "--checkpoint-every", "1", "--label-images", "4",
+              "--test-images", "4", "--eval-batch", "4", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 0
+    # interrupted after the first image (time budget), then resumed
+    assert main([*common, "--out", str(tmp_path / "b"), "--time-budget", "1e-9"]) == 0
+    first = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert first["run"]["seen"] == 1
+    assert main([*common, "--out", str(tmp_path / "b")]) == 0
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert a["run"]["seen"] == b["run"]["seen"] == 4
+    assert torch.equal(a["weight"], b["weight"]) and torch.equal(a["theta"], b["theta"])
+    assert not torch.equal(a["weight"], first["weight"])
+    for name in ("metrics.json", "receptive_fields.png", "assignments.png", "confusion.png",
+                 "accuracy.png"):
+        assert (tmp_path / "b" / name).stat().st_size > 0
+
+
+def test_network_resumes_exactly_from_its_saved_state():
+    """Weights, theta and the dynamic state (activity, traces) are all a run needs."""
+    x = make_separable(3, seed=2)[0].reshape(3, N_INPUT).float()
+
+    def fresh() -> DiehlCookNetwork:
+        return DiehlCookNetwork(6, generator=torch.Generator().manual_seed(5))
+
+    a = fresh()
+    for j in range(3):
+        a.present(x[j:j + 1], learn=True, seed=j)
+    b = fresh()
+    b.present(x[:1], learn=True, seed=0)
+    saved = {"w": b.weight.clone(), "theta": b.theta.clone(), "dyn": b.dynamic_state()}
+    c = fresh()
+    c.weight.copy_(saved["w"])
+    c.theta.copy_(saved["theta"])
+    c.load_dynamic_state(saved["dyn"])
+    for j in (1, 2):
+        c.present(x[j:j + 1], learn=True, seed=j)
+    assert torch.equal(a.weight, c.weight) and torch.equal(a.theta, c.theta)
+    assert not torch.equal(a.weight, saved["w"])
+
+
+def test_cli_rejects_bad_input(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["unsupervised", "--rule", "hebb"])
+    with pytest.raises(SystemExit):
+        main(["unsupervised", "--neurons", "0"])
+    assert main(["unsupervised", "--data", str(tmp_path / "nothing"), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert main(["unsupervised", "--batch", "3", "--update-interval", "10", "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "multiples of batch" in capsys.readouterr().err
+    data = str(_idx_folder(tmp_path))
+    base = ["unsupervised", "--data", data, "--neurons", "2", "--images", "1",
+            "--label-images", "2", "--test-images", "2", "--eval-batch", "2", "--quiet",
+            "--out", str(tmp_path / "r")]
+    assert main(base) == 0
+    assert main([*base[:4], "3", *base[5:]]) == 2  # other settings, same checkpoint
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_network_rejects_bad_shapes():
+    from hebbtorch.errors import HebbtorchError
+
+    net = DiehlCookNetwork(3)
+    with pytest.raises(HebbtorchError, match="pixels must be"):
+        net.present(torch.zeros(2, N_INPUT), learn=False)
+    with pytest.raises(HebbtorchError, match="w_init"):
+        DiehlCookNetwork(3, w_init=torch.zeros(10, 3))
+    with pytest.raises(HebbtorchError, match="multiple of dt"):
+        DiehlCookNetwork(3, params=DiehlCookParameters(refrac_e=0.3))
