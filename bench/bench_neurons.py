@@ -47,9 +47,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BETA = 0.9  # hebbtorch / snnTorch decay per step; Norse and SpikingJelly use their defaults
 
 
+DEVICE = torch.device("cpu")  # set by --device; the factories below build their modules there
+
+
 def _hebbtorch(backend: str) -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
     def make(_n: int):
-        lif = LIF(BETA, backend=backend)
+        lif = LIF(BETA, backend=backend).to(DEVICE)
         return lambda x: lif(x).spikes
 
     return make
@@ -58,7 +61,7 @@ def _hebbtorch(backend: str) -> Callable[[int], Callable[[torch.Tensor], torch.T
 def _snntorch(n: int):
     import snntorch as snn
 
-    lif = snn.Leaky(beta=BETA)
+    lif = snn.Leaky(beta=BETA).to(DEVICE)
 
     def run(x):
         mem = lif.init_leaky()
@@ -74,14 +77,14 @@ def _snntorch(n: int):
 def _norse(n: int):
     from norse.torch import LIF as NorseLIF
 
-    lif = NorseLIF()
+    lif = NorseLIF().to(DEVICE)
     return lambda x: lif(x)[0]
 
 
 def _spikingjelly(n: int):
     from spikingjelly.activation_based import functional, neuron
 
-    lif = neuron.LIFNode(step_mode="m")
+    lif = neuron.LIFNode(step_mode="m").to(DEVICE)
 
     def run(x):
         out = lif(x)
@@ -99,15 +102,34 @@ NEURONS = {
     "spikingjelly": _spikingjelly,
 }
 PACKAGES = {"snntorch": "snntorch", "norse": "norse", "spikingjelly": "spikingjelly"}
+# hebbtorch's fused LIF with the synaptic matmul in TF32 or bf16 (CUDA; the neuron stays fp32)
+PRECISIONS = {"hebbtorch (fused, tf32)": "tf32", "hebbtorch (fused, bf16)": "bf16"}
+
+
+def _with_precision(precision: str, f: Callable[[torch.Tensor], torch.Tensor]):
+    def run(x):
+        if precision == "bf16":
+            with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
+                return f(x)
+        old = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            return f(x)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = old
+
+    return run
 
 
 def _with_linear(lib: str, n: int):
     """Linear(N, N) then the library's LIF, the way the library's docs wire it."""
-    lin = nn.Linear(n, n)
+    if lib in PRECISIONS:
+        return _with_precision(PRECISIONS[lib], _with_linear("hebbtorch (fused)", n))
+    lin = nn.Linear(n, n).to(DEVICE)
     if lib == "snntorch":  # snnTorch tutorials: for step: cur = fc(x[step]); spk, mem = lif(...)
         import snntorch as snn
 
-        lif = snn.Leaky(beta=BETA)
+        lif = snn.Leaky(beta=BETA).to(DEVICE)
 
         def run(x):
             mem = lif.init_leaky()
@@ -121,7 +143,8 @@ def _with_linear(lib: str, n: int):
     if lib == "spikingjelly":
         from spikingjelly.activation_based import functional, layer, neuron
 
-        net = nn.Sequential(layer.Linear(n, n, step_mode="m"), neuron.LIFNode(step_mode="m"))
+        net = nn.Sequential(layer.Linear(n, n, step_mode="m"),
+                            neuron.LIFNode(step_mode="m")).to(DEVICE)
 
         def run_sj(x):
             out = net(x)
@@ -134,6 +157,15 @@ def _with_linear(lib: str, n: int):
 
 
 def _time(fn: Callable[[], None]) -> float:
+    """Seconds of one call; on CUDA between events recorded after a synchronisation."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1000
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
@@ -153,8 +185,8 @@ def bench(libs: list[str], sizes: list[int], T: int, B: int, repeats: int) -> li
     for workload in ("neuron", "linear+lif"):
         for n in sizes:
             runs = {lib: NEURONS[lib](n) if workload == "neuron" else _with_linear(lib, n)
-                    for lib in libs}
-            x = torch.randn(T, B, n, generator=torch.Generator().manual_seed(0))
+                    for lib in libs if workload != "neuron" or lib in NEURONS}
+            x = torch.randn(T, B, n, generator=torch.Generator().manual_seed(0)).to(DEVICE)
             if workload == "neuron":
                 x.requires_grad_()
 
@@ -181,10 +213,91 @@ def bench(libs: list[str], sizes: list[int], T: int, B: int, repeats: int) -> li
 def copy_bandwidth(gb: float = 0.5, repeats: int = 5) -> float:
     """Practical memory bandwidth (GB/s, read + write) of a large tensor copy: the ceiling for
     a memory-bound kernel on this machine."""
-    x = torch.ones(int(gb * 1e9 / 8))
+    if DEVICE.type == "cuda":
+        gb = 4.0  # far beyond the L2
+    x = torch.randn(int(gb * 1e9 / 8), device=DEVICE)
     y = torch.empty_like(x)
+    y.copy_(x)
     best = min(_time(lambda: y.copy_(x)) for _ in range(repeats))
     return 2 * x.numel() * 4 / best / 1e9
+
+
+def kernel_sweep(sizes: list[int], T: int, B: int, configs: list[tuple[int, int, int]],
+                 repeats: int) -> list[dict]:
+    """The Triton LIF kernels alone, per launch shape (block, unroll, warps): achieved bandwidth
+    over the fewest bytes they must move. Forward reads the input and writes spikes and membrane
+    (12 B per neuron-step); backward reads the membrane and the spikes' grad and writes the
+    input's grad (12 B; a full [T, B, N] grad, not the broadcast one of ``out.sum()``)."""
+    from hebbtorch.kernels import lif_triton
+
+    rows = []
+    for n in sizes:
+        for cfg in configs:
+            lif_triton.set_config(lif_triton.Config(*cfg, backward_unroll=cfg[1]))
+            for mode, sec in _kernel_times(T, B * n, repeats).items():
+                rows.append({"N": n, "T": T, "B": B, "config": list(cfg), "mode": mode,
+                             "median_ms": round(1000 * sec, 4),
+                             "GB_per_s": round(12 * T * B * n / sec / 1e9, 1)})
+                print(f"kernel N={n:6d} block={cfg[0]:4d} unroll={cfg[1]:3d} warps={cfg[2]} "
+                      f"{mode:9s} {1000 * sec:8.3f} ms {rows[-1]['GB_per_s']:8.1f} GB/s",
+                      flush=True)
+    lif_triton.set_config(lif_triton.Config())
+    return rows
+
+
+def _kernel_times(T: int, M: int, repeats: int) -> dict[str, float]:
+    """Median seconds of one forward and one backward launch on fresh random [T, M] data."""
+    from hebbtorch.kernels import lif_triton
+
+    g = torch.Generator(device=DEVICE).manual_seed(0)
+    x = torch.randn(T, M, device=DEVICE, generator=g) * 0.5 + 0.3
+    z = torch.zeros(M, device=DEVICE)
+    beta, thr, none = z + BETA, z + 1.0, torch.empty(0, dtype=torch.uint8, device=DEVICE)
+    spikes, h, d = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    gs = torch.randn(T, M, device=DEVICE, generator=g)
+
+    def fwd():
+        lif_triton.forward(x, beta, thr, z.clone(), z, 0, 0, spikes, h, none)
+
+    def bwd():
+        lif_triton.backward(h, none, gs, M, z, 0, z, z, beta, thr, 0, 0, 1.0, False, d,
+                            z.clone(), z[:0], z[:0])
+
+    fwd()  # compiles, and fills h for the backward
+    bwd()
+    return {"forward": statistics.median(_time(fwd) for _ in range(repeats)),
+            "backward": statistics.median(_time(bwd) for _ in range(repeats))}
+
+
+def cuda_memory(steps: list[int], n: int, b: int, chunk: int) -> list[dict]:
+    """Peak CUDA memory (allocator statistics, exact) of forward + backward of Linear + LIF
+    above the inputs and weights, plain reference BPTT vs the fused kernel vs chunked."""
+    from hebbtorch.kernels.chunked import chunked_bptt
+
+    rows = []
+    for T in steps:
+        peaks = {}
+        for mode in ("plain", "fused", "chunked"):
+            lin = nn.Linear(n, n).to(DEVICE)
+            lif = LIF(BETA, backend="reference" if mode == "plain" else "fused").to(DEVICE)
+            x = torch.randn(T, b, n, device=DEVICE)
+
+            def block(xc, s, lin=lin, lif=lif):
+                o = lif(lin(xc), s)
+                return o.spikes, o.state
+
+            torch.cuda.synchronize()
+            base = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            out = chunked_bptt(block, x, None, chunk)[0] if mode == "chunked" else block(x, None)[0]
+            loss = out.sum()
+            del out
+            loss.backward()
+            torch.cuda.synchronize()
+            peaks[mode] = torch.cuda.max_memory_allocated() - base
+            del lin, x, loss
+        rows += _memory_rows(T, b, n, chunk, peaks)
+    return rows
 
 
 MEMORY_SCRIPT = """
@@ -225,20 +338,26 @@ def memory(steps: list[int], n: int, b: int, chunk: int) -> list[dict]:
                 [sys.executable, "-c", MEMORY_SCRIPT, mode, str(T), str(n), str(b), str(chunk)],
                 env=env, capture_output=True, text=True, check=True)
             peaks[mode] = int(out.stdout.split()[-1])
-        tensor = T * b * n * 4  # one fp32 [T, B, N] tensor
-        for mode, peak in peaks.items():
-            rows.append({"T": T, "B": b, "N": n, "mode": mode, "chunk": chunk,
-                         "peak_MB": round(peak / 1e6, 1), "peak_in_TxBxN_tensors":
-                         round(peak / tensor, 2), "vs_plain": round(peak / peaks["plain"], 3)})
-            print(f"memory T={T:5d} {mode:8s} {peak / 1e6:8.1f} MB "
-                  f"({peak / peaks['plain']:.0%} of plain)", flush=True)
+        rows += _memory_rows(T, b, n, chunk, peaks)
+    return rows
+
+
+def _memory_rows(T: int, b: int, n: int, chunk: int, peaks: dict[str, int]) -> list[dict]:
+    """One row per mode, the peak also in fp32 [T, B, N] tensors and relative to plain BPTT."""
+    tensor = T * b * n * 4
+    rows = []
+    for mode, peak in peaks.items():
+        rows.append({"T": T, "B": b, "N": n, "mode": mode, "chunk": chunk,
+                     "peak_MB": round(peak / 1e6, 1), "peak_in_TxBxN_tensors":
+                     round(peak / tensor, 2), "vs_plain": round(peak / peaks["plain"], 3)})
+        print(f"memory ({DEVICE.type}) T={T:5d} {mode:8s} {peak / 1e6:8.1f} MB "
+              f"({peak / peaks['plain']:.0%} of plain)", flush=True)
     return rows
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "torch": torch.__version__,
-           "hebbtorch": importlib.metadata.version("hebbtorch")}
-    for pkg in PACKAGES.values():
+    out = {"python": platform.python_version(), "torch": torch.__version__}
+    for pkg in ("hebbtorch", *PACKAGES.values()):  # hebbtorch: not installed on a lent GPU
         try:
             out[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
@@ -251,8 +370,19 @@ def machine() -> dict:
         cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())[1]
     except (OSError, TypeError):
         cpu = platform.processor()
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform()}
+    out = {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "platform": platform.platform(), "device": str(DEVICE)}
+    if DEVICE.type == "cuda":
+        prop = torch.cuda.get_device_properties(DEVICE)
+        out.update(gpu=prop.name, sms=prop.multi_processor_count, cuda=torch.version.cuda,
+                   gpu_memory_GB=round(prop.total_memory / 1e9, 1))
+        try:
+            import triton
+
+            out["triton"] = triton.__version__
+        except ImportError:
+            pass
+    return out
 
 
 ANCHORS = ("snntorch", "norse", "spikingjelly")
@@ -273,16 +403,18 @@ def markdown(rows: list[dict], mem_rows: list[dict]) -> str:
         lines += ["", "| workload | N | fastest anchor (fwd / fwd+bwd) | hebbtorch fused "
                   "speed-up (fwd / fwd+bwd) |", "| --- | ---: | --- | ---: |"]
     for w, n in dict.fromkeys((w, n) for w, n, _ in t):
-        ours = t.get((w, n, "hebbtorch (fused)"))
         anchors = {lib: t[(w, n, lib)] for lib in ANCHORS if (w, n, lib) in t}
-        if not ours or not anchors:
-            continue
-        cells = []
-        for mode in ("forward", "forward+backward"):
-            lib = min(anchors, key=lambda a, mode=mode: anchors[a][mode])
-            cells.append((lib, anchors[lib][mode] / ours[mode]))
-        lines.append(f"| {w} | {n} | {cells[0][0]} / {cells[1][0]} | "
-                     f"{cells[0][1]:.1f}x / {cells[1][1]:.1f}x |")
+        for ours_name in ("hebbtorch (fused)", *PRECISIONS):
+            ours = t.get((w, n, ours_name))
+            if not ours or not anchors:
+                continue
+            cells = []
+            for mode in ("forward", "forward+backward"):
+                lib = min(anchors, key=lambda a, mode=mode: anchors[a][mode])
+                cells.append((lib, anchors[lib][mode] / ours[mode]))
+            label = w if ours_name == "hebbtorch (fused)" else f"{w}, {PRECISIONS[ours_name]}"
+            lines.append(f"| {label} | {n} | {cells[0][0]} / {cells[1][0]} | "
+                         f"{cells[0][1]:.1f}x / {cells[1][1]:.1f}x |")
     if t:
         lines.append("")
     if mem_rows:
@@ -299,7 +431,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16, help="B")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048], help="N values")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--libs", nargs="+", default=list(NEURONS), choices=list(NEURONS))
+    ap.add_argument("--libs", nargs="+", default=None, choices=[*NEURONS, *PRECISIONS],
+                    help="default: all; on CUDA also hebbtorch's TF32 and bf16 matmuls")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--kernel-sweep", action="store_true",
+                    help="CUDA: time the Triton LIF kernels alone per launch shape (GB/s)")
     ap.add_argument("--memory", action="store_true", help="measure plain vs lean BPTT peaks only")
     ap.add_argument("--memory-steps", type=int, nargs="+", default=[250, 500, 1000, 2000])
     ap.add_argument("--out", type=Path, help="results JSON (default bench/results/neurons.json, "
@@ -311,7 +447,12 @@ def main() -> None:
         print(markdown(report["results"], report["memory"]), end="")
         return
 
-    out = args.out or RESULTS / ("neurons-memory.json" if args.memory else "neurons.json")
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    suffix = "-cuda" if DEVICE.type == "cuda" else ""
+    kind = ("neurons-memory" if args.memory
+            else "neurons-kernels" if args.kernel_sweep else "neurons")
+    out = args.out or RESULTS / f"{kind}{suffix}.json"
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -319,12 +460,26 @@ def main() -> None:
         "results": [], "memory": [],
     }
     if args.memory:
-        report["memory"] = memory(args.memory_steps, 256, args.batch, 32)
+        report["memory"] = (cuda_memory(args.memory_steps, 1024, args.batch, 32)
+                            if DEVICE.type == "cuda" else memory(args.memory_steps, 256,
+                                                                 args.batch, 32))
+    elif args.kernel_sweep:
+        report["copy_bandwidth_GB_per_s"] = round(copy_bandwidth(), 1)
+        configs = [(b, u, w) for b, w in ((128, 1), (256, 2), (512, 4)) for u in (4, 8, 16, 32)]
+        report["kernels"] = kernel_sweep(args.sizes, args.steps, args.batch, configs,
+                                         args.repeats)
+        for r in report["kernels"]:
+            r["percent_of_copy_bandwidth"] = round(
+                100 * r["GB_per_s"] / report["copy_bandwidth_GB_per_s"], 1)
     else:
         libs, report["skipped"] = [], {}
-        for lib in args.libs:
+        default = [*NEURONS, *PRECISIONS] if DEVICE.type == "cuda" else list(NEURONS)
+        for lib in args.libs or default:
             try:
-                NEURONS[lib](8)(torch.zeros(2, 1, 8))
+                if lib in PRECISIONS:
+                    _with_linear(lib, 8)(torch.zeros(2, 1, 8, device=DEVICE))
+                else:
+                    NEURONS[lib](8)(torch.zeros(2, 1, 8, device=DEVICE))
                 libs.append(lib)
             except Exception as e:  # an anchor that is missing or broken is recorded, not fatal
                 report["skipped"][lib] = f"{type(e).__name__}: {e}"

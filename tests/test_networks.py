@@ -178,6 +178,62 @@ def test_spiking_convnet_and_twin():
     assert rec.values["layer3.spikes"].shape == (3, 2, 8)
 
 
+def test_spiking_convnet_batch_norm_and_dropout_options():
+    torch.manual_seed(0)
+    plain = spiking_convnet(channels=(3, 4), hidden=8, n_out=5, image=8, num_steps=3)
+    snn = spiking_convnet(channels=(3, 4), hidden=8, n_out=5, image=8, num_steps=3,
+                          batch_norm=True, dropout=0.5)
+    ann = ann_convnet(channels=(3, 4), hidden=8, n_out=5, image=8, batch_norm=True, dropout=0.5)
+    norms = [m for m in snn.modules() if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d)]
+    assert [m.num_features for m in norms] == [3, 4, 8]
+    assert not any(isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d)
+                   for m in plain.modules())
+    # BN's shift replaces the conv / FC(hidden) bias: the twins still match parameter for parameter
+    assert n_params(snn) == n_params(ann) == n_params(plain) + 2 * (3 + 4 + 8) - (3 + 4 + 8)
+    x = torch.rand(4, 8, 8)
+    snn.train()
+    y = snn(x)
+    assert y.shape == (4, 5) and ann(x).shape == (4, 5)
+    y.sum().backward()
+    assert all(p.grad is not None for p in snn.parameters())
+    # eval mode (running BN statistics, no dropout) is deterministic
+    snn.eval()
+    torch.testing.assert_close(snn(x), snn(x))
+    assert snn.record(x).values["layer3.spikes"].shape == (3, 4, 8)
+    # dropout acts only on the FC hidden layer's spikes: with the same weights and batch, every
+    # layer spikes the same with and without it, and only the readout differs
+    nodrop = spiking_convnet(channels=(3, 4), hidden=8, n_out=5, image=8, num_steps=3,
+                             batch_norm=True)
+    nodrop.load_state_dict(snn.state_dict())
+    nodrop.train()
+    torch.manual_seed(2)
+    drop_train = snn.train().record(x)
+    keep_train = nodrop.record(x)
+    for k in ("layer1.spikes", "layer2.spikes", "layer3.spikes"):
+        torch.testing.assert_close(drop_train.values[k], keep_train.values[k])
+    assert not torch.equal(drop_train.values["readout.v"], keep_train.values["readout.v"])
+
+
+def test_registry_conv_options():
+    plain = build_model("lif-conv", 2, 8)
+    assert plain.dropout == 0.0
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    m = build_model("lif-conv", 2, 8, batch_norm=True, dropout=0.3)
+    t = build_model("ann-conv", None, 8, batch_norm=True, dropout=0.3)
+    assert m.dropout == 0.3 and m.dropout_from == len(m.stages) - 1
+    assert sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules()) == 2
+    assert n_params(m) == n_params(t)
+    assert any(isinstance(x, torch.nn.Dropout) for x in t.modules())
+    wide = build_model("lif-conv", 2, 8, channels=(6, 12), batch_norm=True)
+    convs = [x for x in wide.modules() if isinstance(x, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [6, 12]
+    assert wide(torch.rand(2, 28, 28)).shape == (2, 10)
+    assert n_params(wide) == n_params(build_model("ann-conv", None, 8, channels=[6, 12],
+                                                  batch_norm=True))
+    with pytest.raises(HebbtorchError, match="channels"):
+        build_model("lif-conv", 2, 8, channels=(6, 0))
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_registry_models_and_twins(name):
     spec = get_spec(name)

@@ -8,7 +8,7 @@ from hebbtorch.cli.common import positive_float, positive_int
 from hebbtorch.encoding.registry import IMAGE_ENCODERS
 from hebbtorch.networks.registry import MODELS
 from hebbtorch.neurons.surrogate import SURROGATES
-from hebbtorch.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from hebbtorch.training.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 
 
 def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> None:
@@ -50,6 +50,14 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
         help="seed: lr, lr/2, lr/10 per epoch with a fresh optimizer (the seed's recipe)",
     )
     p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="synaptic matmuls: fp32 (exact, TF32 off; default), tf32 (CUDA TF32 matmuls, "
+        "~3e-4 relative error; same as fp32 on CPU) or bf16 (autocast, ~1e-3..1e-2; loss, "
+        "weights and neuron state stay fp32)",
+    )
+    p.add_argument(
         "--max-train", type=positive_int, default=None, help="use only N training samples"
     )
     p.add_argument("--max-test", type=positive_int, default=None, help="use only N test samples")
@@ -72,6 +80,10 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
     p.add_argument("--beta", type=float, default=0.9, help="LIF membrane decay per step")
     p.add_argument("--threshold", type=positive_float, default=1.0, help="LIF threshold")
     p.add_argument("--dropout", type=float, default=0.0, help="dropout between hidden layers")
+    p.add_argument("--batch-norm", action="store_true",
+                   help="lif-conv/ann-conv: batch norm after each conv and the FC hidden layer")
+    p.add_argument("--channels", type=positive_int, nargs="+", default=None, metavar="C",
+                   help="lif-conv/ann-conv: channels of each conv layer (default 32 64)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -85,6 +97,10 @@ def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
         "hidden_layers": args.hidden_layers,
         "encoder": args.encoder,
     }
+    if args.batch_norm:  # only when set: configs of earlier runs stay equal for --resume
+        options["batch_norm"] = True
+    if args.channels:
+        options["channels"] = list(args.channels)
     cfg = TrainConfig(
         model=args.model,
         dataset=args.dataset,
@@ -104,6 +120,7 @@ def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
         max_test=args.max_test,
         checkpoint_every=args.checkpoint_every,
         download=args.download,
+        precision=args.precision,
         model_options=options,
     )
     for k, v in override.items():

@@ -4,6 +4,7 @@ loaded with ctypes, and the backend choice shared by the fused neurons."""
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import warnings
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from hebbtorch.neurons.lif import check_backend
 from hebbtorch.neurons.surrogate import SURROGATES, get_surrogate
 
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+# 16-bit currents (bf16 matmuls) are taken by the CUDA kernels, with the neuron state in fp32
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 # the Surrogate enum of neurons_cpu.cpp
 SURROGATE_IDS = {n: i for i, n in enumerate(("fast_sigmoid", "arctan", "triangle",
                                              "straight_through"))}
@@ -96,10 +99,17 @@ def per_step(grad: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if grad is None else grad.contiguous()
 
 
-def per_neuron(x: Tensor | float, shape: torch.Size, dtype: torch.dtype) -> Tensor:
+def state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the fused kernels keep the neuron state in: fp32 for 16-bit currents."""
+    return torch.float32 if dtype in LOW_PRECISION else dtype
+
+
+def per_neuron(x: Tensor | float, shape: torch.Size, dtype: torch.dtype,
+               device: torch.device | str = "cpu") -> Tensor:
     """A float, or a tensor broadcastable to ``shape``, as a contiguous ``shape`` tensor
     (differentiable: its grads sum back to x's shape)."""
-    x = x.to(dtype) if isinstance(x, Tensor) else torch.tensor(float(x), dtype=dtype)
+    x = (x.to(device=device, dtype=dtype) if isinstance(x, Tensor)
+         else torch.tensor(float(x), dtype=dtype, device=device))
     return x.expand(shape).contiguous()
 
 
@@ -111,16 +121,32 @@ def surrogate_slope(surrogate: str, slope: float | None) -> float:
     return k
 
 
-def unsupported_common(currents: Tensor, tensors: list[Tensor]) -> str | None:
-    """Why a fused CPU kernel can't take these currents and per-neuron tensors (None if it can)."""
-    if currents.device.type != "cpu":
-        return f"device {currents.device.type} (the fused kernels are CPU-only)"
-    if currents.dtype not in SUFFIX:
-        return f"dtype {currents.dtype} (float32 or float64 only)"
-    if any(x.device.type != "cpu" for x in tensors):
-        return "parameters or state not on the CPU"
-    if any(x.dtype != currents.dtype and x.dim() > 0 for x in tensors):
-        return "parameters or state of another dtype than the currents (type promotion)"
+def triton_available() -> bool:
+    """True if Triton (the CUDA kernels' compiler) is importable."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def unsupported_common(currents: Tensor, tensors: list[Tensor], *, cuda: bool = False
+                       ) -> str | None:
+    """Why a fused kernel can't take these currents and per-neuron tensors (None if it can).
+    ``cuda``: the op also has a CUDA (Triton) kernel, which takes 16-bit currents too."""
+    device = currents.device.type
+    if device == "cuda" and cuda:
+        if not triton_available():
+            return "Triton is not installed (it comes with CUDA builds of PyTorch)"
+        dtypes = (*SUFFIX, *LOW_PRECISION)
+    elif device == "cpu":
+        dtypes = tuple(SUFFIX)
+    else:
+        return f"device {device} (no fused kernel of this neuron there)"
+    if currents.dtype not in dtypes:
+        return f"dtype {currents.dtype} (supported: {', '.join(map(str, dtypes))})"
+    # 0-dim CPU tensors are scalars, as in torch's own ops (a LIF module not moved to the GPU)
+    if any(x.device != currents.device and x.dim() > 0 for x in tensors):
+        return "parameters or state on another device than the currents"
+    wanted = state_dtype(currents.dtype)
+    if any(x.dtype != wanted and x.dim() > 0 for x in tensors):
+        return f"parameters or state of another dtype than {wanted} (type promotion)"
     shape = currents.shape[1:]
     try:
         if torch.broadcast_shapes(shape, *(x.shape for x in tensors)) != shape:
@@ -132,7 +158,7 @@ def unsupported_common(currents: Tensor, tensors: list[Tensor]) -> str | None:
     return None
 
 
-def use_fused(backend: str, reason: str | None) -> bool:
+def use_fused(backend: str, reason: str | None, device: torch.device | None = None) -> bool:
     """Resolve ``backend`` ("auto", "fused" or "reference") for one call; ``reason`` says why
     the fused kernel can't take the call (None if it can).
 
@@ -148,6 +174,8 @@ def use_fused(backend: str, reason: str | None) -> bool:
         if backend == "fused":
             raise HebbtorchError(f"backend='fused' can't run this call: {reason}")
         return False
+    if device is not None and device.type != "cpu":
+        return True  # the CUDA kernels compile on first launch; unsupported_common checked Triton
     if backend == "fused":
         library()
         return True

@@ -46,11 +46,28 @@ def lif_forward(
     return spikes, h, v, refrac, mask
 
 
+@lif_forward.register_kernel("cuda")
+def _(currents, beta, threshold, v0, refrac0, reset, refractory_steps, surrogate, slope,
+      detach_reset):
+    from hebbtorch.kernels import lif_triton  # imports Triton: only on the first CUDA call
+
+    spikes = torch.empty(currents.shape, dtype=v0.dtype, device=currents.device)
+    h = torch.empty_like(spikes)
+    v, refrac = v0.clone(), refrac0.clone()
+    mask = currents.new_empty(currents.shape if refractory_steps else (0,), dtype=torch.uint8)
+    bad = lif_triton.forward(currents, beta, threshold, v, refrac, reset, refractory_steps,
+                             spikes, h, mask)
+    if bad:
+        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+    return spikes, h, v, refrac, mask
+
+
 @lif_forward.register_fake
 def _(currents, beta, threshold, v0, refrac0, reset, refractory_steps, surrogate, slope,
       detach_reset):
     mask = currents.new_empty(currents.shape if refractory_steps else (0,), dtype=torch.uint8)
-    return (torch.empty_like(currents), torch.empty_like(currents), torch.empty_like(v0),
+    out = currents.new_empty(currents.shape, dtype=v0.dtype)  # the state's dtype (fp32 for bf16)
+    return (out, torch.empty_like(out), torch.empty_like(v0),
             torch.empty_like(refrac0), mask)
 
 
@@ -59,11 +76,13 @@ def lif_backward(
     h: Tensor, mask: Tensor, grad_spikes: Tensor | None, grad_h: Tensor | None,
     grad_v: Tensor | None, v0: Tensor, beta: Tensor, threshold: Tensor, reset: int,
     surrogate: int, slope: float, detach_reset: bool, need_beta: bool, need_threshold: bool,
+    currents_dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Reverse-time pass: (d currents ``[T, *S]``, d v0, d beta, d threshold ``S``); the last two
-    are empty unless asked for. Missing upstream grads count as zero."""
+    """Reverse-time pass: (d currents ``[T, *S]`` of ``currents_dtype``, d v0, d beta,
+    d threshold ``S``); the last two are empty unless asked for. Missing upstream grads count
+    as zero."""
     T, M = h.shape[0], v0.numel()
-    d_cur, d_v0 = torch.empty_like(h), torch.empty_like(v0)
+    d_cur, d_v0 = torch.empty_like(h), torch.empty_like(v0)  # CPU: currents have h's dtype
     d_beta = torch.empty_like(v0) if need_beta else v0.new_empty(0)
     d_thr = torch.empty_like(v0) if need_threshold else v0.new_empty(0)
     (gs, s_gs), (gh, s_gh) = cpu.over_time(grad_spikes, v0), cpu.over_time(grad_h, v0)
@@ -76,14 +95,30 @@ def lif_backward(
     return d_cur, d_v0, d_beta, d_thr
 
 
+@lif_backward.register_kernel("cuda")
+def _(h, mask, grad_spikes, grad_h, grad_v, v0, beta, threshold, reset, surrogate, slope,
+      detach_reset, need_beta, need_threshold, currents_dtype):
+    from hebbtorch.kernels import lif_triton
+
+    d_cur = torch.empty(h.shape, dtype=currents_dtype, device=h.device)
+    d_v0 = torch.empty_like(v0)
+    d_beta = torch.empty_like(v0) if need_beta else v0.new_empty(0)
+    d_thr = torch.empty_like(v0) if need_threshold else v0.new_empty(0)
+    (gs, s_gs), (gh, s_gh) = cpu.over_time(grad_spikes, v0), cpu.over_time(grad_h, v0)
+    lif_triton.backward(h, mask, gs, s_gs, gh, s_gh, cpu.per_step(grad_v, v0), v0, beta,
+                        threshold, reset, surrogate, slope, detach_reset, d_cur, d_v0, d_beta,
+                        d_thr)
+    return d_cur, d_v0, d_beta, d_thr
+
+
 @lif_backward.register_fake
 def _(h, mask, grad_spikes, grad_h, grad_v, v0, beta, threshold, reset, surrogate, slope,
-      detach_reset, need_beta, need_threshold):
+      detach_reset, need_beta, need_threshold, currents_dtype):
     def per_neuron(need: bool) -> Tensor:
         return torch.empty_like(v0) if need else v0.new_empty(0)
 
-    return torch.empty_like(h), torch.empty_like(v0), per_neuron(need_beta), per_neuron(
-        need_threshold)
+    return (torch.empty_like(h, dtype=currents_dtype), torch.empty_like(v0),
+            per_neuron(need_beta), per_neuron(need_threshold))
 
 
 def _setup_context(ctx, inputs, output) -> None:
@@ -91,6 +126,7 @@ def _setup_context(ctx, inputs, output) -> None:
     _, h, _, _, mask = output
     ctx.save_for_backward(h, mask, v0, beta, threshold)
     ctx.config = (reset, surrogate, slope, detach_reset)
+    ctx.currents_dtype = inputs[0].dtype
     ctx.set_materialize_grads(False)  # unused outputs: no T x M tensors of zeros
 
 
@@ -98,7 +134,8 @@ def _backward(ctx, grad_spikes, grad_h, grad_v, _grad_refrac, _grad_mask):
     h, mask, v0, beta, threshold = ctx.saved_tensors
     need = ctx.needs_input_grad
     d_cur, d_v0, d_beta, d_thr = lif_backward(
-        h, mask, grad_spikes, grad_h, grad_v, v0, beta, threshold, *ctx.config, need[1], need[2])
+        h, mask, grad_spikes, grad_h, grad_v, v0, beta, threshold, *ctx.config, need[1], need[2],
+        ctx.currents_dtype)
     return (d_cur, d_beta if need[1] else None, d_thr if need[2] else None,
             d_v0 if need[3] else None, None, None, None, None, None, None)
 
@@ -109,13 +146,13 @@ lif_forward.register_autograd(_backward, setup_context=_setup_context)
 def unsupported(currents: Tensor, p: LIFParameters, state: LIFState | None) -> str | None:
     """Why the fused kernel can't run these arguments (None if it can)."""
     tensors = [x for x in (p.beta, p.threshold, *(state or ())) if isinstance(x, Tensor)]
-    return cpu.unsupported_common(currents, tensors)
+    return cpu.unsupported_common(currents, tensors, cuda=True)
 
 
 def use_fused(backend: str, currents: Tensor, p: LIFParameters, state: LIFState | None) -> bool:
     """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
     reason = None if backend == "reference" else unsupported(currents, p, state)
-    return cpu.use_fused(backend, reason)
+    return cpu.use_fused(backend, reason, currents.device)
 
 
 def fused_lif_sequence(
@@ -125,10 +162,11 @@ def fused_lif_sequence(
     shape = currents.shape[1:]
 
     def per_neuron(x: Tensor | float) -> Tensor:
-        return cpu.per_neuron(x, shape, currents.dtype)
+        return cpu.per_neuron(x, shape, dtype, currents.device)
 
+    dtype = cpu.state_dtype(currents.dtype)
     if state is None:
-        v0, refrac0 = currents.new_zeros(shape), currents.new_zeros(shape)
+        v0, refrac0 = currents.new_zeros(shape, dtype=dtype), currents.new_zeros(shape, dtype=dtype)
     else:
         v0, refrac0 = per_neuron(state.v), per_neuron(state.refrac.detach())
     slope = cpu.surrogate_slope(p.surrogate, p.slope)

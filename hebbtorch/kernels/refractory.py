@@ -36,6 +36,19 @@ def refractory_forward(
     return inner_seq, out_seq, inner, out, u_seq
 
 
+@refractory_forward.register_kernel("cuda")
+def _(currents, inner0, out0, decay, threshold, penalty_threshold, binary, surrogate, slope):
+    from hebbtorch.kernels import refractory_triton  # imports Triton: only on the first CUDA call
+
+    inner_seq, out_seq, u_seq = (torch.empty_like(currents) for _ in range(3))
+    inner, out = inner0.clone(), out0.clone()
+    bad = refractory_triton.forward(currents, decay, threshold, penalty_threshold / threshold,
+                                    binary, inner, out, inner_seq, out_seq, u_seq)
+    if bad:
+        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+    return inner_seq, out_seq, inner, out, u_seq
+
+
 @refractory_forward.register_fake
 def _(currents, inner0, out0, decay, threshold, penalty_threshold, binary, surrogate, slope):
     return (torch.empty_like(currents), torch.empty_like(currents), torch.empty_like(inner0),
@@ -64,6 +77,22 @@ def refractory_backward(
     return d_cur, d_inner0, d_out0
 
 
+@refractory_backward.register_kernel("cuda")
+def _(u_seq, grad_inner_seq, grad_out_seq, grad_inner, grad_out, decay, threshold,
+      penalty_threshold, binary, surrogate, slope):
+    from hebbtorch.kernels import refractory_triton
+
+    like = u_seq[0]
+    d_cur, d_inner0, d_out0 = torch.empty_like(u_seq), torch.empty_like(like), torch.empty_like(
+        like)
+    (gi, s_gi), (go, s_go) = cpu.over_time(grad_inner_seq, like), cpu.over_time(grad_out_seq, like)
+    refractory_triton.backward(u_seq, gi, s_gi, go, s_go, cpu.per_step(grad_inner, like),
+                               cpu.per_step(grad_out, like), decay, threshold,
+                               penalty_threshold / threshold, binary, surrogate, slope, d_cur,
+                               d_inner0, d_out0)
+    return d_cur, d_inner0, d_out0
+
+
 @refractory_backward.register_fake
 def _(u_seq, grad_inner_seq, grad_out_seq, grad_inner, grad_out, decay, threshold,
       penalty_threshold, binary, surrogate, slope):
@@ -89,8 +118,12 @@ refractory_forward.register_autograd(_backward, setup_context=_setup_context)
 
 def use_fused(backend: str, currents: Tensor, state: RefractoryState | None) -> bool:
     """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
-    reason = None if backend == "reference" else cpu.unsupported_common(currents, list(state or ()))
-    return cpu.use_fused(backend, reason)
+    reason = None
+    if backend != "reference":
+        reason = cpu.unsupported_common(currents, list(state or ()), cuda=True)
+        if reason is None and currents.dtype in cpu.LOW_PRECISION:
+            reason = f"dtype {currents.dtype} (this neuron's kernels are fp32 or fp64)"
+    return cpu.use_fused(backend, reason, currents.device)
 
 
 def fused_refractory_sequence(
@@ -100,7 +133,7 @@ def fused_refractory_sequence(
     shape = currents.shape[1:]
     if state is None:
         state = RefractoryState(currents.new_zeros(shape), currents.new_zeros(shape))
-    inner0, out0 = (cpu.per_neuron(x, shape, currents.dtype) for x in state)
+    inner0, out0 = (cpu.per_neuron(x, shape, currents.dtype, currents.device) for x in state)
     slope = cpu.surrogate_slope(p.surrogate, p.slope) if p.binary else 0.0  # graded: unused
     inner_seq, out_seq, inner, out, _ = refractory_forward(
         currents.contiguous(), inner0, out0, float(p.decay), float(p.threshold),

@@ -36,6 +36,8 @@ class SpikingSequential(nn.Module):
     encoder: module ``(x [batch, ...], generator) -> [time, batch, ...]``; None = direct current.
         It sees the image as given (encoders such as saccades need its rows and columns).
     pre_stage: reshapes one step's input for the first stage (flatten, add a channel).
+    dropout: rate on the hidden spikes that feed stages ``dropout_from`` and later (1: every
+        hidden layer; the conv net uses only its last, the FC hidden layer's spikes).
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class SpikingSequential(nn.Module):
         encoder: nn.Module | None = None,
         pre_stage: nn.Module | None = None,
         dropout: float = 0.0,
+        dropout_from: int = 1,
     ) -> None:
         super().__init__()
         if num_steps < 1:
@@ -54,6 +57,7 @@ class SpikingSequential(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise HebbtorchError(f"dropout must be in [0, 1), got {dropout}")
         self.dropout = float(dropout)
+        self.dropout_from = int(dropout_from)
         self.stages = nn.ModuleList(stages)
         self.num_steps = int(num_steps)
         self.lif = validate_lif(lif)
@@ -75,7 +79,8 @@ class SpikingSequential(nn.Module):
             out = lif_sequence(current, self.lif)
             if keep:
                 rec[f"layer{i}.v"], rec[f"layer{i}.spikes"] = out.v, out.spikes
-            current = _time_distributed(stage, self._drop(out.spikes))
+            spikes = self._drop(out.spikes) if i >= self.dropout_from else out.spikes
+            current = _time_distributed(stage, spikes)
         v = li_sequence(current, self.readout)
         if keep:
             rec["readout.v"] = v
@@ -139,20 +144,31 @@ def ann_mlp(sizes: Sequence[int] = (784, 800, 10), dropout: float = 0.0) -> nn.M
 
 
 def _conv_stages(
-    channels: Sequence[int], hidden: int, n_out: int, image: int, in_channels: int = 1
+    channels: Sequence[int],
+    hidden: int,
+    n_out: int,
+    image: int,
+    in_channels: int = 1,
+    batch_norm: bool = False,
 ) -> list[nn.Module]:
+    """``batch_norm``: each conv and the FC hidden layer is followed by batch norm (its shift
+    replaces their bias); in a spiking net it normalises over time and batch together, as the
+    stages see ``[time * batch, ...]`` (Zheng et al. 2021's tdBN without its threshold scale)."""
     stages: list[nn.Module] = []
     c_in, size = in_channels, image
     for i, c in enumerate(channels):
-        conv = nn.Conv2d(c_in, c, 3, padding=1)
+        conv: nn.Module = nn.Conv2d(c_in, c, 3, padding=1, bias=not batch_norm)
+        if batch_norm:
+            conv = nn.Sequential(conv, nn.BatchNorm2d(c))
         # pool after the neurons of the previous block: pooling spikes keeps them binary (max)
         stages.append(conv if i == 0 else nn.Sequential(nn.MaxPool2d(2), conv))
         c_in = c
         size = size if i == 0 else size // 2
     size //= 2
-    stages.append(
-        nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(c_in * size * size, hidden))
-    )
+    fc: list[nn.Module] = [nn.Linear(c_in * size * size, hidden, bias=not batch_norm)]
+    if batch_norm:
+        fc.append(nn.BatchNorm1d(hidden))
+    stages.append(nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), *fc))
     stages.append(nn.Linear(hidden, n_out))
     return stages
 
@@ -168,25 +184,41 @@ def spiking_convnet(
     readout_beta: float = 0.9,
     encoder: nn.Module | None = None,
     in_channels: int = 1,
+    batch_norm: bool = False,
+    dropout: float = 0.0,
 ) -> SpikingSequential:
     """conv3x3 -> LIF -> [pool -> conv3x3 -> LIF]... -> pool -> FC(hidden) -> LIF -> FC -> LI.
 
     ``in_channels``: channels of one step's input, e.g. 2 for ON/OFF events ``[T, B, 2, H, W]``.
+    ``batch_norm``: batch norm after each conv and the FC hidden layer (see :func:`_conv_stages`).
+    ``dropout``: on the FC hidden layer's spikes only (the conv maps are left whole).
     """
-    stages = _conv_stages(channels, hidden, n_out, image, in_channels)
+    stages = _conv_stages(channels, hidden, n_out, image, in_channels, batch_norm)
     return SpikingSequential(
-        stages, num_steps, lif or LIFParameters(), readout_beta, encoder, pre_stage=_AddChannel()
+        stages, num_steps, lif or LIFParameters(), readout_beta, encoder, pre_stage=_AddChannel(),
+        dropout=dropout, dropout_from=len(stages) - 1,
     )
 
 
 def ann_convnet(
-    channels: Sequence[int] = (32, 64), hidden: int = 256, n_out: int = 10, image: int = 28
+    channels: Sequence[int] = (32, 64),
+    hidden: int = 256,
+    n_out: int = 10,
+    image: int = 28,
+    *,
+    batch_norm: bool = False,
+    dropout: float = 0.0,
 ) -> nn.Module:
-    """ANN twin of :func:`spiking_convnet`: the same stages with ReLU between them."""
-    stages = _conv_stages(channels, hidden, n_out, image)
+    """ANN twin of :func:`spiking_convnet`: the same stages with ReLU between them (and the same
+    batch norm and dropout before the output layer)."""
+    stages = _conv_stages(channels, hidden, n_out, image, batch_norm=batch_norm)
     layers: list[nn.Module] = [_AddChannel()]
     for i, s in enumerate(stages):
-        layers += ([nn.ReLU()] if i else []) + [s]
+        if i:
+            layers.append(nn.ReLU())
+        if dropout and i == len(stages) - 1:
+            layers.append(nn.Dropout(dropout))
+        layers.append(s)
     return _GeneratorTolerant(nn.Sequential(*layers))
 
 

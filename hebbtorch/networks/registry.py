@@ -48,7 +48,20 @@ def _lif_mlp(T: int, h: int | None, o: dict) -> nn.Module:
 def _lif_conv(T: int, h: int | None, o: dict) -> nn.Module:
     enc = _encoder(T, o)
     return spiking_convnet(hidden=h or 256, num_steps=T, lif=_lif(o), encoder=enc,
-                           in_channels=encoder_channels(enc))
+                           in_channels=encoder_channels(enc), **_conv_options(o))
+
+
+def _conv_options(o: dict) -> dict:
+    """Options of the conv pair: conv channels (default 32, 64), batch norm (off by default) and
+    dropout on the FC hidden layer."""
+    channels = o.get("channels") or (32, 64)
+    if isinstance(channels, int):
+        channels = (channels,)
+    channels = tuple(int(c) for c in channels)
+    if min(channels) < 1:
+        raise HebbtorchError(f"conv channels must be positive integers, got {channels}")
+    return {"channels": channels, "batch_norm": bool(o.get("batch_norm", False)),
+            "dropout": o.get("dropout", 0.0)}
 
 
 def _lif(o: dict) -> LIFParameters:
@@ -69,9 +82,10 @@ MODELS: dict[str, ModelSpec] = {
     "ann-mlp": ModelSpec(lambda T, h, o: ann_mlp(_mlp_sizes(h, o), o.get("dropout", 0.0)),
                          "lif-mlp", False, 1, "ReLU MLP 784-H(-H...)-10"),
     "lif-conv": ModelSpec(_lif_conv, "ann-conv", True, 8,
-                          "conv32-conv64-FC(H)-10 of LIF neurons"),
-    "ann-conv": ModelSpec(lambda T, h, o: ann_convnet(hidden=h or 256), "lif-conv", False, 1,
-                          "ReLU twin of lif-conv"),
+                          "conv32-conv64-FC(H)-10 of LIF neurons (options: channels, batch_norm "
+                          "after each conv and FC(H), dropout on FC(H)'s spikes)"),
+    "ann-conv": ModelSpec(lambda T, h, o: ann_convnet(hidden=h or 256, **_conv_options(o)),
+                          "lif-conv", False, 1, "ReLU twin of lif-conv"),
 }
 
 

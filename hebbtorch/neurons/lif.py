@@ -82,8 +82,10 @@ def validate_lif(p: LIFParameters) -> LIFParameters:
 
 
 def lif_initial_state(like: torch.Tensor) -> LIFState:
-    """Resting state (v = 0, not refractory) shaped like one time step of input."""
-    return LIFState(torch.zeros_like(like), torch.zeros_like(like))
+    """Resting state (v = 0, not refractory) shaped like one time step of input; fp32 for
+    16-bit input, so that bf16 matmuls leave the neuron state in fp32."""
+    dtype = torch.float32 if like.dtype in (torch.bfloat16, torch.float16) else like.dtype
+    return LIFState(torch.zeros_like(like, dtype=dtype), torch.zeros_like(like, dtype=dtype))
 
 
 def apply_reset(

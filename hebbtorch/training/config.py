@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.training.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "seed", "cosine")
@@ -17,6 +18,9 @@ class TrainConfig:
 
     schedule: ``constant``; ``cosine`` (per batch, to 0 at the end); ``seed`` (Chevalier's recipe:
     lr, lr/2, lr/10 for epochs 1, 2, 3+, with a fresh optimizer each epoch as the seed does).
+    precision: of the synaptic matmuls, ``fp32`` (exact, TF32 off), ``tf32`` (CUDA only; a
+    no-op on CPU) or ``bf16`` (autocast; fp32 loss, weights and neuron state); see
+    :mod:`hebbtorch.training.precision`. Configs saved before it existed mean ``fp32``.
     """
 
     model: str = "seed-snn"
@@ -37,6 +41,7 @@ class TrainConfig:
     max_train: int | None = None
     max_test: int | None = None
     checkpoint_every: int = 0
+    precision: str = "fp32"
     model_options: dict = field(default_factory=dict)
 
     def validate(self) -> TrainConfig:
@@ -50,6 +55,9 @@ class TrainConfig:
             raise HebbtorchError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise HebbtorchError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise HebbtorchError(
+                f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise HebbtorchError(f"learning rate must be a positive number, got {self.lr}")
         if not 0 <= self.momentum < 1:

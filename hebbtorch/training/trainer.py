@@ -7,6 +7,10 @@ checkpoint holds the optimizer state plus every RNG state the model draws from.
 Under ``torchrun`` (``WORLD_SIZE > 1``) the same loop runs data-parallel: see
 :mod:`hebbtorch.training.distributed` (global batches sharded over ranks, DDP gradient averaging,
 rank-0-only files, per-rank noise generators saved in the checkpoint for exact resume).
+
+``cfg.precision`` (:mod:`hebbtorch.training.precision`) sets the TF32 flags for the whole call
+(restored afterwards) and wraps each model forward in bf16 autocast for ``bf16``; the loss is
+always computed on fp32 logits.
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
 from hebbtorch.training import distributed as ddp
 from hebbtorch.training.config import TrainConfig
+from hebbtorch.training.precision import autocast, matmul_precision
 from hebbtorch.training.report import write_history
 
 CHECKPOINT = "checkpoint.pt"
+# TrainConfig fields newer than some checkpoints; each default must be the behaviour before it
+ADDED_FIELDS = ("precision",)
 
 
 @dataclass
@@ -69,8 +76,12 @@ def load_split(cfg: TrainConfig, split: str):
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-             batch_size: int = 1000, seed: int = 0, device: torch.device | str = "cpu") -> dict:
-    """Mean cross-entropy and accuracy over a split; input noise seeded so it is repeatable."""
+             batch_size: int = 1000, seed: int = 0, device: torch.device | str = "cpu",
+             precision: str = "fp32") -> dict:
+    """Mean cross-entropy and accuracy over a split; input noise seeded so it is repeatable.
+
+    precision: ``bf16`` runs the forward under bf16 autocast (the loss still in fp32); TF32 is
+    whatever the caller set (:func:`train` sets it for the whole run)."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -79,7 +90,9 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     for i in range(0, len(labels), batch_size):
         x = _as_float(images[i:i + batch_size], device)
         y = labels[i:i + batch_size].to(device)
-        logits = model(x, generator=g)
+        with autocast(precision, device):
+            logits = model(x, generator=g)
+        logits = logits.float()
         loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
     model.train(was_training)
@@ -98,6 +111,10 @@ def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
         raise HebbtorchError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
     saved = dict(state.get("config", {}))
     mine = cfg.to_dict()
+    # fields added after a checkpoint was written: their defaults are what it ran with
+    defaults = TrainConfig().to_dict()
+    for k in ADDED_FIELDS:
+        saved.setdefault(k, defaults[k])
     # these may change between a run and its resumption without changing its result
     for k in ("device", "checkpoint_every", "download"):
         saved.pop(k, None)
@@ -127,9 +144,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: boo
     device = resolve_device(cfg.device)
     info = ddp.setup(device)
     try:
-        return _train(cfg, Path(out), ddp.rank_device(device, info), info, resume=resume,
-                      quiet=quiet or not info.is_main, stop_after_batches=stop_after_batches,
-                      data=data)
+        with matmul_precision(cfg.precision):
+            return _train(cfg, Path(out), ddp.rank_device(device, info), info, resume=resume,
+                          quiet=quiet or not info.is_main,
+                          stop_after_batches=stop_after_batches, data=data)
     finally:
         ddp.teardown(info)
 
@@ -216,7 +234,9 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
-            logits = net(x, generator=noise)
+            with autocast(cfg.precision, device):
+                logits = net(x, generator=noise)
+            logits = logits.float()  # the loss in fp32 (a no-op unless bf16)
             if info.enabled:
                 # sum / global batch * world size: DDP's mean over ranks is then the global
                 # batch mean, even when a short last batch splits unevenly
@@ -264,7 +284,8 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
                     and epoch + 1 < cfg.epochs:
                 return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
             continue
-        test = evaluate(model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device)
+        test = evaluate(model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device,
+                        precision=cfg.precision)
         ep = [r for r in batch_log if r["epoch"] == epoch + 1]
         row = {"epoch": epoch + 1, "lr": ep[-1]["lr"] if ep else cfg.lr,
                "train_loss": sum(r["loss"] for r in ep) / max(len(ep), 1),
@@ -295,6 +316,7 @@ def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path,
         "spiking": get_spec(cfg.model).spiking,
         "parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device),
+        "precision": cfg.precision,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "history": history,
