@@ -35,17 +35,25 @@ from hebbtorch.networks.diehl_cook import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(rule: str, neurons: int, batch: int, images: int, x: torch.Tensor) -> dict:
+def measure(rule: str, neurons: int, batch: int, images: int, x: torch.Tensor,
+            backend: str = "auto") -> dict:
+    """backend "auto": the fused kernel where it applies (online, original STDP), else the
+    PyTorch step loop; "reference": always the loop."""
     setup = make_rule(rule)
     net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=batch,
-                           w_init=setup.init(neurons, torch.Generator().manual_seed(0)))
+                           w_init=setup.init(neurons, torch.Generator().manual_seed(0)),
+                           backend=backend)
+    from hebbtorch.kernels import diehl_cook as fused
+
+    kernel = "fused" if fused.use_fused(net) else "loop"
     net.present(x[:batch], learn=True, seed=0)  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
     for j in range(batch, batch + images, batch):
         net.present(x[j:j + batch], learn=True, seed=j)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"rule": rule, "neurons": neurons, "batch": batch, "images": images,
-            "images_per_s_wall": images / wall, "images_per_s_cpu": images / cpu}
+            "simulator": kernel, "images_per_s_wall": images / wall,
+            "images_per_s_cpu": images / cpu}
 
 
 def per_call_us(f, args: tuple, n: int = 2000) -> float:
@@ -99,6 +107,11 @@ def main() -> None:
     rows = []
     for rule in args.rules:
         rows.append(measure(rule, args.neurons, 1, args.images, x))
+        print(rows[-1], flush=True)
+    if "dc" in args.rules:  # the fused kernel's reference, and the fused kernel at 400 neurons
+        rows.append(measure("dc", args.neurons, 1, args.images, x, backend="reference"))
+        print(rows[-1], flush=True)
+        rows.append(measure("dc", 400, 1, args.images, x))
         print(rows[-1], flush=True)
     for b in args.batches:
         rows.append(measure("dc", args.neurons, b, 2 * b, x))

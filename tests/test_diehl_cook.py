@@ -290,3 +290,63 @@ def test_network_rejects_bad_shapes():
         DiehlCookNetwork(3, w_init=torch.zeros(10, 3))
     with pytest.raises(HebbtorchError, match="multiple of dt"):
         DiehlCookNetwork(3, params=DiehlCookParameters(refrac_e=0.3))
+
+
+def _train(backend: str, images: torch.Tensor, w_init: torch.Tensor | None = None,
+           learn: bool = True, rule=None):
+    net = DiehlCookNetwork(30, rule, generator=torch.Generator().manual_seed(3), backend=backend,
+                           w_init=w_init)
+    counts = torch.cat([net.present(images[k:k + 1], learn=learn, seed=k)[0]
+                        for k in range(len(images))])
+    return counts, net
+
+
+@pytest.mark.parametrize(("learn", "rule"), [(True, None), (False, None),
+                                             (False, TripletSTDP())])
+def test_fused_online_mode_matches_the_reference_loop(learn, rule):
+    """The fused kernel (exact online mode, original STDP) against the PyTorch step loop: the
+    same spikes and, to float32 rounding, the same weights, theta and state after several
+    presentations with their rest periods (the kernel's rest jump included). Frozen, any
+    rule's network runs in the kernel."""
+    from hebbtorch.kernels import diehl_cook as fused
+
+    if not fused.use_fused(DiehlCookNetwork(2)):
+        pytest.skip("no C++ compiler for the kernel")
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(6, N_INPUT, generator=g) < 0.2).float() * 255
+    (c_ref, ref), (c_fused, fused_net) = (_train(b, images, learn=learn, rule=rule)
+                                         for b in ("reference", "auto"))
+    assert c_ref.sum() > 0
+    assert torch.equal(c_ref, c_fused)
+    for a, b in ((ref.weight, fused_net.weight), (ref.theta, fused_net.theta),
+                 *zip(ref.state, fused_net.state, strict=True),
+                 *zip((ref.learner.pre[0], *ref.learner.post),
+                      (fused_net.learner.pre[0], *fused_net.learner.post), strict=True)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_kernel_clips_out_of_bound_weights_like_the_reference():
+    """Weights above w_max before learning (possible after normalisation) are clipped at the
+    first update, as the reference's whole-matrix clamp does."""
+    w = torch.rand(N_INPUT, 30, generator=torch.Generator().manual_seed(1)) * 0.3
+    w[:20, 3] = 5.0  # normalisation keeps column 3 far above 1 on these inputs
+    images = torch.zeros(2, N_INPUT)
+    images[:, :200] = 255.0
+    (_, ref), (_, fused_net) = (_train(b, images, w) for b in ("reference", "auto"))
+    assert ref.weight.max() <= 1.0
+    torch.testing.assert_close(ref.weight, fused_net.weight, rtol=1e-5, atol=1e-6)
+
+
+def test_backend_choice_for_the_unsupervised_network(monkeypatch):
+    from hebbtorch.errors import HebbtorchError
+    from hebbtorch.kernels import diehl_cook as fused
+
+    assert not fused.use_fused(DiehlCookNetwork(3, batch=2))  # batched: the loop
+    assert not fused.use_fused(DiehlCookNetwork(3, TripletSTDP()))  # another rule: the loop
+    assert fused.use_fused(DiehlCookNetwork(3, TripletSTDP()), learn=False)  # ... unless frozen
+    with pytest.raises(HebbtorchError, match="batched"):
+        fused.use_fused(DiehlCookNetwork(3, batch=2, backend="fused"))
+    monkeypatch.setenv("HEBBTORCH_BACKEND", "reference")
+    assert not fused.use_fused(DiehlCookNetwork(3))
+    with pytest.raises(HebbtorchError, match="backend"):
+        DiehlCookNetwork(3, backend="gpu")

@@ -155,7 +155,8 @@ def test_unsupported_calls_fall_back_or_raise():
 
 
 def test_failed_build_warns_once_and_uses_reference(monkeypatch):
-    monkeypatch.setattr(cpu, "_state", {"error": HebbtorchError("no compiler (simulated)")})
+    monkeypatch.setattr(cpu.library, "state",
+                        {"error": HebbtorchError("no compiler (simulated)")})
     monkeypatch.setattr(cpu, "_warned", set())
     x = torch.randn(5, 2, 3, requires_grad=True)
     with pytest.warns(RuntimeWarning, match="simulated"):

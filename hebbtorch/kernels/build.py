@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hebbtorch.errors import HebbtorchError
@@ -76,3 +77,27 @@ def build(source: Path, name: str) -> ctypes.CDLL:
                 )
             atomic_write(lib, lambda f: f.write(out.read_bytes()))
     return ctypes.CDLL(str(lib))
+
+
+class KernelLibrary:
+    """A kernel source built on first use (:func:`build`) and loaded once per process;
+    ``setup`` declares its functions' ctypes signatures. A failed build is remembered in
+    ``state`` and raised again on later calls, as a ``HebbtorchError`` naming ``what``."""
+
+    def __init__(self, source: Path, name: str, what: str,
+                 setup: Callable[[ctypes.CDLL], None]) -> None:
+        self.source, self.name, self.what, self.setup = source, name, what, setup
+        self.state: dict[str, object] = {}  # "lib", or "error"
+
+    def __call__(self) -> ctypes.CDLL:
+        if "lib" not in self.state:
+            if "error" in self.state:
+                raise self.state["error"]  # type: ignore[misc]
+            try:
+                lib = build(self.source, self.name)
+            except (HebbtorchError, OSError) as e:
+                self.state["error"] = HebbtorchError(f"{self.what} unavailable: {e}")
+                raise self.state["error"] from e  # type: ignore[misc]
+            self.setup(lib)
+            self.state["lib"] = lib
+        return self.state["lib"]  # type: ignore[return-value]

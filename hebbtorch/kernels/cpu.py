@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels.build import build
+from hebbtorch.kernels.build import KernelLibrary
 from hebbtorch.neurons.lif import check_backend
 from hebbtorch.neurons.surrogate import SURROGATES, get_surrogate
 
@@ -43,27 +43,20 @@ _SIGNATURES = {
     "ht_refractory_backward": ([_P, _P, _I64, _P, _I64, _P, _P, _I64, _I64, _R, _R, _R, _I32,
                                 _I32, _R, _P, _P, _P, _I32], None),
 }
-_state: dict[str, object] = {}  # the loaded library, or the error that stopped its build
 _warned: set[str] = set()
 
 
-def library() -> ctypes.CDLL:
-    """Build (first call in this process; cached on disk) and load the kernel library."""
-    if "lib" not in _state:
-        if "error" in _state:
-            raise _state["error"]  # type: ignore[misc]
-        try:
-            lib = build(Path(__file__).with_name("neurons_cpu.cpp"), "neurons_cpu")
-        except (HebbtorchError, OSError) as e:
-            _state["error"] = HebbtorchError(f"fused CPU kernels unavailable: {e}")
-            raise _state["error"] from e  # type: ignore[misc]
-        for name, (args, ret) in _SIGNATURES.items():
-            for sfx, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
-                fn = getattr(lib, f"{name}_{sfx}")
-                fn.argtypes = [real if a is _R else a for a in args]
-                fn.restype = ret
-        _state["lib"] = lib
-    return _state["lib"]  # type: ignore[return-value]
+def _declare(lib: ctypes.CDLL) -> None:
+    for name, (args, ret) in _SIGNATURES.items():
+        for sfx, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+            fn = getattr(lib, f"{name}_{sfx}")
+            fn.argtypes = [real if a is _R else a for a in args]
+            fn.restype = ret
+
+
+# build (first call in this process; cached on disk) and load the kernel library
+library = KernelLibrary(Path(__file__).with_name("neurons_cpu.cpp"), "neurons_cpu",
+                        "fused CPU kernels", _declare)
 
 
 def kernel(name: str, dtype: torch.dtype) -> Callable[..., int | None]:
@@ -158,7 +151,8 @@ def unsupported_common(currents: Tensor, tensors: list[Tensor], *, cuda: bool = 
     return None
 
 
-def use_fused(backend: str, reason: str | None, device: torch.device | None = None) -> bool:
+def use_fused(backend: str, reason: str | None, device: torch.device | None = None,
+              load: Callable[[], object] | None = None) -> bool:
     """Resolve ``backend`` ("auto", "fused" or "reference") for one call; ``reason`` says why
     the fused kernel can't take the call (None if it can).
 
@@ -176,14 +170,15 @@ def use_fused(backend: str, reason: str | None, device: torch.device | None = No
         return False
     if device is not None and device.type != "cpu":
         return True  # the CUDA kernels compile on first launch; unsupported_common checked Triton
+    load = load or library  # another kernel library than the neurons' (Diehl & Cook)
     if backend == "fused":
-        library()
+        load()
         return True
     try:
-        library()
+        load()
     except HebbtorchError as e:
-        if "build" not in _warned:
-            _warned.add("build")
+        if str(e) not in _warned:
+            _warned.add(str(e))
             warnings.warn(f"{e}; using the reference loop", RuntimeWarning, stacklevel=4)
         return False
     return True

@@ -33,6 +33,8 @@ from torch import nn
 from hebbtorch.checks import check_range
 from hebbtorch.encoding.rate import rate_encode
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.kernels import diehl_cook as fused
+from hebbtorch.neurons.lif import check_backend
 from hebbtorch.plasticity.distributed import LaneShare, gather_update
 from hebbtorch.plasticity.engine import (
     PlasticityRule,
@@ -441,6 +443,12 @@ class DiehlCookNetwork(nn.Module):
         params: :class:`DiehlCookParameters`.
         w_init: initial input weights ``[784, n]`` (default :func:`initial_weights`).
         generator: for the default initial weights.
+        backend: "auto" (default) simulates the exact online mode with the original STDP (and
+            any rule's network without learning) in the fused CPU kernel of
+            :mod:`hebbtorch.kernels.diehl_cook`, everything else with the PyTorch step loop;
+            "reference" always uses the loop,
+            "fused" raises where the kernel can't run. ``HEBBTORCH_BACKEND=reference`` makes
+            "auto" mean the loop.
 
     Buffers: ``weight`` ``[784, n]``, ``theta`` ``[n]`` (mV). :meth:`present` shows a batch of
     images and returns the E spike counts; with ``learn=True`` it normalises the weights,
@@ -453,8 +461,9 @@ class DiehlCookNetwork(nn.Module):
                  w_init: torch.Tensor | None = None,
                  generator: torch.Generator | None = None,
                  device: torch.device | str | None = None,
-                 share: LaneShare | None = None) -> None:
+                 share: LaneShare | None = None, backend: str = "auto") -> None:
         super().__init__()
+        self.backend = check_backend(backend)
         if int(n) != n or n <= 0:
             raise HebbtorchError(f"n (neurons) must be a positive integer, got {n}")
         if int(batch) != batch or batch <= 0:
@@ -498,6 +507,9 @@ class DiehlCookNetwork(nn.Module):
     def _run(self, spikes: torch.Tensor | None, steps: int, learn: bool,
              counts: torch.Tensor | None) -> None:
         """Simulate ``steps`` steps with input ``spikes`` ``[steps, B, 784]`` (None: silent)."""
+        if fused.use_fused(self, learn):
+            fused.run(self, spikes, steps, learn, counts)
+            return
         p, c, st, w, n, sh = self.params, self.consts, self.state, self.weight, self.n, self.share
         thresh = thresholds(self.theta, p)
         zero_drive = st.v.new_zeros(self.batch, n)
@@ -532,7 +544,10 @@ class DiehlCookNetwork(nn.Module):
         without spikes (Graupner-Brunel) are simulated to the end."""
         p = self.params
         left = round(p.t_rest / p.dt)
-        chunk = 10
+        if fused.use_fused(self, learn):
+            fused.run(self, None, left, learn, None, rest=True)
+            return
+        chunk = 10  # the fused kernel checks the conductances at the same steps
         while left > 0:
             k = min(chunk, left)
             self._run(None, k, learn, None)
