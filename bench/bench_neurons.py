@@ -3,6 +3,7 @@
 Workloads (Open Neuromorphic's SNN library benchmark, CPU sizes), input ``randn(T, B, N)``, fp32:
 
 * ``neuron``: the LIF layer alone on ``[T, B, N]`` (input requires grad), loss ``out.sum()``;
+  also hebbtorch's ALIF, fused vs reference (by default on CUDA only);
 * ``linear+lif``: ``Linear(N, N)`` then the LIF layer, loss ``out.sum()``;
 
 each timed forward (with autograd recording, as in training) and forward + backward. Libraries
@@ -41,10 +42,12 @@ import torch
 from torch import nn
 
 from hebbtorch.io import write_json, write_text
+from hebbtorch.neurons.alif import ALIF
 from hebbtorch.neurons.lif import LIF
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BETA = 0.9  # hebbtorch / snnTorch decay per step; Norse and SpikingJelly use their defaults
+RHO = 0.95  # ALIF's adaptation decay per step
 
 
 DEVICE = torch.device("cpu")  # set by --device; the factories below build their modules there
@@ -54,6 +57,14 @@ def _hebbtorch(backend: str) -> Callable[[int], Callable[[torch.Tensor], torch.T
     def make(_n: int):
         lif = LIF(BETA, backend=backend).to(DEVICE)
         return lambda x: lif(x).spikes
+
+    return make
+
+
+def _hebbtorch_alif(backend: str) -> Callable[[int], Callable[[torch.Tensor], torch.Tensor]]:
+    def make(_n: int):
+        alif = ALIF(BETA, RHO, backend=backend).to(DEVICE)
+        return lambda x: alif(x).spikes
 
     return make
 
@@ -101,6 +112,10 @@ NEURONS = {
     "norse": _norse,
     "spikingjelly": _spikingjelly,
 }
+# neuron workload only (no anchor has ALIF); in the default set on CUDA, where it is new
+ALIF_NEURONS = {"hebbtorch ALIF (fused)": _hebbtorch_alif("fused"),
+                "hebbtorch ALIF (reference)": _hebbtorch_alif("reference")}
+NEURONS.update(ALIF_NEURONS)
 PACKAGES = {"snntorch": "snntorch", "norse": "norse", "spikingjelly": "spikingjelly"}
 # hebbtorch's fused LIF with the synaptic matmul in TF32 or bf16 (CUDA; the neuron stays fp32)
 PRECISIONS = {"hebbtorch (fused, tf32)": "tf32", "hebbtorch (fused, bf16)": "bf16"}
@@ -185,7 +200,8 @@ def bench(libs: list[str], sizes: list[int], T: int, B: int, repeats: int) -> li
     for workload in ("neuron", "linear+lif"):
         for n in sizes:
             runs = {lib: NEURONS[lib](n) if workload == "neuron" else _with_linear(lib, n)
-                    for lib in libs if workload != "neuron" or lib in NEURONS}
+                    for lib in libs
+                    if (lib in NEURONS if workload == "neuron" else lib not in ALIF_NEURONS)}
             x = torch.randn(T, B, n, generator=torch.Generator().manual_seed(0)).to(DEVICE)
             if workload == "neuron":
                 x.requires_grad_()
@@ -222,9 +238,10 @@ def copy_bandwidth(gb: float = 0.5, repeats: int = 5) -> float:
     return 2 * x.numel() * 4 / best / 1e9
 
 
-def kernel_sweep(sizes: list[int], T: int, B: int, configs: list[tuple[int, int, int]],
+def kernel_sweep(sizes: list[int], T: int, B: int, configs: list[tuple[int, int, int, bool]],
                  repeats: int) -> list[dict]:
-    """The Triton LIF kernels alone, per launch shape (block, unroll, warps): achieved bandwidth
+    """The Triton LIF kernels alone, per launch shape (block, unroll, warps, streaming stores):
+    achieved bandwidth
     over the fewest bytes they must move. Forward reads the input and writes spikes and membrane
     (12 B per neuron-step); backward reads the membrane and the spikes' grad and writes the
     input's grad (12 B; a full [T, B, N] grad, not the broadcast one of ``out.sum()``)."""
@@ -233,12 +250,13 @@ def kernel_sweep(sizes: list[int], T: int, B: int, configs: list[tuple[int, int,
     rows = []
     for n in sizes:
         for cfg in configs:
-            lif_triton.set_config(lif_triton.Config(*cfg, backward_unroll=cfg[1]))
+            b, u, w, stream = cfg
+            lif_triton.set_config(lif_triton.Config(b, u, w, backward_unroll=u, stream=stream))
             for mode, sec in _kernel_times(T, B * n, repeats).items():
                 rows.append({"N": n, "T": T, "B": B, "config": list(cfg), "mode": mode,
                              "median_ms": round(1000 * sec, 4),
                              "GB_per_s": round(12 * T * B * n / sec / 1e9, 1)})
-                print(f"kernel N={n:6d} block={cfg[0]:4d} unroll={cfg[1]:3d} warps={cfg[2]} "
+                print(f"kernel N={n:6d} block={b:4d} unroll={u:3d} warps={w} stream={stream:d} "
                       f"{mode:9s} {1000 * sec:8.3f} ms {rows[-1]['GB_per_s']:8.1f} GB/s",
                       flush=True)
     lif_triton.set_config(lif_triton.Config())
@@ -465,7 +483,9 @@ def main() -> None:
                                                                  args.batch, 32))
     elif args.kernel_sweep:
         report["copy_bandwidth_GB_per_s"] = round(copy_bandwidth(), 1)
-        configs = [(b, u, w) for b, w in ((128, 1), (256, 2), (512, 4)) for u in (4, 8, 16, 32)]
+        configs = [(b, u, w, False) for b, w in ((128, 1), (256, 2), (512, 4))
+                   for u in (4, 8, 16, 32)]
+        configs += [(b, u, w, True) for b, w in ((128, 1), (256, 2)) for u in (8, 16)]
         report["kernels"] = kernel_sweep(args.sizes, args.steps, args.batch, configs,
                                          args.repeats)
         for r in report["kernels"]:
@@ -473,7 +493,8 @@ def main() -> None:
                 100 * r["GB_per_s"] / report["copy_bandwidth_GB_per_s"], 1)
     else:
         libs, report["skipped"] = [], {}
-        default = [*NEURONS, *PRECISIONS] if DEVICE.type == "cuda" else list(NEURONS)
+        default = ([*NEURONS, *PRECISIONS] if DEVICE.type == "cuda"
+                   else [lib for lib in NEURONS if lib not in ALIF_NEURONS])
         for lib in args.libs or default:
             try:
                 if lib in PRECISIONS:

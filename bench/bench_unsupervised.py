@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure(rule: str, neurons: int, batch: int, images: int, x: torch.Tensor,
             backend: str = "auto") -> dict:
-    """backend "auto": the fused kernel where it applies (online, original STDP), else the
-    PyTorch step loop; "reference": always the loop."""
+    """backend "auto": the fused kernel where it applies (online; rules dc, triplet, calcium),
+    else the PyTorch step loop; "reference": always the loop."""
     setup = make_rule(rule)
     net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=batch,
                            w_init=setup.init(neurons, torch.Generator().manual_seed(0)),
@@ -95,7 +95,8 @@ def compile_overhead(neurons: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--neurons", type=int, default=100)
+    ap.add_argument("--neurons", type=int, nargs="+", default=[100, 400],
+                    help="network sizes; the step-loop and batched rows use the first")
     ap.add_argument("--images", type=int, default=20, help="images per online measurement")
     ap.add_argument("--batches", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
@@ -104,19 +105,20 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     x = load_dataset("mnist-5k", split="train").images.reshape(-1, N_INPUT)
-    rows = []
+    n0, rows = args.neurons[0], []
+
+    def add(row: dict) -> None:
+        rows.append(row)
+        print(row, flush=True)
+
     for rule in args.rules:
-        rows.append(measure(rule, args.neurons, 1, args.images, x))
-        print(rows[-1], flush=True)
-    if "dc" in args.rules:  # the fused kernel's reference, and the fused kernel at 400 neurons
-        rows.append(measure("dc", args.neurons, 1, args.images, x, backend="reference"))
-        print(rows[-1], flush=True)
-        rows.append(measure("dc", 400, 1, args.images, x))
-        print(rows[-1], flush=True)
+        for n in args.neurons:
+            add(measure(rule, n, 1, args.images, x))
+        if rule in ("dc", "triplet", "calcium"):  # the fused kernel's reference
+            add(measure(rule, n0, 1, args.images, x, backend="reference"))
     for b in args.batches:
-        rows.append(measure("dc", args.neurons, b, 2 * b, x))
-        print(rows[-1], flush=True)
-    compiled = compile_overhead(args.neurons) if args.compile else None
+        add(measure("dc", n0, b, 2 * b, x))
+    compiled = compile_overhead(n0) if args.compile else None
     print(compiled, flush=True)
     write_json(args.out, {"compile": compiled, "torch": torch.__version__, "threads": 1,
                           "machine": platform.processor() or platform.machine(),

@@ -26,11 +26,13 @@ from hebbtorch.networks.diehl_cook import (
     thresholds,
 )
 from hebbtorch.plasticity import (
+    CalciumHebbian,
     GraupnerBrunel,
     PlasticConnection,
     TripletSTDP,
     WeightBounds,
     gb_parameters,
+    triplet_parameters,
 )
 from tests.conftest import make_separable
 
@@ -293,48 +295,80 @@ def test_network_rejects_bad_shapes():
 
 
 def _train(backend: str, images: torch.Tensor, w_init: torch.Tensor | None = None,
-           learn: bool = True, rule=None):
-    net = DiehlCookNetwork(30, rule, generator=torch.Generator().manual_seed(3), backend=backend,
-                           w_init=w_init)
+           learn: bool = True, rule=None, bounds: WeightBounds | None = None):
+    net = DiehlCookNetwork(30, rule, bounds=bounds, generator=torch.Generator().manual_seed(3),
+                           backend=backend, w_init=w_init)
     counts = torch.cat([net.present(images[k:k + 1], learn=learn, seed=k)[0]
                         for k in range(len(images))])
     return counts, net
 
 
-@pytest.mark.parametrize(("learn", "rule"), [(True, None), (False, None),
-                                             (False, TripletSTDP())])
-def test_fused_online_mode_matches_the_reference_loop(learn, rule):
-    """The fused kernel (exact online mode, original STDP) against the PyTorch step loop: the
-    same spikes and, to float32 rounding, the same weights, theta and state after several
-    presentations with their rest periods (the kernel's rest jump included). Frozen, any
-    rule's network runs in the kernel."""
+HARD, SOFT = WeightBounds(0.0, 1.0, "additive"), WeightBounds(0.0, 1.0, "multiplicative")
+# the rules the fused kernel learns with, with the bounds the experiment gives them (and more)
+FUSED_RULES = {
+    "dc": (None, HARD),
+    "triplet-all_to_all-full": (TripletSTDP(), HARD),
+    "triplet-nearest-minimal": (TripletSTDP(triplet_parameters("visual_cortex", "nearest",
+                                                               "minimal")), HARD),
+    "triplet-nearest-full-soft": (TripletSTDP(triplet_parameters("visual_cortex", "nearest",
+                                                                 "full")), SOFT),
+    "calcium": (CalciumHebbian(), SOFT),
+    "calcium-hard": (CalciumHebbian(), HARD),
+}
+
+
+def _assert_same_run(ref: DiehlCookNetwork, fused_net: DiehlCookNetwork) -> None:
+    """Weights, theta, activity and every plasticity trace, to float32 rounding."""
+    for a, b in ((ref.weight, fused_net.weight), (ref.theta, fused_net.theta),
+                 *zip(ref.state, fused_net.state, strict=True),
+                 *zip((*ref.learner.pre, *ref.learner.post),
+                      (*fused_net.learner.pre, *fused_net.learner.post), strict=True)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("learn", "name"), [*((True, k) for k in FUSED_RULES),
+                                             (False, "dc"), (False, "triplet-all_to_all-full")])
+def test_fused_online_mode_matches_the_reference_loop(learn, name):
+    """The fused kernel (exact online mode) against the PyTorch step loop, for every rule it
+    learns with: the same spikes and, to float32 rounding, the same weights, theta, state and
+    traces after several presentations with their rest periods (the kernel's rest jump
+    included). Frozen, any rule's network runs in the kernel."""
     from hebbtorch.kernels import diehl_cook as fused
 
     if not fused.use_fused(DiehlCookNetwork(2)):
         pytest.skip("no C++ compiler for the kernel")
+    rule, bounds = FUSED_RULES[name]
     g = torch.Generator().manual_seed(0)
     images = (torch.rand(6, N_INPUT, generator=g) < 0.2).float() * 255
-    (c_ref, ref), (c_fused, fused_net) = (_train(b, images, learn=learn, rule=rule)
-                                         for b in ("reference", "auto"))
+    (c_ref, ref), (c_fused, fused_net) = (_train(b, images, learn=learn, rule=rule,
+                                                 bounds=bounds)
+                                          for b in ("reference", "fused"))
     assert c_ref.sum() > 0
     assert torch.equal(c_ref, c_fused)
-    for a, b in ((ref.weight, fused_net.weight), (ref.theta, fused_net.theta),
-                 *zip(ref.state, fused_net.state, strict=True),
-                 *zip((ref.learner.pre[0], *ref.learner.post),
-                      (fused_net.learner.pre[0], *fused_net.learner.post), strict=True)):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    if learn:
+        assert not torch.equal(ref.learner.post[0], torch.zeros_like(ref.learner.post[0]))
+    _assert_same_run(ref, fused_net)
 
 
-def test_fused_kernel_clips_out_of_bound_weights_like_the_reference():
-    """Weights above w_max before learning (possible after normalisation) are clipped at the
-    first update, as the reference's whole-matrix clamp does."""
+@pytest.mark.parametrize("name", ["dc", "triplet-all_to_all-full", "calcium", "calcium-hard"])
+def test_fused_kernel_applies_bounds_like_the_reference(name):
+    """Weights above w_max before learning (possible after normalisation) are updated, then
+    clipped with the whole matrix, as the reference's clamp after each update does (soft bounds
+    see w > w_max first: negative LTP); weights at w_max = 1 and at w_min = 0 on active inputs
+    are pushed out of [0, 1] and clipped back."""
+    rule, bounds = FUSED_RULES[name]
     w = torch.rand(N_INPUT, 30, generator=torch.Generator().manual_seed(1)) * 0.3
     w[:20, 3] = 5.0  # normalisation keeps column 3 far above 1 on these inputs
-    images = torch.zeros(2, N_INPUT)
+    w[:, 5] = 0.0
+    w[:78, 5] = 1.0  # sums to the norm 78: stays at w_max, with active inputs at w_min = 0
+    images = torch.zeros(3, N_INPUT)
     images[:, :200] = 255.0
-    (_, ref), (_, fused_net) = (_train(b, images, w) for b in ("reference", "auto"))
-    assert ref.weight.max() <= 1.0
-    torch.testing.assert_close(ref.weight, fused_net.weight, rtol=1e-5, atol=1e-6)
+    (c_ref, ref), (c_fused, fused_net) = (_train(b, images, w, rule=rule, bounds=bounds)
+                                          for b in ("reference", "fused"))
+    assert ref.weight.max() <= 1.0 and ref.weight.min() >= 0.0
+    assert ref.weight[:20, 3].min() > 0.99  # clipped from ~3.9 after each normalisation
+    assert torch.equal(c_ref, c_fused)
+    _assert_same_run(ref, fused_net)
 
 
 def test_backend_choice_for_the_unsupervised_network(monkeypatch):
@@ -342,11 +376,30 @@ def test_backend_choice_for_the_unsupervised_network(monkeypatch):
     from hebbtorch.kernels import diehl_cook as fused
 
     assert not fused.use_fused(DiehlCookNetwork(3, batch=2))  # batched: the loop
-    assert not fused.use_fused(DiehlCookNetwork(3, TripletSTDP()))  # another rule: the loop
-    assert fused.use_fused(DiehlCookNetwork(3, TripletSTDP()), learn=False)  # ... unless frozen
+    gb = GraupnerBrunel(gb_parameters("DP"), w0=0.03)
+    gb_net = DiehlCookNetwork(3, gb, bounds=WeightBounds(0.03, 0.1))
+    assert not fused.use_fused(gb_net)  # a rule with dense per-step state: the loop ...
+    assert "GraupnerBrunel" in fused.unsupported(gb_net)
+    assert fused.use_fused(gb_net, learn=False)  # ... unless frozen
+    assert fused.use_fused(DiehlCookNetwork(3, TripletSTDP()))
+    assert fused.use_fused(DiehlCookNetwork(3, CalciumHebbian(), bounds=SOFT))
     with pytest.raises(HebbtorchError, match="batched"):
         fused.use_fused(DiehlCookNetwork(3, batch=2, backend="fused"))
     monkeypatch.setenv("HEBBTORCH_BACKEND", "reference")
     assert not fused.use_fused(DiehlCookNetwork(3))
     with pytest.raises(HebbtorchError, match="backend"):
         DiehlCookNetwork(3, backend="gpu")
+
+
+def test_triplet_rule_of_the_experiment_has_the_original_ltd_balance():
+    """make_rule("triplet"): P&G's all-to-all full set with both LTD amplitudes scaled by one
+    factor to A2_minus / A3_plus = nu_pre / nu_post; LTP, time constants, A3-/A2- kept."""
+    from hebbtorch.experiments.unsupervised import make_rule
+    from hebbtorch.plasticity import triplet_parameters
+
+    pg = triplet_parameters("visual_cortex", "all_to_all", "full")
+    p = make_rule("triplet").rule.params
+    dc = DiehlCookSTDP().params
+    assert p.A2_minus / p.A3_plus == pytest.approx(dc.nu_pre / dc.nu_post)
+    assert p.A3_minus / p.A2_minus == pytest.approx(pg.A3_minus / pg.A2_minus)
+    assert p._replace(A2_minus=pg.A2_minus, A3_minus=pg.A3_minus) == pg

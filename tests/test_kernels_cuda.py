@@ -1,4 +1,4 @@
-"""The Triton LIF and refractory kernels (CUDA) against the reference loops on the same GPU:
+"""The Triton LIF, ALIF and refractory kernels (CUDA) against the reference loops on the same GPU:
 spikes equal, gradients within 1e-5 relative in fp32. Skipped without CUDA and Triton (CI has
 neither); run on a lent GPU by ``bench/gpu_check.sh``."""
 
@@ -11,6 +11,7 @@ import torch
 
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
+from hebbtorch.neurons.alif import ALIF, ALIFParameters, ALIFState, alif_sequence
 from hebbtorch.neurons.lif import LIF, LIFParameters, LIFState, lif_sequence
 from hebbtorch.neurons.refractory import (
     RefractoryParameters,
@@ -188,3 +189,81 @@ def test_refractory_takes_no_16_bit_currents():
     x = torch.randn(5, 2, 3, device=DEV, dtype=torch.bfloat16)
     with pytest.raises(HebbtorchError, match="fp32 or fp64"):
         refractory_sequence(x, RefractoryParameters(), backend="fused")
+
+
+def check_alif(x: torch.Tensor, p: ALIFParameters, seed: int = 0) -> None:
+    """ALIF fused vs reference from a random state: every output equal, grads wrt the currents
+    and the initial state (of a random mix of all outputs) within RTOL (1e-12 in fp64)."""
+    g = torch.Generator(device=DEV).manual_seed(seed)
+    shape = x.shape[1:]
+    state = [torch.rand(shape, generator=g, device=DEV, dtype=x.dtype),
+             torch.rand(shape, generator=g, device=DEV, dtype=x.dtype) * 0.3,
+             (torch.rand(shape, generator=g, device=DEV) > 0.5).to(x.dtype)]
+    results = []
+    for backend in ("reference", "fused"):
+        xi = x.clone().requires_grad_()
+        s0 = ALIFState(*(t.clone().requires_grad_() for t in state))
+        out = alif_sequence(xi, p, s0, backend=backend)
+        w = torch.Generator(device=DEV).manual_seed(seed + 1)
+        loss = sum((y * torch.randn(y.shape, generator=w, device=DEV, dtype=x.dtype)).sum()
+                   for y in (out.spikes, out.v, out.threshold, *out.state))
+        results.append((out, torch.autograd.grad(loss, [xi, *s0])))
+    (ref, g_ref), (fused, g_fused) = results
+    assert "hebbtorch_alif_forward" in type(fused.spikes.grad_fn).__name__
+    assert 0.05 < ref.spikes.mean() < 0.6
+    for a, b in zip((fused.spikes, fused.v, fused.threshold, *fused.state),
+                    (ref.spikes, ref.v, ref.threshold, *ref.state), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(g_fused, g_ref, strict=True):
+        assert rel(a, b) < (1e-12 if x.dtype == torch.float64 else RTOL), rel(a, b)
+
+
+@pytest.mark.parametrize(("reset", "surrogate", "detach"), list(itertools.product(
+    ("subtract", "zero"), sorted(SURROGATES), (False, True))))
+def test_alif_matches_reference(reset, surrogate, detach):
+    g = torch.Generator(device=DEV).manual_seed(4)
+    x = torch.randn(37, 3, 70, generator=g, device=DEV) * 0.8 + 0.3
+    rho = torch.rand(70, generator=g, device=DEV) * 0.2 + 0.8
+    check_alif(x, ALIFParameters(beta=0.9, rho=rho, threshold=0.8, reset=reset,
+                                 surrogate=surrogate, slope=3.0, detach_reset=detach))
+
+
+@pytest.mark.parametrize("config", [(32, 1, 1), (128, 8, 1), (512, 8, 4), (128, 32, 1)])
+def test_alif_launch_shapes_and_float64(config):
+    """Ragged blocks, T not a multiple of the unroll (the backward uses the forward's)."""
+    from hebbtorch.kernels import lif_triton
+
+    old = lif_triton.set_config(lif_triton.Config(*config))
+    try:
+        x = torch.randn(53, 5, 131, device=DEV) * 0.8 + 0.3
+        check_alif(x, ALIFParameters(beta=0.85, rho=0.95, adapt_scale=1.2))
+        check_alif(x[:3].double(), ALIFParameters(rho=0.9, reset="zero", surrogate="arctan"))
+    finally:
+        lif_triton.set_config(old)
+
+
+def test_alif_nonfinite_input_is_an_error():
+    x = torch.randn(10, 2, 8, device=DEV)
+    x[4, 1, 3] = float("inf")
+    with pytest.raises(HebbtorchError, match="1 NaN"):
+        alif_sequence(x, ALIFParameters(), backend="fused")
+
+
+def test_alif_module_picks_triton_on_cuda_reference_switch_and_opcheck(monkeypatch):
+    from hebbtorch.kernels.alif import alif_forward
+
+    x = torch.randn(12, 3, 16, device=DEV, requires_grad=True)
+    assert "hebbtorch_alif_forward" in type(ALIF(0.9, 0.95)(x).spikes.grad_fn).__name__
+    monkeypatch.setenv("HEBBTORCH_BACKEND", "reference")
+    assert "hebbtorch" not in type(ALIF(0.9, 0.95)(x).spikes.grad_fn).__name__
+    rho = torch.full((16,), 0.95, device=DEV)
+    state = [torch.zeros(16, device=DEV, requires_grad=True) for _ in range(3)]
+    args = (torch.randn(6, 16, device=DEV, requires_grad=True), torch.full((16,), 0.9, device=DEV),
+            rho, 1 - rho, torch.ones(16, device=DEV), 1.8, *state, 0, 0, 25.0, False)
+    torch.library.opcheck(alif_forward, args)
+
+
+def test_alif_takes_no_16_bit_currents():
+    x = torch.randn(5, 2, 3, device=DEV, dtype=torch.bfloat16)
+    with pytest.raises(HebbtorchError, match="fp32 or fp64"):
+        alif_sequence(x, ALIFParameters(), backend="fused")

@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
     p.add_argument("--time-budget", type=positive_float, default=None,
                    help="stop training after this many seconds (then evaluate)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default) or cuda: the exact online mode with the original STDP "
+                   "(and frozen evaluation with --eval-batch 1) runs in a Triton kernel there")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("reports/unsupervised"))
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             test_images=args.test_images, eval_batch=args.eval_batch,
             update_interval=args.update_interval, checkpoint_every=args.checkpoint_every,
             seed=args.seed, data_root=args.data_root, time_budget_s=args.time_budget,
-            quiet=args.quiet)
+            quiet=args.quiet, device=args.device)
     finally:
         ddp.teardown(info)
     return 0

@@ -33,6 +33,7 @@ from hebbtorch.networks.diehl_cook import (
     DiehlCookNetwork,
     DiehlCookParameters,
     DiehlCookSTDP,
+    DiehlCookSTDPParameters,
     assign_labels,
     confusion_matrix,
     initial_weights,
@@ -45,6 +46,7 @@ from hebbtorch.plasticity import (
     GraupnerBrunel,
     PlasticityRule,
     TripletSTDP,
+    TripletSTDPParameters,
     WeightBounds,
     gb_parameters,
     triplet_parameters,
@@ -64,12 +66,32 @@ class RuleSetup(NamedTuple):
     init: Callable[[int, torch.Generator], torch.Tensor]
 
 
+def balanced_triplet(p: TripletSTDPParameters,
+                     ref: DiehlCookSTDPParameters | None = None) -> TripletSTDPParameters:
+    """``p`` with both depression amplitudes (A2_minus, A3_minus) scaled by one factor so that
+    A2_minus / A3_plus = ``ref.nu_pre / ref.nu_post`` (default 1e-4 / 1e-2).
+
+    Why this ratio: the original rule is itself a minimal nearest-spike triplet rule -- LTP
+    ``nu_post pre post2(t-)`` is ``A3_plus r1 o2``, LTD ``nu_pre post1`` is ``A2_minus o1`` --
+    so nu_post and nu_pre are its A3_plus and A2_minus. Pfister & Gerstner's ratio (about 1,
+    from slice pairing protocols) makes depression win below a post rate of about 20 Hz
+    (all-to-all set, independent Poisson spikes): the active inputs of every neuron but the
+    winner lose weight, the normalisation moves it onto the background and the network falls
+    silent. The LTP side, the time constants and the ratio of pair to triplet LTD
+    (A3_minus / A2_minus) are kept. Trials: docs/unsupervised.md, "Triplet STDP scaling"."""
+    ref = ref or DiehlCookSTDPParameters()
+    k = ref.nu_pre / ref.nu_post * p.A3_plus / p.A2_minus
+    return p._replace(A2_minus=p.A2_minus * k, A3_minus=p.A3_minus * k)
+
+
 def make_rule(name: str, p: DiehlCookParameters | None = None) -> RuleSetup:
     """Rules and their scaling in the Diehl & Cook network (docs/unsupervised.md, "Rules"):
 
     * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights.
-    * ``triplet``: Pfister & Gerstner's visual-cortex all-to-all full set unchanged; weights in
-      [0, 1] (hard clip), original initial weights.
+    * ``triplet``: Pfister & Gerstner's visual-cortex all-to-all full set with its depression
+      rebalanced to the original rule's (:func:`balanced_triplet`: both LTD amplitudes x 0.0089,
+      so that A2_minus / A3_plus = nu_pre / nu_post = 0.01; unchanged, LTD silences the
+      network); weights in [0, 1] (hard clip), original initial weights.
     * ``calcium``: :class:`~hebbtorch.plasticity.CalciumHebbian` defaults, soft bounds [0, 1].
     * ``gb``: Graupner & Brunel's ``DP`` set (deterministic, no noise); DOWN/UP strengths
       ``w0``/``b w0`` placed so that their midpoint is the normalised mean weight
@@ -83,7 +105,8 @@ def make_rule(name: str, p: DiehlCookParameters | None = None) -> RuleSetup:
     if name == "dc":
         return RuleSetup(DiehlCookSTDP(), WeightBounds(0.0, 1.0, "additive"), original)
     if name == "triplet":
-        rule = TripletSTDP(triplet_parameters("visual_cortex", "all_to_all", "full"))
+        rule = TripletSTDP(balanced_triplet(triplet_parameters("visual_cortex", "all_to_all",
+                                                               "full")))
         return RuleSetup(rule, WeightBounds(0.0, 1.0, "additive"), original)
     if name == "calcium":
         return RuleSetup(CalciumHebbian(), WeightBounds(0.0, 1.0, "multiplicative"), original)
@@ -150,14 +173,17 @@ def train_unsupervised(
     images: int = 1000, batch: int = 1, label_images: int = 1000, test_images: int = 1000,
     eval_batch: int = 50, update_interval: int = 250, checkpoint_every: int = 250,
     seed: int = 0, data_root: str | None = None, time_budget_s: float | None = None,
-    quiet: bool = False,
+    quiet: bool = False, device: str = "cpu",
 ) -> dict:
     """Train, label, evaluate; write ``metrics.json``, ``checkpoint.pt`` and the pictures
     (``receptive_fields.png``, ``assignments.png``, ``confusion.png``, ``accuracy.png``).
     Resumes from ``out/checkpoint.pt`` when it exists and was made with the same settings.
     ``batch`` = 1 is the exact online mode; > 1 the batched mode (updates averaged), whose lanes
     are split over the ranks of a running process group (collective then; ranks other than 0
-    write nothing, skip the evaluation and return ``{}``)."""
+    write nothing, skip the evaluation and return ``{}``). ``device="cuda"``: the networks
+    live on the GPU (exact online mode with the original STDP and every frozen evaluation with
+    ``eval_batch`` 1 in :mod:`hebbtorch.kernels.diehl_cook_triton`); input spikes are then drawn
+    by CUDA generators, i.e. other samples than on the CPU."""
     out = Path(out)
     for name, v in (("neurons", neurons), ("images", images), ("batch", batch),
                     ("label_images", label_images), ("test_images", test_images),
@@ -180,12 +206,12 @@ def train_unsupervised(
     lanes = torch.arange(share.start, share.start + share.count)
     net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=share.count,
                            w_init=setup.init(neurons, torch.Generator().manual_seed(seed)),
-                           share=share)
+                           share=share, device=device)
     run = {"seen": 0, "curve": [], "block_counts": [], "block_labels": [], "assigned": None,
            "train_seconds": 0.0, "train_cpu_seconds": 0.0, "retries": 0}
     ckpt = out / CHECKPOINT
     if ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
+        saved = torch.load(ckpt, weights_only=False, map_location="cpu")
         if saved["config"] != config:
             raise HebbtorchError(
                 f"{ckpt} was made with other settings ({saved['config']}); use another --out "
@@ -246,7 +272,7 @@ def train_unsupervised(
 
     # frozen evaluation: label the neurons on training images, then classify the test set
     ev = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=eval_batch,
-                          w_init=net.weight)
+                          w_init=net.weight, device=device)
     ev.theta.copy_(net.theta)
     t1 = time.time()
     n_label, n_test = min(label_images, len(ytr)), min(test_images, len(yte))
@@ -293,22 +319,32 @@ def train_unsupervised(
 
 # ---------------------------------------------------------------------------------- figures
 def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None, title: str):
-    """All input weight vectors as a grid of 28x28 images (label in the corner if assigned)."""
+    """All input weight vectors as one mosaic of 28x28 images (1-pixel gaps), drawn with a single
+    ``imshow`` so that 6,400 fields take as long as 100; each field's label in its corner if
+    assigned, up to 900 fields (beyond that the digits would not be legible)."""
     from hebbtorch.viz.style import figure
 
-    rf = receptive_fields(weight.cpu()).numpy()
-    n = len(rf)
+    rf = receptive_fields(weight.cpu())
+    n, side = rf.shape[0], rf.shape[1]
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig, axes = figure(rows, cols, width=0.55, height=0.55)
-    vmax = float(rf.max())
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(rf[k], cmap="hot_r", vmin=0, vmax=vmax)
-            if assignments is not None and int(assignments[k]) >= 0:
-                ax.text(1, 5, str(int(assignments[k])), fontsize=5, color="tab:blue")
-    fig.subplots_adjust(wspace=0.04, hspace=0.04)
+    cell = side + 1
+    mosaic = torch.full((rows * cell - 1, cols * cell - 1), float("nan"))
+    for k in range(n):
+        r, c = divmod(k, cols)
+        mosaic[r * cell:r * cell + side, c * cell:c * cell + side] = rf[k]
+    size = min(0.55 * cols, 12.0)
+    fig, axes = figure(1, 1, width=size, height=size * rows / cols)
+    ax = axes[0][0]
+    ax.imshow(mosaic.numpy(), cmap="hot_r", vmin=0, vmax=float(rf.max()),
+              interpolation="nearest")
+    ax.axis("off")
+    if assignments is not None and n <= 900:
+        for k in range(n):
+            if int(assignments[k]) >= 0:
+                r, c = divmod(k, cols)
+                ax.text(c * cell + 1, r * cell + 5, str(int(assignments[k])), fontsize=5,
+                        color="tab:blue")
     fig.suptitle(f"receptive fields ({title})", fontsize=8)
     return fig
 

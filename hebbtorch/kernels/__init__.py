@@ -3,9 +3,9 @@
 ``LIF`` / ``ALIF`` / ``RefractoryNeuron`` and their ``*_sequence`` functions pick them
 automatically (``backend="auto"``); ``backend="reference"`` (or ``HEBBTORCH_BACKEND=reference``
 in the environment) forces the plain PyTorch loop. CPU: C++ (``neurons_cpu.cpp``) for all three;
-CUDA: Triton for LIF (:mod:`.lif_triton`, also with bf16/fp16 currents) and the refractory
-neuron (:mod:`.refractory_triton`); ALIF on CUDA runs the reference. :mod:`.chunked` adds
-checkpointed BPTT over chunks of time for long sequences.
+CUDA: Triton for LIF (:mod:`.lif_triton`, also with bf16/fp16 currents), ALIF
+(:mod:`.alif_triton`) and the refractory neuron (:mod:`.refractory_triton`). :mod:`.chunked`
+adds checkpointed BPTT over chunks of time for long sequences.
 Measurements: docs/benchmarks.md.
 """
 

@@ -1,6 +1,7 @@
-"""Fused multi-step ALIF on CPU (Bellec et al. 2018, eqs. 1-3, as
+"""Fused multi-step ALIF (Bellec et al. 2018, eqs. 1-3, as
 :func:`hebbtorch.neurons.alif.alif_step`): one kernel call for the whole time axis, forward and
-surrogate backward, registered as ``hebbtorch::alif_forward`` / ``hebbtorch::alif_backward``.
+surrogate backward, registered as ``hebbtorch::alif_forward`` / ``hebbtorch::alif_backward``:
+C++ on the CPU, Triton on CUDA (:mod:`hebbtorch.kernels.alif_triton`; fp32 or fp64).
 
 Spikes are bit-identical to the reference loop. Backward keeps the membrane before reset and the
 effective threshold ``A`` (both are outputs, so nothing extra when the caller keeps them) and
@@ -39,6 +40,20 @@ def alif_forward(
     return spikes, h, A, v, a, s
 
 
+@alif_forward.register_kernel("cuda")
+def _(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, reset, surrogate,
+      slope, detach_reset):
+    from hebbtorch.kernels import alif_triton  # imports Triton: only on the first CUDA call
+
+    spikes, h, A = (torch.empty_like(currents) for _ in range(3))
+    v, a, s = v0.clone(), a0.clone(), s0.clone()
+    bad = alif_triton.forward(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v, a, s,
+                              reset, spikes, h, A)
+    if bad:
+        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+    return spikes, h, A, v, a, s
+
+
 @alif_forward.register_fake
 def _(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, reset, surrogate,
       slope, detach_reset):
@@ -65,6 +80,22 @@ def alif_backward(
         p(h), p(A), p(gs), s_gs, p(gh), s_gh, p(ga), s_ga, p(gv), p(g_a), p(g_s), p(beta), p(rho),
         p(one_minus_rho), adapt_scale, T, M, reset, surrogate, slope, int(detach_reset),
         p(d_cur), p(d_v0), p(d_a0), p(d_s0), torch.get_num_threads())
+    return d_cur, d_v0, d_a0, d_s0
+
+
+@alif_backward.register_kernel("cuda")
+def _(h, A, grad_spikes, grad_h, grad_A, grad_v, grad_a, grad_s, beta, rho, one_minus_rho,
+      adapt_scale, reset, surrogate, slope, detach_reset):
+    from hebbtorch.kernels import alif_triton
+
+    d_cur = torch.empty_like(h)
+    d_v0, d_a0, d_s0 = (torch.empty_like(beta) for _ in range(3))
+    (gs, s_gs), (gh, s_gh), (ga, s_ga) = (cpu.over_time(g, beta) for g in (grad_spikes, grad_h,
+                                                                           grad_A))
+    alif_triton.backward(h, A, gs, s_gs, gh, s_gh, ga, s_ga,
+                         *(cpu.per_step(g, beta) for g in (grad_v, grad_a, grad_s)), beta, rho,
+                         one_minus_rho, adapt_scale, reset, surrogate, slope, detach_reset,
+                         d_cur, d_v0, d_a0, d_s0)
     return d_cur, d_v0, d_a0, d_s0
 
 
@@ -101,13 +132,16 @@ def unsupported(currents: Tensor, p: ALIFParameters, state: ALIFState | None) ->
         return "parameters that require grad (the fused ALIF differentiates currents and state)"
     if isinstance(p.adapt_scale, Tensor) and p.adapt_scale.numel() != 1:
         return "a per-neuron adapt_scale"
-    return cpu.unsupported_common(currents, params + list(state or ()))
+    reason = cpu.unsupported_common(currents, params + list(state or ()), cuda=True)
+    if reason is None and currents.dtype in cpu.LOW_PRECISION:
+        return f"dtype {currents.dtype} (this neuron's kernels are fp32 or fp64)"
+    return reason
 
 
 def use_fused(backend: str, currents: Tensor, p: ALIFParameters, state: ALIFState | None) -> bool:
     """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
     reason = None if backend == "reference" else unsupported(currents, p, state)
-    return cpu.use_fused(backend, reason)
+    return cpu.use_fused(backend, reason, currents.device)
 
 
 def fused_alif_sequence(
@@ -117,7 +151,7 @@ def fused_alif_sequence(
     shape = currents.shape[1:]
 
     def per_neuron(x: Tensor | float) -> Tensor:
-        return cpu.per_neuron(x, shape, currents.dtype)
+        return cpu.per_neuron(x, shape, currents.dtype, currents.device)
 
     if state is None:
         state = ALIFState(*(currents.new_zeros(shape) for _ in range(3)))

@@ -1,34 +1,110 @@
 """Fused exact-online Diehl & Cook simulation on CPU (``diehl_cook_cpu.cpp``): the time steps of
-a presentation or of a rest period in one call, for batch 1 with the original trace STDP (or no
-learning). :class:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork` uses it automatically
-(``backend="auto"``) where it applies; the reference is the PyTorch step loop of that module.
+a presentation or of a rest period in one call, for batch 1, learning with any rule the kernel
+can describe (:func:`rule_spec`: the original trace STDP, triplet STDP with all-to-all or
+nearest-spike traces, the calcium-trace rule) under additive or soft-bound weight dependence with
+a hard clip -- or without learning (any rule).
+:class:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork` uses it automatically
+(``backend="auto"``) where it applies; the reference is the PyTorch step loop of that module
+(``SharedPlasticity`` for the rule). Graupner-Brunel stays on the loop: its dense per-synapse
+efficacy ρ changes in every step, with or without spikes.
 
-It agrees with the reference to float32 rounding, not bit for bit (the input drive and the STDP
-updates are summed in another order than the BLAS calls of the reference); a spiking network
-can turn such a difference into a different spike later on, so runs of the two backends are
-statistically, not exactly, the same (tests/test_diehl_cook.py). Measurements:
+It agrees with the reference to float32 rounding, not bit for bit (the input drive and the
+weight updates are summed in another order than the BLAS calls of the reference); a spiking
+network can turn such a difference into a different spike later on, so runs of the two backends
+are statistically, not exactly, the same (tests/test_diehl_cook.py). Measurements:
 docs/unsupervised.md.
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
 from hebbtorch.kernels.build import KernelLibrary
+from hebbtorch.plasticity import CalciumHebbian, PlasticityRule, TripletSTDP
+from hebbtorch.plasticity.engine import TRACE_MODES, TraceSpec
 
 if TYPE_CHECKING:
     from hebbtorch.networks.diehl_cook import DiehlCookNetwork
 
+
+class Factor(NamedTuple):
+    """``k0 + k1 * trace`` (dimensionless): ``trace`` indexes the rule's pre- or postsynaptic
+    traces (by the side the factor is on), taken before this step's spikes or, with ``after``
+    (postsynaptic factors only), including them."""
+
+    k0: float
+    k1: float
+    trace: int = 0
+    after: bool = False
+
+
+ONE = Factor(1.0, 0.0)
+
+
+class RuleSpec(NamedTuple):
+    """A rule in the kernel's form: on a post spike of j ``LTP_ij = ltp_pre_i ltp_post_j``, on a
+    pre spike of i ``LTD_ij = ltd_pre_i ltd_post_j`` (the same products, in the same order, as
+    the rule's :class:`~hebbtorch.plasticity.engine.Update` factor pairs); ``gate``: (post trace,
+    low, high) -- both post factors are 0 while that trace (before the spikes) is outside
+    [low, high]."""
+
+    ltp_pre: Factor
+    ltp_post: Factor
+    ltd_pre: Factor
+    ltd_post: Factor
+    gate: tuple[int, float, float] = (0, -math.inf, math.inf)
+
+
+def rule_spec(rule: PlasticityRule) -> RuleSpec | None:
+    """``rule`` in the kernel's form, or None where it has none. Exact types only: a subclass may
+    change :meth:`~hebbtorch.plasticity.engine.PlasticityRule.update`."""
+    from hebbtorch.networks.diehl_cook import DiehlCookSTDP
+
+    kind = type(rule)
+    if kind is DiehlCookSTDP:  # (nu_post pre, post2) and (1, nu_pre post1)
+        p = rule.params
+        return RuleSpec(Factor(0.0, p.nu_post), Factor(0.0, 1.0, 1), ONE, Factor(0.0, p.nu_pre))
+    if kind is TripletSTDP:  # (r1, A2+ + A3+ o2) and (A2- + A3- r2, o1)
+        p = rule.params
+        return RuleSpec(Factor(0.0, 1.0), Factor(p.A2_plus, p.A3_plus, 1),
+                        Factor(p.A2_minus, p.A3_minus, 1), Factor(0.0, 1.0))
+    if kind is CalciumHebbian:  # (eta+ Ca_pre, Ca_post(t+)) and (1, eta- Ca_post), gated
+        p = rule.params
+        return RuleSpec(Factor(0.0, p.eta_plus), Factor(0.0, 1.0, 0, True), ONE,
+                        Factor(0.0, p.eta_minus), (0, p.theta_low, p.theta_high))
+    return None
+
+
+# ctypes mirrors of diehl_cook_cpu.cpp's Trace, Factor and Rule
+class _Trace(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_void_p), ("decay", ctypes.c_double), ("jump", ctypes.c_float),
+                ("mode", ctypes.c_int32)]
+
+
+class _Factor(ctypes.Structure):
+    _fields_ = [("k0", ctypes.c_float), ("k1", ctypes.c_float), ("trace", ctypes.c_int32),
+                ("after", ctypes.c_int32)]
+
+
+class _Rule(ctypes.Structure):
+    _fields_ = [("pre", _Trace * 2), ("post", _Trace * 2), ("n_pre", ctypes.c_int32),
+                ("n_post", ctypes.c_int32), *((f, _Factor) for f in RuleSpec._fields[:4]),
+                ("gate", ctypes.c_int32), *((f, ctypes.c_float) for f in (
+                    "gate_lo", "gate_hi", "w_min", "w_max")), ("soft", ctypes.c_int32)]
+
+
+MAX_TRACES = 2  # per side (_Rule.pre / _Rule.post)
+
 _P, _I64, _I, _F, _D = (ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float,
                         ctypes.c_double)
-_ARGS = [_P, _I64, _I64, _I64, *[_P] * 12, _D, _D, *[_F] * 6, _P, _I, _I, _P, _P, _P, _D, _D,
-         _D, _F, _F, _F, _F]
+_ARGS = [_P, _I64, _I64, _I64, *[_P] * 12, _D, _D, *[_F] * 6, _P, _I, _I, ctypes.POINTER(_Rule)]
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -42,24 +118,72 @@ library = KernelLibrary(Path(__file__).with_name("diehl_cook_cpu.cpp"), "diehl_c
 def unsupported(net: DiehlCookNetwork, learn: bool = True) -> str | None:
     """Why the fused path can't simulate ``net`` (None if it can); without learning the rule
     does not matter (frozen evaluation of any rule's network)."""
-    from hebbtorch.networks.diehl_cook import DiehlCookSTDP
-
     if net.batch != 1 or net.share.total != 1:
         return "batched mode (the fused path is the exact online mode, batch 1)"
-    if learn and type(net.rule) is not DiehlCookSTDP:
-        return f"rule {type(net.rule).__name__} (the fused path runs the original trace STDP)"
-    if net.weight.device.type != "cpu" or net.weight.dtype != torch.float32:
-        return "weights not float32 on the CPU"
-    b = net.bounds
-    if b.dependence != "additive" or b.w_min is None or b.w_max is None:
-        return "weight bounds other than a hard [w_min, w_max] clip"
+    if net.weight.dtype != torch.float32:
+        return "weights not float32"
+    if net.weight.device.type == "cuda":
+        return _unsupported_cuda(net, learn)
+    if net.weight.device.type != "cpu":
+        return f"weights on {net.weight.device} (fused paths: CPU and CUDA)"
+    if not learn:
+        return None
+    rule = net.rule
+    if rule_spec(rule) is None:
+        return (f"rule {type(rule).__name__} (the fused path runs rules whose updates are "
+                "spike-triggered products of traces: DiehlCookSTDP, TripletSTDP, CalciumHebbian; "
+                "Graupner-Brunel's per-synapse efficacy changes in every step)")
+    traces = (*rule.pre_traces, *rule.post_traces)
+    if (not 1 <= len(rule.pre_traces) <= MAX_TRACES or not 1 <= len(rule.post_traces) <= MAX_TRACES
+            or any(t.delay for t in traces)):
+        return f"traces of {type(rule).__name__} (the fused path takes 1-2 undelayed per side)"
     return None
+
+
+def _unsupported_cuda(net: DiehlCookNetwork, learn: bool) -> str | None:
+    """The CUDA path (:mod:`hebbtorch.kernels.diehl_cook_triton`) runs the original STDP or no
+    learning, with a hard clip, for as many neurons as the device has SMs times its block."""
+    from hebbtorch.networks.diehl_cook import DiehlCookSTDP
+
+    if not cpu.triton_available():
+        return "Triton is not installed (it comes with CUDA builds of PyTorch)"
+    if learn and type(net.rule) is not DiehlCookSTDP:
+        return f"rule {type(net.rule).__name__} (the CUDA path runs the original trace STDP)"
+    b = net.bounds
+    if learn and (b.dependence != "additive" or b.w_min is None or b.w_max is None):
+        return "weight bounds other than a hard [w_min, w_max] clip (CUDA path)"
+    from hebbtorch.kernels import diehl_cook_triton
+
+    try:
+        diehl_cook_triton.launch_shape(net.n, net.weight.device)
+    except HebbtorchError as e:
+        return str(e)
+    return None
+
+
+def _trace(x: torch.Tensor, decay: float, spec: TraceSpec) -> _Trace:
+    return _Trace(x.data_ptr(), decay, spec.jump, TRACE_MODES.index(spec.mode))
+
+
+def _rule(net: DiehlCookNetwork) -> _Rule:
+    """The descriptor of ``net``'s rule, bounds and traces (the traces are the learner's own
+    contiguous ``[1, size]`` tensors, updated in place by the kernel)."""
+    lrn, rule, b = net.learner, net.rule, net.bounds
+    spec = rule_spec(rule)
+    lrn.pre, lrn.post = ([x.float().contiguous() for x in xs] for xs in (lrn.pre, lrn.post))
+    lo = -math.inf if b.w_min is None else b.w_min
+    hi = math.inf if b.w_max is None else b.w_max
+    return _Rule(
+        (_Trace * 2)(*map(_trace, lrn.pre, lrn.decay_pre, rule.pre_traces)),
+        (_Trace * 2)(*map(_trace, lrn.post, lrn.decay_post, rule.post_traces)),
+        len(lrn.pre), len(lrn.post), *(_Factor(*f) for f in spec[:4]), *spec.gate, lo, hi,
+        int(b.dependence == "multiplicative"))
 
 
 def use_fused(net: DiehlCookNetwork, learn: bool = True) -> bool:
     """Resolve ``net.backend`` ("auto", "fused", "reference") as the fused neurons do."""
     reason = None if net.backend == "reference" else unsupported(net, learn)
-    return cpu.use_fused(net.backend, reason, load=library)
+    return cpu.use_fused(net.backend, reason, net.weight.device, load=library)
 
 
 def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: bool,
@@ -67,25 +191,24 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
     """``net._run`` (or, with ``rest``, ``net._rest``) in one call: ``spikes`` ``[steps, 1, 784]``
     (None: silence); the network's state, theta, weights, traces and ``counts`` ``[1, n]`` are
     updated as the reference updates them."""
-    from hebbtorch.networks.diehl_cook import DiehlCookState, DiehlCookSTDPParameters, thresholds
+    from hebbtorch.networks.diehl_cook import DiehlCookState, thresholds
 
-    p, c, n, lrn = net.params, net.consts, net.n, net.learner
-    # without learning the rule's constants are unused (and may belong to another rule)
-    rule = net.rule.params if learn else DiehlCookSTDPParameters()
-    decays = (*lrn.decay_pre, *lrn.decay_post) if learn else (1.0, 1.0, 1.0)
-    bounds = (net.bounds.w_min, net.bounds.w_max) if learn else (0.0, 1.0)
+    if net.weight.device.type == "cuda":
+        from hebbtorch.kernels import diehl_cook_triton
+
+        diehl_cook_triton.run(net, spikes, steps, learn, counts, rest)
+        return
+    p, c, n = net.params, net.consts, net.n
     st = DiehlCookState(*(t.detach().float().contiguous().clone() for t in net.state))
     thresh = thresholds(net.theta, p).contiguous()
     x = None if spikes is None else spikes.float().contiguous()
-    traces = (lrn.pre[0], *lrn.post) if learn else (None, None, None)
-    if learn and not all(t.is_contiguous() for t in traces):
-        raise HebbtorchError("STDP traces must be contiguous")  # they always are: own tensors
+    rule = _rule(net) if learn else _Rule()  # without learning the kernel reads no rule
     ptr = cpu.ptr
     library().ht_dc_run(
         ptr(x), steps, net.weight.shape[0], n, ptr(net.weight), ptr(net.theta), ptr(thresh),
         *(ptr(t) for t in st), *(ptr(t) for t in (c.v_rest, c.v_reset, c.E_inh, c.neg_dt_tau,
                                                    c.n_ref)),
         c.decay_ge, c.decay_gi, c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, p.theta_plus,
-        ptr(counts), int(learn), int(rest), *(ptr(t) for t in traces), *decays, rule.nu_pre,
-        rule.nu_post, *bounds)
+        ptr(counts), int(learn), int(rest), ctypes.byref(rule))
     net.state = st
+

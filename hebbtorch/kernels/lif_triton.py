@@ -26,12 +26,14 @@ class Config(NamedTuple):
     """Launch shape. block: neurons per program (4 fp32 per thread: 16-byte accesses);
     unroll: time steps per loop iteration, whose loads are in flight together (a power of 2);
     backward_unroll: the same for the backward kernels. The defaults were the fastest of a sweep
-    on an H200 (docs/benchmarks.md): unroll 8 forward, 16 backward (it loads three tiles)."""
+    on an H200 (docs/benchmarks.md): unroll 8 forward, 16 backward (it loads three tiles).
+    stream: the LIF forward writes spikes and membrane with streaming (evict-first) stores."""
 
     block: int = 128
     unroll: int = 8
     num_warps: int = 1
     backward_unroll: int = 16
+    stream: bool = False
 
 
 _config = [Config()]
@@ -88,7 +90,10 @@ def _row(X, rows, k):
 
 @triton.jit
 def _fwd_update(x, o, live, spikes, h, mask, b, th, vb, rb, R,
-                RESET: tl.constexpr, REFR: tl.constexpr):
+                RESET: tl.constexpr, REFR: tl.constexpr, STREAM: tl.constexpr = False):
+    """One step for the neurons where ``live``: stores h and the spikes (and the refractory
+    mask) at offsets ``o``; returns the membrane after reset, steps left refractory and the
+    spikes. ``th`` may change per step (ALIF's effective threshold)."""
     u = b * vb + x
     if REFR:
         r = rb > 0.0
@@ -98,20 +103,24 @@ def _fwd_update(x, o, live, spikes, h, mask, b, th, vb, rb, R,
         tl.store(mask + o, r.to(tl.uint8), mask=live)
     else:
         s = tl.where(u - th > 0.0, 1.0, 0.0).to(vb.dtype)
-    tl.store(h + o, u, mask=live)
-    tl.store(spikes + o, s, mask=live)
+    if STREAM:  # streaming stores: written once, read (if at all) by another kernel
+        tl.store(h + o, u, mask=live, cache_modifier=".cs")
+        tl.store(spikes + o, s, mask=live, cache_modifier=".cs")
+    else:
+        tl.store(h + o, u, mask=live)
+        tl.store(spikes + o, s, mask=live)
     if RESET == 0:
         vn = u - s * th
     else:
         vn = u * (1.0 - s)
     vb = tl.where(live, vn, vb)
-    return vb, rb
+    return vb, rb, s
 
 
 @triton.jit
 def _lif_forward(I, beta, thr, v, refrac, spikes, h, mask, nonfinite, T, M, R,
                  RESET: tl.constexpr, REFR: tl.constexpr, BLOCK: tl.constexpr,
-                 UNROLL: tl.constexpr):
+                 UNROLL: tl.constexpr, STREAM: tl.constexpr):
     offs, ok, rows = _lanes(M, BLOCK, UNROLL)
     b = tl.load(beta + offs, mask=ok, other=0.0)
     th = tl.load(thr + offs, mask=ok, other=0.0)
@@ -125,8 +134,8 @@ def _lif_forward(I, beta, thr, v, refrac, spikes, h, mask, nonfinite, T, M, R,
         for k in tl.static_range(UNROLL):
             live = ok & (t0 + k < T)
             o = tl.cast(t0 + k, tl.int64) * M + offs
-            vb, rb = _fwd_update(_row(X, rows, k), o, live, spikes, h, mask, b, th, vb, rb, R,
-                                 RESET, REFR)
+            vb, rb, _ = _fwd_update(_row(X, rows, k), o, live, spikes, h, mask, b, th, vb, rb,
+                                    R, RESET, REFR, STREAM)
     tl.store(v + offs, vb, mask=ok)
     if REFR:
         tl.store(refrac + offs, rb, mask=ok)
@@ -258,7 +267,7 @@ def forward(currents: Tensor, beta: Tensor, threshold: Tensor, v: Tensor, refrac
         _lif_forward[launch.pop("grid")](
             currents, beta, threshold, v, refrac, spikes, h, mask if mask.numel() else spikes,
             bad, T, M, float(refractory_steps), RESET=reset, REFR=refractory_steps > 0,
-            **launch)
+            STREAM=_config[0].stream, **launch)
     return int(bad.item())
 
 

@@ -338,9 +338,13 @@ class SharedPlasticity:
                 "history": sh.gather(self.history, 1), "rule_state": self.rule_state}
 
     def load_state_dict(self, d: dict) -> None:
-        sh = self.share
-        self.pre, self.post = [sh.local(x) for x in d["pre"]], [sh.local(y) for y in d["post"]]
-        self.history, self.rule_state = sh.local(d["history"], 1), d["rule_state"]
+        """Inverse of :meth:`state_dict`, onto the weights' device (checkpoints load on CPU)."""
+        sh, dev = self.share, self.weight.device
+        self.pre = [sh.local(x).to(dev) for x in d["pre"]]
+        self.post = [sh.local(y).to(dev) for y in d["post"]]
+        self.history = sh.local(d["history"], 1).to(dev)
+        rs = d["rule_state"]
+        self.rule_state = type(rs)(*(x.to(dev) for x in rs)) if isinstance(rs, tuple) else rs
 
     def _reduce_state(self, state: Any) -> Any:
         if self.share.total == 1 or not isinstance(state, tuple):
@@ -443,11 +447,15 @@ class DiehlCookNetwork(nn.Module):
         params: :class:`DiehlCookParameters`.
         w_init: initial input weights ``[784, n]`` (default :func:`initial_weights`).
         generator: for the default initial weights.
-        backend: "auto" (default) simulates the exact online mode with the original STDP (and
-            any rule's network without learning) in the fused CPU kernel of
-            :mod:`hebbtorch.kernels.diehl_cook`, everything else with the PyTorch step loop;
-            "reference" always uses the loop,
-            "fused" raises where the kernel can't run. ``HEBBTORCH_BACKEND=reference`` makes
+        backend: "auto" (default) simulates the exact online mode (batch 1, float32 on the
+            CPU) in the fused kernel of :mod:`hebbtorch.kernels.diehl_cook` when it learns with
+            :class:`DiehlCookSTDP`, :class:`~hebbtorch.plasticity.TripletSTDP` or
+            :class:`~hebbtorch.plasticity.CalciumHebbian` (additive or soft bounds) or does not
+            learn (any rule), everything else (batched mode, Graupner-Brunel, other rules) with
+            the PyTorch step loop; on CUDA the exact online mode with :class:`DiehlCookSTDP` or
+            without learning runs in the Triton kernel of
+            :mod:`hebbtorch.kernels.diehl_cook_triton`. "reference" always uses the loop,
+            "fused" raises where no kernel can run. ``HEBBTORCH_BACKEND=reference`` makes
             "auto" mean the loop.
 
     Buffers: ``weight`` ``[784, n]``, ``theta`` ``[n]`` (mV). :meth:`present` shows a batch of
@@ -497,7 +505,8 @@ class DiehlCookNetwork(nn.Module):
                 "learner": self.learner.state_dict()}
 
     def load_dynamic_state(self, d: dict) -> None:
-        self.state = DiehlCookState(**{k: self.share.local(v) for k, v in d["state"].items()})
+        self.state = DiehlCookState(**{k: self.share.local(v).to(self.weight.device)
+                                       for k, v in d["state"].items()})
         self.learner.load_state_dict(d["learner"])
 
     def normalize(self) -> None:

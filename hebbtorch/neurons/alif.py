@@ -76,8 +76,9 @@ def alif_sequence(
 ) -> ALIFOutput:
     """Run :func:`alif_step` over ``currents`` ``[time, batch, ...]``.
 
-    backend: "reference" (the Python loop), "fused" (the one-call CPU kernel of
-    :mod:`hebbtorch.kernels.alif`) or "auto" (the kernel where it supports the call), as for LIF.
+    backend: "reference" (the Python loop), "fused" (the one-call kernel of
+    :mod:`hebbtorch.kernels.alif`: C++ on the CPU, Triton on CUDA) or "auto" (the kernel where it
+    supports the call), as for LIF.
     """
     if currents.dim() < 2:
         raise HebbtorchError(
