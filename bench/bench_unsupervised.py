@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure(rule: str, neurons: int, batch: int, images: int, x: torch.Tensor,
             backend: str = "auto") -> dict:
-    """backend "auto": the fused kernel where it applies (online; rules dc, triplet, calcium),
-    else the PyTorch step loop; "reference": always the loop."""
+    """backend "auto": the fused kernel where it applies (the online mode, every rule of the
+    experiment), else the PyTorch step loop; "reference": always the loop."""
     setup = make_rule(rule)
     net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=batch,
                            w_init=setup.init(neurons, torch.Generator().manual_seed(0)),
@@ -114,8 +114,7 @@ def main() -> None:
     for rule in args.rules:
         for n in args.neurons:
             add(measure(rule, n, 1, args.images, x))
-        if rule in ("dc", "triplet", "calcium"):  # the fused kernel's reference
-            add(measure(rule, n0, 1, args.images, x, backend="reference"))
+        add(measure(rule, n0, 1, args.images, x, backend="reference"))  # the kernel's reference
     for b in args.batches:
         add(measure("dc", n0, b, 2 * b, x))
     compiled = compile_overhead(n0) if args.compile else None

@@ -371,16 +371,58 @@ def test_fused_kernel_applies_bounds_like_the_reference(name):
     _assert_same_run(ref, fused_net)
 
 
+@pytest.mark.parametrize("times", [True, False])
+def test_fused_graupner_brunel_matches_the_reference_loop(times):
+    """Graupner-Brunel in the fused kernel (the experiment's ``gb`` setup: DP set, no noise,
+    additive between DOWN and UP): the same spikes, and bit for bit the same weights, efficacies
+    ρ, times above threshold (when kept), calcium traces and delay line (D = 13.7 ms = 27 steps)
+    after presentations with their rest periods, which it simulates step by step (ρ drifts)."""
+    from hebbtorch.experiments.unsupervised import make_rule
+    from hebbtorch.kernels import diehl_cook as fused
+
+    setup = make_rule("gb")
+    rule = GraupnerBrunel(setup.rule.params, w0=setup.rule.w0, times=times)
+    if not fused.use_fused(DiehlCookNetwork(2, rule, bounds=setup.bounds)):
+        pytest.skip("no C++ compiler for the kernel")
+    w = setup.init(30, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(3, N_INPUT, generator=g) < 0.2).float() * 255
+    (c_ref, ref), (c_fused, fused_net) = (_train(b, images, w, rule=rule, bounds=setup.bounds)
+                                          for b in ("reference", "fused"))
+    assert c_ref.sum() > 0
+    assert torch.equal(c_ref, c_fused)
+    # then 40 steps into a presentation, so that spikes are in flight on the delay line
+    x = (torch.rand(40, 1, N_INPUT, generator=g) < 0.05).float()
+    with torch.inference_mode():  # as present() runs it
+        for net in (ref, fused_net):
+            net.normalize()
+            net._run(x, 40, True, None)
+    assert torch.equal(ref.weight, fused_net.weight)
+    assert not torch.equal(ref.weight, w)
+    lr, lf = ref.learner, fused_net.learner
+    assert lr.history.shape[0] == 27 and lr.history.any()
+    assert torch.equal(lr.history, lf.history)
+    for a, b in zip(lr.rule_state, lf.rule_state, strict=True):
+        assert (a is None and b is None and not times) or torch.equal(a, b)
+    if times:
+        assert float(lr.rule_state.t_d.max()) > 0
+    _assert_same_run(ref, fused_net)
+
+
 def test_backend_choice_for_the_unsupervised_network(monkeypatch):
     from hebbtorch.errors import HebbtorchError
     from hebbtorch.kernels import diehl_cook as fused
 
     assert not fused.use_fused(DiehlCookNetwork(3, batch=2))  # batched: the loop
     gb = GraupnerBrunel(gb_parameters("DP"), w0=0.03)
-    gb_net = DiehlCookNetwork(3, gb, bounds=WeightBounds(0.03, 0.1))
-    assert not fused.use_fused(gb_net)  # a rule with dense per-step state: the loop ...
-    assert "GraupnerBrunel" in fused.unsupported(gb_net)
-    assert fused.use_fused(gb_net, learn=False)  # ... unless frozen
+    assert fused.use_fused(DiehlCookNetwork(3, gb, bounds=WeightBounds(0.03, 0.1)))
+    noisy = DiehlCookNetwork(3, GraupnerBrunel(gb_parameters("DP"), w0=0.03, noise=True),
+                             bounds=WeightBounds(0.03, 0.1))
+    assert not fused.use_fused(noisy)  # the kernel has no noise: the loop ...
+    assert "noise" in fused.unsupported(noisy)
+    assert fused.use_fused(noisy, learn=False)  # ... unless frozen
+    soft_gb = DiehlCookNetwork(3, gb, bounds=WeightBounds(0.03, 0.1, "multiplicative"))
+    assert "soft bounds" in fused.unsupported(soft_gb)
     assert fused.use_fused(DiehlCookNetwork(3, TripletSTDP()))
     assert fused.use_fused(DiehlCookNetwork(3, CalciumHebbian(), bounds=SOFT))
     with pytest.raises(HebbtorchError, match="batched"):
@@ -403,3 +445,34 @@ def test_triplet_rule_of_the_experiment_has_the_original_ltd_balance():
     assert p.A2_minus / p.A3_plus == pytest.approx(dc.nu_pre / dc.nu_post)
     assert p.A3_minus / p.A2_minus == pytest.approx(pg.A3_minus / pg.A2_minus)
     assert p._replace(A2_minus=pg.A2_minus, A3_minus=pg.A3_minus) == pg
+
+
+def test_gb_rule_of_the_experiment_and_its_calcium_option(tmp_path, capsys):
+    """make_rule("gb"): the DP set (without the diagnostic times) between DOWN w0 and UP b w0,
+    whose midpoint is the normalised mean weight; --gb-calcium replaces only C_pre and C_post,
+    is kept in the run's settings (a checkpoint of other amplitudes is refused) and is refused
+    for other rules."""
+    from hebbtorch.errors import HebbtorchError
+    from hebbtorch.experiments.unsupervised import make_rule
+
+    dp = gb_parameters("DP")
+    s = make_rule("gb")
+    assert s.rule.params == dp and not s.rule.times
+    assert (s.bounds.w_min + s.bounds.w_max) / 2 == pytest.approx(DiehlCookParameters().norm
+                                                                  / N_INPUT)
+    c = make_rule("gb", gb_calcium=(0.3, 1.0)).rule.params
+    assert c == dp._replace(C_pre=0.3, C_post=1.0)
+    with pytest.raises(HebbtorchError, match="gb_calcium"):
+        make_rule("dc", gb_calcium=(0.3, 1.0))
+    with pytest.raises(HebbtorchError, match="C_pre"):
+        make_rule("gb", gb_calcium=(-0.3, 1.0))
+    assert main(["unsupervised", "--gb-calcium", "0.3", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "gb_calcium" in capsys.readouterr().err
+    data = str(_idx_folder(tmp_path))
+    base = ["unsupervised", "--rule", "gb", "--data", data, "--neurons", "2", "--images", "1",
+            "--label-images", "2", "--test-images", "2", "--eval-batch", "1", "--quiet",
+            "--out", str(tmp_path / "r")]
+    assert main([*base, "--gb-calcium", "0.3", "1"]) == 0
+    assert '"gb_calcium": [' in (tmp_path / "r" / "metrics.json").read_text()
+    assert main(base) == 2  # the DP set on a checkpoint of other amplitudes
+    assert "other settings" in capsys.readouterr().err

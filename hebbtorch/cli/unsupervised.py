@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rule", choices=("dc", "triplet", "calcium", "gb"), default="dc",
                    help="dc: the original trace STDP (default); triplet: Pfister & Gerstner; "
                    "calcium: calcium-trace Hebbian; gb: Graupner & Brunel")
+    p.add_argument("--gb-calcium", type=positive_float, nargs=2, metavar=("C_PRE", "C_POST"),
+                   default=None, help="gb only: calcium amplitudes instead of the DP set's 1 and 2")
     p.add_argument("--neurons", type=positive_int, default=100,
                    help="excitatory (= inhibitory) neurons (default 100)")
     p.add_argument("--data", default="mnist-5k",
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             test_images=args.test_images, eval_batch=args.eval_batch,
             update_interval=args.update_interval, checkpoint_every=args.checkpoint_every,
             seed=args.seed, data_root=args.data_root, time_budget_s=args.time_budget,
-            quiet=args.quiet, device=args.device)
+            quiet=args.quiet, device=args.device, gb_calcium=args.gb_calcium)
     finally:
         ddp.teardown(info)
     return 0

@@ -84,7 +84,8 @@ def balanced_triplet(p: TripletSTDPParameters,
     return p._replace(A2_minus=p.A2_minus * k, A3_minus=p.A3_minus * k)
 
 
-def make_rule(name: str, p: DiehlCookParameters | None = None) -> RuleSetup:
+def make_rule(name: str, p: DiehlCookParameters | None = None,
+              gb_calcium: tuple[float, float] | None = None) -> RuleSetup:
     """Rules and their scaling in the Diehl & Cook network (docs/unsupervised.md, "Rules"):
 
     * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights.
@@ -95,8 +96,14 @@ def make_rule(name: str, p: DiehlCookParameters | None = None) -> RuleSetup:
     * ``calcium``: :class:`~hebbtorch.plasticity.CalciumHebbian` defaults, soft bounds [0, 1].
     * ``gb``: Graupner & Brunel's ``DP`` set (deterministic, no noise); DOWN/UP strengths
       ``w0``/``b w0`` placed so that their midpoint is the normalised mean weight
-      ``norm / 784`` (w0 = 2 norm / (784 (1 + b))); initial efficacies ρ ~ U(0, 1).
+      ``norm / 784`` (w0 = 2 norm / (784 (1 + b))); initial efficacies ρ ~ U(0, 1); the
+      times above threshold are not kept (``times=False``: a diagnostic). ``gb_calcium``:
+      other calcium amplitudes (C_pre, C_post) for the set (docs/unsupervised.md,
+      "Graupner-Brunel in the network").
     """
+    if gb_calcium is not None and name != "gb":
+        raise HebbtorchError(f"gb_calcium (--gb-calcium) sets the gb rule's calcium amplitudes; "
+                             f"rule {name!r} has none")
     p = p or DiehlCookParameters()
 
     def original(n: int, g: torch.Generator) -> torch.Tensor:
@@ -112,12 +119,15 @@ def make_rule(name: str, p: DiehlCookParameters | None = None) -> RuleSetup:
         return RuleSetup(CalciumHebbian(), WeightBounds(0.0, 1.0, "multiplicative"), original)
     if name == "gb":
         gp = gb_parameters("DP")
+        if gb_calcium is not None:
+            gp = gp._replace(C_pre=float(gb_calcium[0]), C_post=float(gb_calcium[1]))
         w0 = 2.0 * p.norm / (N_INPUT * (1.0 + gp.b))
 
         def bistable(n: int, g: torch.Generator) -> torch.Tensor:
             return w0 * (1.0 + (gp.b - 1.0) * torch.rand(N_INPUT, n, generator=g))
 
-        return RuleSetup(GraupnerBrunel(gp, w0=w0), WeightBounds(w0, gp.b * w0, "additive"),
+        return RuleSetup(GraupnerBrunel(gp, w0=w0, times=False),
+                         WeightBounds(w0, gp.b * w0, "additive"),
                          bistable)
     raise HebbtorchError(f"unknown rule {name!r}; choose one of {', '.join(RULES)}")
 
@@ -173,7 +183,7 @@ def train_unsupervised(
     images: int = 1000, batch: int = 1, label_images: int = 1000, test_images: int = 1000,
     eval_batch: int = 50, update_interval: int = 250, checkpoint_every: int = 250,
     seed: int = 0, data_root: str | None = None, time_budget_s: float | None = None,
-    quiet: bool = False, device: str = "cpu",
+    quiet: bool = False, device: str = "cpu", gb_calcium: tuple[float, float] | None = None,
 ) -> dict:
     """Train, label, evaluate; write ``metrics.json``, ``checkpoint.pt`` and the pictures
     (``receptive_fields.png``, ``assignments.png``, ``confusion.png``, ``accuracy.png``).
@@ -194,9 +204,11 @@ def train_unsupervised(
     if update_interval % batch or checkpoint_every % batch:
         raise HebbtorchError(f"update_interval ({update_interval}) and checkpoint_every "
                              f"({checkpoint_every}) must be multiples of batch ({batch})")
-    setup = make_rule(rule)
+    setup = make_rule(rule, gb_calcium=gb_calcium)
     config = {"rule": rule, "neurons": neurons, "dataset": dataset, "images": images,
               "batch": batch, "update_interval": update_interval, "seed": seed}
+    if gb_calcium is not None:
+        config["gb_calcium"] = [float(c) for c in gb_calcium]
     xtr, ytr = _load(dataset, "train", data_root)
     xte, yte = _load(dataset, "test", data_root)
     order = _order(len(ytr), images, seed)

@@ -2,11 +2,11 @@
 a presentation or of a rest period in one call, for batch 1, learning with any rule the kernel
 can describe (:func:`rule_spec`: the original trace STDP, triplet STDP with all-to-all or
 nearest-spike traces, the calcium-trace rule) under additive or soft-bound weight dependence with
-a hard clip -- or without learning (any rule).
-:class:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork` uses it automatically
+a hard clip, or with Graupner & Brunel's rule without noise (additive, hard clip: its dense
+per-synapse efficacy ρ, updated in every step, with or without spikes) -- or without learning
+(any rule). :class:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork` uses it automatically
 (``backend="auto"``) where it applies; the reference is the PyTorch step loop of that module
-(``SharedPlasticity`` for the rule). Graupner-Brunel stays on the loop: its dense per-synapse
-efficacy ρ changes in every step, with or without spikes.
+(``SharedPlasticity`` for the rule).
 
 It agrees with the reference to float32 rounding, not bit for bit (the input drive and the
 weight updates are summed in another order than the BLAS calls of the reference); a spiking
@@ -27,7 +27,7 @@ import torch
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
 from hebbtorch.kernels.build import KernelLibrary
-from hebbtorch.plasticity import CalciumHebbian, PlasticityRule, TripletSTDP
+from hebbtorch.plasticity import CalciumHebbian, GraupnerBrunel, PlasticityRule, TripletSTDP
 from hebbtorch.plasticity.engine import TRACE_MODES, TraceSpec
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def rule_spec(rule: PlasticityRule) -> RuleSpec | None:
     return None
 
 
-# ctypes mirrors of diehl_cook_cpu.cpp's Trace, Factor and Rule
+# ctypes mirrors of diehl_cook_cpu.cpp's Trace, Factor, Calcium and Rule
 class _Trace(ctypes.Structure):
     _fields_ = [("x", ctypes.c_void_p), ("decay", ctypes.c_double), ("jump", ctypes.c_float),
                 ("mode", ctypes.c_int32)]
@@ -93,11 +93,19 @@ class _Factor(ctypes.Structure):
                 ("after", ctypes.c_int32)]
 
 
+class _Calcium(ctypes.Structure):
+    _fields_ = [*((f, ctypes.c_void_p) for f in ("rho", "t_p", "t_d", "history")),
+                ("delay", ctypes.c_int64), *((f, ctypes.c_float) for f in (
+                    "C_pre", "C_post", "theta_d", "theta_p", "gamma_d", "gamma_p", "rho_star",
+                    "h", "w0", "b_minus_1", "dt"))]
+
+
 class _Rule(ctypes.Structure):
     _fields_ = [("pre", _Trace * 2), ("post", _Trace * 2), ("n_pre", ctypes.c_int32),
                 ("n_post", ctypes.c_int32), *((f, _Factor) for f in RuleSpec._fields[:4]),
                 ("gate", ctypes.c_int32), *((f, ctypes.c_float) for f in (
-                    "gate_lo", "gate_hi", "w_min", "w_max")), ("soft", ctypes.c_int32)]
+                    "gate_lo", "gate_hi", "w_min", "w_max")), ("soft", ctypes.c_int32),
+                ("gb", ctypes.POINTER(_Calcium))]
 
 
 MAX_TRACES = 2  # per side (_Rule.pre / _Rule.post)
@@ -129,10 +137,16 @@ def unsupported(net: DiehlCookNetwork, learn: bool = True) -> str | None:
     if not learn:
         return None
     rule = net.rule
+    if type(rule) is GraupnerBrunel:
+        if rule.noise and rule.params.sigma > 0:
+            return "Graupner-Brunel with noise (the fused path integrates it deterministically)"
+        if net.bounds.dependence != "additive":
+            return "Graupner-Brunel with soft bounds (the fused path: additive, hard clip)"
+        return None
     if rule_spec(rule) is None:
-        return (f"rule {type(rule).__name__} (the fused path runs rules whose updates are "
-                "spike-triggered products of traces: DiehlCookSTDP, TripletSTDP, CalciumHebbian; "
-                "Graupner-Brunel's per-synapse efficacy changes in every step)")
+        return (f"rule {type(rule).__name__} (the fused path runs GraupnerBrunel and rules whose "
+                "updates are spike-triggered products of traces: DiehlCookSTDP, TripletSTDP, "
+                "CalciumHebbian)")
     traces = (*rule.pre_traces, *rule.post_traces)
     if (not 1 <= len(rule.pre_traces) <= MAX_TRACES or not 1 <= len(rule.post_traces) <= MAX_TRACES
             or any(t.delay for t in traces)):
@@ -165,11 +179,26 @@ def _trace(x: torch.Tensor, decay: float, spec: TraceSpec) -> _Trace:
     return _Trace(x.data_ptr(), decay, spec.jump, TRACE_MODES.index(spec.mode))
 
 
+def _calcium(net: DiehlCookNetwork) -> _Calcium:
+    """Graupner-Brunel's part of the descriptor: the learner's ρ (and t_p, t_d) ``[1, pre,
+    post]`` and delay line ``[delay, 1, pre]``, contiguous, updated in place by the kernel."""
+    lrn, rule = net.learner, net.rule
+    p = rule.params
+    lrn.rule_state = type(lrn.rule_state)(*(None if t is None else t.float().contiguous()
+                                            for t in lrn.rule_state))
+    lrn.history = lrn.history.float().contiguous()
+    rho, t_p, t_d = map(cpu.ptr, lrn.rule_state)
+    return _Calcium(rho, t_p, t_d, cpu.ptr(lrn.history), lrn.delays[0], p.C_pre, p.C_post,
+                    p.theta_d, p.theta_p, p.gamma_d, p.gamma_p, p.rho_star,
+                    lrn.dt / (p.tau * 1000.0), rule.w0, p.b - 1.0, lrn.dt)
+
+
 def _rule(net: DiehlCookNetwork) -> _Rule:
     """The descriptor of ``net``'s rule, bounds and traces (the traces are the learner's own
     contiguous ``[1, size]`` tensors, updated in place by the kernel)."""
     lrn, rule, b = net.learner, net.rule, net.bounds
-    spec = rule_spec(rule)
+    gb = type(rule) is GraupnerBrunel
+    spec = RuleSpec(ONE, ONE, ONE, ONE) if gb else rule_spec(rule)  # GB: factors unused
     lrn.pre, lrn.post = ([x.float().contiguous() for x in xs] for xs in (lrn.pre, lrn.post))
     lo = -math.inf if b.w_min is None else b.w_min
     hi = math.inf if b.w_max is None else b.w_max
@@ -177,7 +206,8 @@ def _rule(net: DiehlCookNetwork) -> _Rule:
         (_Trace * 2)(*map(_trace, lrn.pre, lrn.decay_pre, rule.pre_traces)),
         (_Trace * 2)(*map(_trace, lrn.post, lrn.decay_post, rule.post_traces)),
         len(lrn.pre), len(lrn.post), *(_Factor(*f) for f in spec[:4]), *spec.gate, lo, hi,
-        int(b.dependence == "multiplicative"))
+        int(b.dependence == "multiplicative"),
+        ctypes.pointer(_calcium(net)) if gb else None)
 
 
 def use_fused(net: DiehlCookNetwork, learn: bool = True) -> bool:

@@ -1,6 +1,7 @@
 // The Diehl & Cook network in exact online mode (one image at a time, batch 1), fused over the
 // time steps of a presentation or a rest period, CPU; learning with any engine rule whose update
-// is described by a Rule below (the original trace STDP, triplet STDP, the calcium-trace rule).
+// is described by a Rule below (the original trace STDP, triplet STDP, the calcium-trace rule)
+// or with Graupner & Brunel's calcium rule (a Calcium below: a dense per-synapse efficacy).
 //
 // The same arithmetic, step order and float32 rounding as hebbtorch/networks/diehl_cook.py
 // (network_step, the rule through SharedPlasticity, relax_state), with three differences that
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -42,6 +44,19 @@ struct Factor {
 // both post factors are zero while post trace `gate` (before) is outside [gate_lo, gate_hi].
 // Weight dependence: additive (w + LTP - LTD) or soft (w + LTP (w_max - w) - LTD (w - w_min)),
 // then the hard clip to [w_min, w_max].
+// Graupner & Brunel 2012 eq. 1 without noise (hebbtorch/plasticity/graupner_brunel.py,
+// GraupnerBrunel.update through SharedPlasticity): every step, for every synapse,
+// c = C_pre x_i + C_post y_j from the rule's delayed pre trace and its post trace (after this
+// step's spikes), rho += h (-rho (1-rho) (rho*-rho) + gamma_p (1-rho) [c>=theta_p]
+// - gamma_d rho [c>=theta_d]) clipped to [0, 1], and w moves by (Δrho w0) (b-1), additively,
+// then the hard clip. rho [n_in, n]; t_p, t_d [n_in, n] (time above each threshold, ms) or
+// null; history [delay, n_in]: the last `delay` steps of input spikes, oldest first.
+struct Calcium {
+  float *rho, *t_p, *t_d, *history;
+  int64_t delay;
+  float C_pre, C_post, theta_d, theta_p, gamma_d, gamma_p, rho_star, h, w0, b_minus_1, dt;
+};
+
 struct Rule {
   Trace pre[2], post[2];
   int32_t n_pre, n_post;
@@ -49,6 +64,7 @@ struct Rule {
   int32_t gate;
   float gate_lo, gate_hi, w_min, w_max;
   int32_t soft;
+  const Calcium* gb;  // null: the spike-triggered rule above; else Graupner-Brunel
 };
 
 struct Net {
@@ -61,6 +77,14 @@ struct Net {
   std::vector<uint8_t> spiked, pre_spiked;
   std::vector<int64_t> pre_idx, post_idx;  // this step's spiking inputs / E neurons
   bool clamp_all;  // some weight is out of bounds: the next update clips all (as w.clamp_)
+  std::vector<uint8_t> line;  // Graupner-Brunel's delay line [delay, n_in], a ring from `head`
+  int64_t head;
+  std::vector<int64_t> arrived;  // inputs whose delayed spike reaches the pre trace this step
+  // Graupner-Brunel's record (graupner_brunel): calcium per step [GB_BLOCK, n_in] and
+  // [GB_BLOCK, n] and the largest post one [GB_BLOCK]; the steps applied to each row [n_in]
+  std::vector<float> cx, cy, cy_top;
+  std::vector<int64_t> done;
+  int64_t recorded;
 };
 
 // torch.lerp's formula (two branches, for accuracy near either end)
@@ -143,6 +167,107 @@ void plasticity(Net& s) {
     for (int64_t j : s.post_idx) r.post[k].x[j] = jumped(r.post[k], r.post[k].x[j]);
 }
 
+// Graupner-Brunel's synapses are updated lazily, a row (one input's weights) at a time: a step
+// only records the calcium of each side (C_pre x_i, C_post y_j -- the synapse's c is their
+// sum); a row catches up on the recorded steps when its input spikes (the drive needs its
+// weights) and every row when the record is full or the call ends. Each synapse still takes
+// every step in order -- the same arithmetic as updating all of them every step -- but a row
+// stays in L1 over up to GB_BLOCK steps instead of streaming the whole [n_in, n] matrix
+// through the caches in every step.
+constexpr int64_t GB_BLOCK = 32;
+
+// Steps [done[i], recorded) of the record on row i.
+void gb_catch_up(Net& s, int64_t i) {
+  const Rule& r = *s.rule;
+  const Calcium& g = *r.gb;
+  const int64_t n = s.n, n_in = s.n_in;
+  float* rho = g.rho + i * n;
+  float* w = s.w + i * n;
+  float* tp = g.t_p ? g.t_p + i * n : nullptr;
+  float* td = g.t_d ? g.t_d + i * n : nullptr;
+  const float h = g.h, rs = g.rho_star, gp = g.gamma_p, gd = g.gamma_d, w0 = g.w0,
+              bm1 = g.b_minus_1, th_p = g.theta_p, th_d = g.theta_d, dt = g.dt,
+              th_min = std::min(th_p, th_d);
+  // the reference adds max(Δ, 0), then subtracts max(-Δ, 0): one of them is 0, and w - (-Δ)
+  // rounds as w + Δ, so that is w + Δ exactly
+  auto move = [&](float& wj, float& rj, float r1) {
+    r1 = std::min(std::max(r1, 0.0f), 1.0f);
+    wj = clip(r, wj + ((r1 - rj) * w0) * bm1);
+    rj = r1;
+  };
+  for (int64_t k = s.done[i]; k < s.recorded; ++k) {
+    const float cx = s.cx[k * n_in + i];
+    const float* cy = s.cy.data() + k * n;
+    // calcium below both thresholds in the whole row (rounding is monotonic): only the
+    // bistable drift acts, and the reference's "+ gamma 0" terms change nothing
+    if (cx + s.cy_top[k] < th_min) {
+      for (int64_t j = 0; j < n; ++j) {
+        const float r0 = rho[j];
+        move(w[j], rho[j], r0 - h * ((r0 * (1.0f - r0)) * (rs - r0)));
+      }
+      continue;
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      // the reference's (-r0 (1-r0)) (rs-r0) + gp (1-r0) up - gd r0 down, rounded the same:
+      // negation is exact, and so is multiplying by the 0/1 indicators
+      const float c = cx + cy[j];
+      const float r0 = rho[j];
+      const float ltp = c >= th_p ? gp * (1.0f - r0) : 0.0f, ltd = c >= th_d ? gd * r0 : 0.0f;
+      move(w[j], rho[j], r0 + h * ((ltp - (r0 * (1.0f - r0)) * (rs - r0)) - ltd));
+    }
+    // the diagnostic times in their own loops (stores under a condition don't vectorise)
+    for (auto [t, th] : {std::pair{tp, th_p}, std::pair{td, th_d}}) {
+      if (!t) continue;
+      for (int64_t j = 0; j < n; ++j) t[j] = t[j] + dt * (cx + cy[j] >= th ? 1.0f : 0.0f);
+    }
+  }
+  s.done[i] = s.recorded;
+}
+
+// Every row up to date; the record starts again.
+void gb_flush(Net& s) {
+  for (int64_t i = 0; i < s.n_in; ++i) gb_catch_up(s, i);
+  s.recorded = 0;
+  std::fill(s.done.begin(), s.done.end(), 0);
+}
+
+// One step of the rule of a Calcium (see there) -- the reference's order: the delay line moves,
+// both traces decay and take their (delayed) spikes, then every synapse updates from them
+// (recorded here, applied by gb_catch_up).
+void graupner_brunel(Net& s) {
+  const Rule& r = *s.rule;
+  const Calcium& g = *r.gb;
+  const int64_t n = s.n, n_in = s.n_in;
+  const Trace &tx = r.pre[0], &ty = r.post[0];
+  s.arrived.clear();
+  if (g.delay) {
+    uint8_t* oldest = s.line.data() + s.head * n_in;
+    for (int64_t i = 0; i < n_in; ++i) {
+      if (oldest[i]) s.arrived.push_back(i);
+      oldest[i] = s.pre_spiked[i];
+    }
+    s.head = (s.head + 1) % g.delay;
+  } else {
+    s.arrived = s.pre_idx;
+  }
+  const float ax = float(tx.decay), ay = float(ty.decay);
+  for (int64_t i = 0; i < n_in; ++i) tx.x[i] *= ax;
+  for (int64_t j = 0; j < n; ++j) ty.x[j] *= ay;
+  for (int64_t i : s.arrived) tx.x[i] = jumped(tx, tx.x[i]);
+  for (int64_t j : s.post_idx) ty.x[j] = jumped(ty, ty.x[j]);
+  const int64_t k = s.recorded;
+  float* cx = s.cx.data() + k * n_in;
+  float* cy = s.cy.data() + k * n;
+  for (int64_t i = 0; i < n_in; ++i) cx[i] = g.C_pre * tx.x[i];
+  float top = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {
+    cy[j] = g.C_post * ty.x[j];
+    top = std::max(top, cy[j]);
+  }
+  s.cy_top[k] = top;
+  if (++s.recorded == GB_BLOCK) gb_flush(s);
+}
+
 // One 0.5 ms step (network_step, theta, plasticity); x: this step's input [n_in] or null.
 void step(Net& s, const float* x, float* counts, bool learn) {
   const int64_t n = s.n, n2 = 2 * n;
@@ -155,6 +280,8 @@ void step(Net& s, const float* x, float* counts, bool learn) {
         s.pre_spiked[i] = 1;
       }
   std::fill(s.drive.begin(), s.drive.end(), 0.0f);
+  if (s.recorded)
+    for (int64_t i : s.pre_idx) gb_catch_up(s, i);
   for (int64_t i : s.pre_idx) {
     const float* wi = s.w + i * n;
     for (int64_t j = 0; j < n; ++j) s.drive[j] += wi[j];
@@ -197,7 +324,10 @@ void step(Net& s, const float* x, float* counts, bool learn) {
       s.thresh[j] = s.thresh[j] + s.theta_plus;
     }
   }
-  if (learn) plasticity(s);
+  if (learn) {
+    if (s.rule->gb) graupner_brunel(s);
+    else plasticity(s);
+  }
 }
 
 }  // namespace
@@ -205,7 +335,8 @@ void step(Net& s, const float* x, float* counts, bool learn) {
 // Run `steps` steps of the network (DiehlCookNetwork._run) with input x [steps, n_in] (0/1) or
 // x = null for silence; `rule` is read only with `learn`. With `rest` (and no input) it is
 // DiehlCookNetwork._rest: every 10 steps, once both conductances are below 1e-6, the remaining
-// steps are jumped over exactly (relax_state, and the traces decay by decay^steps).
+// steps are jumped over exactly (relax_state, and the traces decay by decay^steps) -- except
+// while Graupner-Brunel learns, whose efficacies drift in every step.
 // decay_ge/gi are doubles for the same reason as Trace::decay; per-step factors are floats.
 extern "C" void ht_dc_run(
     const float* x, int64_t steps, int64_t n_in, int64_t n, float* w, float* theta,
@@ -213,19 +344,29 @@ extern "C" void ht_dc_run(
     const float* v_reset, const float* E_inh, const float* neg_dt_tau, const float* n_ref,
     double decay_ge, double decay_gi, float mean_ge, float mean_gi, float E_exc, float w_ei,
     float w_ie, float theta_plus, float* counts, int learn, int rest, const Rule* rule) {
+  const Calcium* gb = learn ? rule->gb : nullptr;
+  const int64_t delay = gb ? gb->delay : 0;
   Net s{n_in, n, w, theta, thresh, v, ge, gi, ref, v_rest, v_reset, E_inh, neg_dt_tau, n_ref,
         float(decay_ge), float(decay_gi), mean_ge, mean_gi, E_exc, w_ei, w_ie, theta_plus,
         rule, std::vector<float>(n), std::vector<float>(n_in), std::vector<float>(n),
         std::vector<float>(n_in), std::vector<float>(n), std::vector<uint8_t>(2 * n),
-        std::vector<uint8_t>(n_in), {}, {}, false};
+        std::vector<uint8_t>(n_in), {}, {}, false};  // (the rest: empty, zero)
   s.pre_idx.reserve(n_in);
   s.post_idx.reserve(n);
-  if (learn) s.clamp_all = [&] {
+  if (gb) {
+    s.line.resize(delay * n_in);
+    for (int64_t k = 0; k < delay * n_in; ++k) s.line[k] = gb->history[k] != 0.0f;
+    s.cx.resize(GB_BLOCK * n_in);
+    s.cy.resize(GB_BLOCK * n);
+    s.cy_top.resize(GB_BLOCK);
+    s.done.resize(n_in);
+  }
+  if (learn && !gb) s.clamp_all = [&] {
     for (int64_t k = 0; k < n_in * n; ++k)
       if (!(w[k] >= rule->w_min && w[k] <= rule->w_max)) return true;
     return false;
   }();
-  const bool jump = rest && !x;
+  const bool jump = rest && !x && !gb;
   for (int64_t t = 0; t < steps; ++t) {
     step(s, x ? x + t * n_in : nullptr, counts, learn != 0);
     const int64_t left = steps - t - 1;
@@ -247,6 +388,11 @@ extern "C" void ht_dc_run(
       for (int k = 0; k < rule->n_pre; ++k) decay(rule->pre[k], n_in);
       for (int k = 0; k < rule->n_post; ++k) decay(rule->post[k], n);
     }
-    return;
+    break;
   }
+  if (!gb) return;
+  gb_flush(s);
+  for (int64_t k = 0; k < delay; ++k)  // the delay line back, oldest first
+    for (int64_t i = 0; i < n_in; ++i)
+      gb->history[k * n_in + i] = s.line[((s.head + k) % delay) * n_in + i];
 }

@@ -344,7 +344,9 @@ class SharedPlasticity:
         self.post = [sh.local(y).to(dev) for y in d["post"]]
         self.history = sh.local(d["history"], 1).to(dev)
         rs = d["rule_state"]
-        self.rule_state = type(rs)(*(x.to(dev) for x in rs)) if isinstance(rs, tuple) else rs
+        if isinstance(rs, tuple):
+            rs = type(rs)(*(x.to(dev) if isinstance(x, torch.Tensor) else x for x in rs))
+        self.rule_state = rs
 
     def _reduce_state(self, state: Any) -> Any:
         if self.share.total == 1 or not isinstance(state, tuple):
@@ -450,9 +452,10 @@ class DiehlCookNetwork(nn.Module):
         backend: "auto" (default) simulates the exact online mode (batch 1, float32 on the
             CPU) in the fused kernel of :mod:`hebbtorch.kernels.diehl_cook` when it learns with
             :class:`DiehlCookSTDP`, :class:`~hebbtorch.plasticity.TripletSTDP` or
-            :class:`~hebbtorch.plasticity.CalciumHebbian` (additive or soft bounds) or does not
-            learn (any rule), everything else (batched mode, Graupner-Brunel, other rules) with
-            the PyTorch step loop; on CUDA the exact online mode with :class:`DiehlCookSTDP` or
+            :class:`~hebbtorch.plasticity.CalciumHebbian` (additive or soft bounds),
+            :class:`~hebbtorch.plasticity.GraupnerBrunel` (no noise, additive) or does not
+            learn (any rule), everything else (batched mode, noisy Graupner-Brunel, other rules)
+            with the PyTorch step loop; on CUDA the exact online mode with :class:`DiehlCookSTDP` or
             without learning runs in the Triton kernel of
             :mod:`hebbtorch.kernels.diehl_cook_triton`. "reference" always uses the loop,
             "fused" raises where no kernel can run. ``HEBBTORCH_BACKEND=reference`` makes

@@ -116,11 +116,12 @@ def gb_rho_step(
 
 
 class GBState(NamedTuple):
-    """rho ``[batch, pre, post]``; t_p, t_d: time (ms) spent with calcium above θ_p / θ_d."""
+    """rho ``[batch, pre, post]``; t_p, t_d: time (ms) spent with calcium above θ_p / θ_d (None
+    when the rule does not keep them)."""
 
     rho: torch.Tensor
-    t_p: torch.Tensor
-    t_d: torch.Tensor
+    t_p: torch.Tensor | None
+    t_d: torch.Tensor | None
 
 
 class GraupnerBrunel(PlasticityRule):
@@ -129,22 +130,26 @@ class GraupnerBrunel(PlasticityRule):
     calcium is linear; ρ is integrated by Euler-Maruyama per engine step. The weight follows
     ``w = w0 + ρ (b w0 - w0)``: use ``WeightBounds(w0, b * w0)`` and ``w_init`` w0 (DOWN) or
     b w0 (UP) (see :func:`gb_initial_weights`). ``noise``: simulate σ (needs ``generator`` for
-    reproducibility) or run deterministically."""
+    reproducibility) or run deterministically. ``times``: keep the time above each threshold
+    per synapse (``GBState.t_p``/``t_d``, a diagnostic; off saves two dense tensors' traffic
+    per step)."""
 
     event_driven = False
 
     def __init__(self, params: GraupnerBrunelParameters | None = None, *,
                  w0: float = 1.0, noise: bool = False,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, times: bool = True) -> None:
         params = validate_gb(params or GraupnerBrunelParameters())
         self.params = params
         self.w0 = check_range("w0", w0, 0.0, low_open=True)
-        self.noise, self.generator = noise, generator
+        self.noise, self.generator, self.times = noise, generator, times
         self.pre_traces = (TraceSpec(params.tau_Ca, "all_to_all", 1.0, params.D),)
         self.post_traces = (TraceSpec(params.tau_Ca, "all_to_all", 1.0),)
 
     def init_state(self, w: torch.Tensor) -> GBState:
         rho = ((w - self.w0) / (self.w0 * (self.params.b - 1.0))).clamp(0.0, 1.0)
+        if not self.times:
+            return GBState(rho, None, None)
         return GBState(rho, torch.zeros_like(w), torch.zeros_like(w))
 
     def calcium(self, x_pre: torch.Tensor, y_post: torch.Tensor) -> torch.Tensor:
@@ -159,7 +164,9 @@ class GraupnerBrunel(PlasticityRule):
             noise = torch.randn(c.shape, generator=self.generator, dtype=c.dtype, device=c.device)
         rho = gb_rho_step(state.rho, c, p, dt, noise).clamp(0.0, 1.0)
         drho = (rho - state.rho) * self.w0 * (p.b - 1.0)
-        st = GBState(rho, state.t_p + dt * (c >= p.theta_p), state.t_d + dt * (c >= p.theta_d))
+        st = GBState(rho, None, None)
+        if self.times:
+            st = GBState(rho, state.t_p + dt * (c >= p.theta_p), state.t_d + dt * (c >= p.theta_d))
         return Update(drho.clamp_min(0.0), (-drho).clamp_min(0.0)), st
 
 
