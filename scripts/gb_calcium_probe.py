@@ -6,7 +6,7 @@ presentation, with the efficacy each class is pulled towards (ρ̄ = γ_p t_p / 
 and how far per presentation ((γ_p t_p + γ_d t_d) / τ). Writes
 bench/results/gb-calcium-probe.json. docs/unsupervised.md, "Graupner-Brunel in the network".
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/gb_calcium_probe.py --calcium 1,2 0.3,1
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/gb_calcium_probe.py
 """
 
 from __future__ import annotations
@@ -20,18 +20,20 @@ from tqdm import tqdm
 from hebbtorch.data import load_dataset
 from hebbtorch.experiments.unsupervised import make_rule
 from hebbtorch.io import write_json
-from hebbtorch.networks.diehl_cook import N_INPUT, DiehlCookNetwork
+from hebbtorch.networks.diehl_cook import N_INPUT, DiehlCookNetwork, DiehlCookParameters
 from hebbtorch.plasticity import GraupnerBrunel
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = (("active", "fired"), ("silent", "fired"), ("active", "quiet"), ("silent", "quiet"))
 
 
-def probe(c_pre: float, c_post: float, images: torch.Tensor, neurons: int) -> dict:
+def probe(c_pre: float, c_post: float, images: torch.Tensor, neurons: int,
+          intensity: float) -> dict:
     setup = make_rule("gb", gb_calcium=(c_pre, c_post))
     p = setup.rule.params
     rule = GraupnerBrunel(p, w0=setup.rule.w0, times=True)
     net = DiehlCookNetwork(neurons, rule, bounds=setup.bounds,
+                           params=DiehlCookParameters(intensity=intensity),
                            w_init=setup.init(neurons, torch.Generator().manual_seed(0)))
     sums = torch.zeros(len(CLASSES), 2, dtype=torch.float64)
     counts = torch.zeros(len(CLASSES))
@@ -51,30 +53,34 @@ def probe(c_pre: float, c_post: float, images: torch.Tensor, neurons: int) -> di
         rows.append({"input": a, "neuron": f, "t_d_ms": t_d, "t_p_ms": t_p,
                      "rho_target": p.gamma_p * t_p / drive if drive else None,
                      "pull_per_presentation": drive / (p.tau * 1000.0)})
-    return {"C_pre": c_pre, "C_post": c_post, "classes": rows}
+    return {"C_pre": c_pre, "C_post": c_post, "intensity": intensity, "classes": rows}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calcium", nargs="+", default=["1,2", "0.4,1.2", "0.25,1.2", "0.3,1"],
+    ap.add_argument("--calcium", nargs="+", default=["1,2", "0.3,1"],
                     help="C_pre,C_post pairs (1,2: the DP set)")
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--neurons", type=int, default=100)
+    ap.add_argument("--intensity", type=float, nargs="+", default=[2.0, 4.0, 6.0],
+                    help="input intensities to start from (2: the original's 63.75 Hz at most; "
+                    "each retry adds 1)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/gb-calcium-probe.json")
     args = ap.parse_args()
     x = load_dataset("mnist-5k", split="train").images.reshape(-1, N_INPUT)[:args.images]
     results = []
     for pair in args.calcium:
-        c_pre, c_post = (float(v) for v in pair.split(","))
-        r = probe(c_pre, c_post, x.float(), args.neurons)
-        results.append(r)
-        print(f"C_pre {c_pre}, C_post {c_post}")
-        for row in r["classes"]:
-            tgt = "-" if row["rho_target"] is None else f"{row['rho_target']:.2f}"
-            print(f"  {row['input']:6s} input, {row['neuron']:5s} neuron: "
-                  f"t_d {row['t_d_ms']:6.1f} ms  t_p {row['t_p_ms']:6.1f} ms  rho -> {tgt}  "
-                  f"pull {row['pull_per_presentation']:.3f} per presentation")
-    write_json(args.out, {"images": args.images, "neurons": args.neurons,
+        for inten in args.intensity:
+            c_pre, c_post = (float(v) for v in pair.split(","))
+            r = probe(c_pre, c_post, x.float(), args.neurons, inten)
+            results.append(r)
+            print(f"C_pre {c_pre}, C_post {c_post}, intensity {inten}")
+            for row in r["classes"]:
+                tgt = "-" if row["rho_target"] is None else f"{row['rho_target']:.2f}"
+                print(f"  {row['input']:6s} input, {row['neuron']:5s} neuron: "
+                      f"t_d {row['t_d_ms']:6.1f} ms  t_p {row['t_p_ms']:6.1f} ms  rho -> {tgt}  "
+                      f"pull {row['pull_per_presentation']:.3f} per presentation")
+    write_json(args.out, {"images": args.images, "neurons": args.neurons, "seed": 0,
                           "torch": torch.__version__, "results": results})
 
 

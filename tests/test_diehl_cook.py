@@ -195,6 +195,15 @@ def test_batched_update_is_the_mean_of_the_lanes():
     assert torch.allclose(w - 0.5, (w_lane[0] + w_lane[1]) / 2, atol=1e-6)
 
 
+def test_neurons_per_class_leaves_out_unassigned_neurons():
+    from hebbtorch.experiments.unsupervised import neurons_per_class
+
+    counts = torch.tensor([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # neuron 2 never fires
+    a, _ = assign_labels(counts, torch.tensor([1, 2]), n_classes=3)
+    assert a.tolist() == [1, 2, -1]
+    assert neurons_per_class(a, 3).tolist() == [0, 1, 1]
+
+
 def test_assignments_and_both_readouts():
     labels = torch.arange(40) % 10
     counts = torch.zeros(40, 25)

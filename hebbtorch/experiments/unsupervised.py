@@ -301,7 +301,7 @@ def train_unsupervised(
              "test_images": n_test, "label_images": n_label,
              "silent_test_images": int((r_test.sum(1) == 0).sum())}
     cm = confusion_matrix(pred_all, y)
-    per_class = torch.bincount(assignments.clamp_min(0), minlength=10)
+    per_class = neurons_per_class(assignments)
     metrics = {
         "network": "Diehl & Cook 2015", "config": config, "label_images": n_label,
         "test_images": n_test, "eval_batch": eval_batch, "images_trained": run["seen"],
@@ -359,6 +359,12 @@ def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None
                         color="tab:blue")
     fig.suptitle(f"receptive fields ({title})", fontsize=8)
     return fig
+
+
+def neurons_per_class(assignments: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """Neurons assigned to each class ``[n_classes]``; unassigned ones (-1: silent while the
+    neurons were labelled) count for none."""
+    return torch.bincount(assignments[assignments >= 0], minlength=n_classes)
 
 
 def plot_assignments(per_class: torch.Tensor, title: str):
