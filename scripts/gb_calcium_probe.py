@@ -7,6 +7,8 @@ and how far per presentation ((γ_p t_p + γ_d t_d) / τ). Writes
 bench/results/gb-calcium-probe.json. docs/unsupervised.md, "Graupner-Brunel in the network".
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/gb_calcium_probe.py
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/gb_calcium_probe.py --set cortical_slices \
+        --calcium 0.2,1.2 0.1,1.2 --intensity 2 4 --out bench/results/gb-calcium-probe-cs.json
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ CLASSES = (("active", "fired"), ("silent", "fired"), ("active", "quiet"), ("sile
 
 
 def probe(c_pre: float, c_post: float, images: torch.Tensor, neurons: int,
-          intensity: float) -> dict:
-    setup = make_rule("gb", gb_calcium=(c_pre, c_post))
+          intensity: float, gb_set: str = "DP") -> dict:
+    setup = make_rule("gb", gb_calcium=(c_pre, c_post), gb_set=gb_set)
     p = setup.rule.params
     rule = GraupnerBrunel(p, w0=setup.rule.w0, times=True)
     net = DiehlCookNetwork(neurons, rule, bounds=setup.bounds,
@@ -53,13 +55,15 @@ def probe(c_pre: float, c_post: float, images: torch.Tensor, neurons: int,
         rows.append({"input": a, "neuron": f, "t_d_ms": t_d, "t_p_ms": t_p,
                      "rho_target": p.gamma_p * t_p / drive if drive else None,
                      "pull_per_presentation": drive / (p.tau * 1000.0)})
-    return {"C_pre": c_pre, "C_post": c_post, "intensity": intensity, "classes": rows}
+    return {"set": gb_set, "C_pre": c_pre, "C_post": c_post, "intensity": intensity,
+            "classes": rows}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calcium", nargs="+", default=["1,2", "0.3,1"],
                     help="C_pre,C_post pairs (1,2: the DP set)")
+    ap.add_argument("--set", default="DP", help="Graupner & Brunel's fitted set (default DP)")
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--neurons", type=int, default=100)
     ap.add_argument("--intensity", type=float, nargs="+", default=[2.0, 4.0, 6.0],
@@ -72,9 +76,9 @@ def main() -> None:
     for pair in args.calcium:
         for inten in args.intensity:
             c_pre, c_post = (float(v) for v in pair.split(","))
-            r = probe(c_pre, c_post, x.float(), args.neurons, inten)
+            r = probe(c_pre, c_post, x.float(), args.neurons, inten, args.set)
             results.append(r)
-            print(f"C_pre {c_pre}, C_post {c_post}, intensity {inten}")
+            print(f"{args.set}: C_pre {c_pre}, C_post {c_post}, intensity {inten}")
             for row in r["classes"]:
                 tgt = "-" if row["rho_target"] is None else f"{row['rho_target']:.2f}"
                 print(f"  {row['input']:6s} input, {row['neuron']:5s} neuron: "

@@ -51,7 +51,8 @@ def main() -> None:
     out = args.out or ROOT / f"bench/results/readout-modes-{args.run.name}.json"
     ck = torch.load(args.run / "checkpoint.pt", weights_only=False, map_location="cpu")
     cfg = ck["config"]
-    setup = make_rule(cfg["rule"], gb_calcium=cfg.get("gb_calcium"))
+    setup = make_rule(cfg["rule"], gb_calcium=cfg.get("gb_calcium"), gb_set=cfg.get("gb_set"),
+                      gb_params=cfg.get("gb_params"))
     train = load_dataset(cfg["dataset"], split="train")
     test = load_dataset(cfg["dataset"], split="test")
     n, N = cfg["neurons"], args.images
@@ -60,7 +61,9 @@ def main() -> None:
     a_block = ck["run"]["assigned"][0]
 
     def net(rule=setup.rule, bounds=setup.bounds) -> DiehlCookNetwork:
-        m = DiehlCookNetwork(n, rule, bounds=bounds, w_init=ck["weight"])
+        m = DiehlCookNetwork(n, rule, bounds=bounds, w_init=ck["weight"],
+                             rate_normalised_calcium=cfg.get("gb_rate_normalised", False)
+                             and rule is setup.rule)
         m.theta.copy_(ck["theta"])
         return m
 

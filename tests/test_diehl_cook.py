@@ -380,16 +380,18 @@ def test_fused_kernel_applies_bounds_like_the_reference(name):
     _assert_same_run(ref, fused_net)
 
 
-@pytest.mark.parametrize("times", [True, False])
-def test_fused_graupner_brunel_matches_the_reference_loop(times):
-    """Graupner-Brunel in the fused kernel (the experiment's ``gb`` setup: DP set, no noise,
-    additive between DOWN and UP): the same spikes, and bit for bit the same weights, efficacies
-    ρ, times above threshold (when kept), calcium traces and delay line (D = 13.7 ms = 27 steps)
-    after presentations with their rest periods, which it simulates step by step (ρ drifts)."""
+@pytest.mark.parametrize("times, gb_set", [(True, None), (False, None),
+                                           (False, "cortical_slices")])
+def test_fused_graupner_brunel_matches_the_reference_loop(times, gb_set):
+    """Graupner-Brunel in the fused kernel (the experiment's ``gb`` setup: DP set or another
+    fitted set, no noise, additive between DOWN and UP): the same spikes, and bit for bit the
+    same weights, efficacies ρ, times above threshold (when kept), calcium traces and delay line
+    (DP: D = 13.7 ms = 27 steps; cortical slices: 9) after presentations with their rest
+    periods, which it simulates step by step (ρ drifts)."""
     from hebbtorch.experiments.unsupervised import make_rule
     from hebbtorch.kernels import diehl_cook as fused
 
-    setup = make_rule("gb")
+    setup = make_rule("gb", gb_set=gb_set)
     rule = GraupnerBrunel(setup.rule.params, w0=setup.rule.w0, times=times)
     if not fused.use_fused(DiehlCookNetwork(2, rule, bounds=setup.bounds)):
         pytest.skip("no C++ compiler for the kernel")
@@ -409,13 +411,80 @@ def test_fused_graupner_brunel_matches_the_reference_loop(times):
     assert torch.equal(ref.weight, fused_net.weight)
     assert not torch.equal(ref.weight, w)
     lr, lf = ref.learner, fused_net.learner
-    assert lr.history.shape[0] == 27 and lr.history.any()
+    assert lr.history.shape[0] == round(setup.rule.params.D / 0.5) and lr.history.any()
     assert torch.equal(lr.history, lf.history)
     for a, b in zip(lr.rule_state, lf.rule_state, strict=True):
         assert (a is None and b is None and not times) or torch.equal(a, b)
     if times:
         assert float(lr.rule_state.t_d.max()) > 0
     _assert_same_run(ref, fused_net)
+
+
+def _pattern_selectivity(gb_set: str | None, gb_calcium, rate_normalised: bool) -> float:
+    """Mean spike selectivity |n_A - n_B| / (n_A + n_B) of 4 neurons shown two disjoint
+    150-pixel patterns in turn, 20 times each, learning with ``gb``; over three seeds."""
+    from hebbtorch.experiments.unsupervised import make_rule
+
+    perm = torch.randperm(N_INPUT, generator=torch.Generator().manual_seed(1))
+    images = torch.zeros(2, N_INPUT)
+    images[0, perm[:150]] = images[1, perm[150:300]] = 255.0
+    out = []
+    for seed in range(3):
+        setup = make_rule("gb", gb_calcium=gb_calcium, gb_set=gb_set)
+        net = DiehlCookNetwork(4, setup.rule, bounds=setup.bounds,
+                               w_init=setup.init(4, torch.Generator().manual_seed(seed)),
+                               rate_normalised_calcium=rate_normalised)
+        counts = torch.zeros(2, 4)
+        for k in range(20):
+            for i in range(2):
+                counts[i] += net.present(images[i:i + 1], learn=True, seed=2 * k + i)[0][0]
+        out.append(((counts[0] - counts[1]).abs() / counts.sum(0).clamp_min(1)).mean())
+    return float(torch.stack(out).mean())
+
+
+def test_gb_setting_of_the_table_makes_neurons_specialise():
+    """The gb setting of docs/unsupervised.md (cortical-slices set, C_pre 0.25, C_post 1.2,
+    C_pre normalised to the rate) lets the quiet neurons' synapses alone, so that neurons
+    specialise on one of two alternating patterns; with the DP set as published every active
+    synapse is pulled to ~0.5 whether its neuron fired or not, and they respond to both."""
+    from hebbtorch.experiments.unsupervised import make_rule
+    from hebbtorch.kernels import diehl_cook as fused
+
+    setup = make_rule("gb")
+    if not fused.use_fused(DiehlCookNetwork(2, setup.rule, bounds=setup.bounds)):
+        pytest.skip("no C++ compiler for the kernel (the step loop would take minutes)")
+    good = _pattern_selectivity("cortical_slices", (0.25, 1.2), True)
+    dp = _pattern_selectivity(None, None, False)
+    assert good > 0.45 and dp < 0.3 and good > 2 * dp  # measured: 0.58 and 0.23
+
+
+def test_rate_normalised_calcium_scales_c_pre_per_attempt(monkeypatch):
+    """rate_normalised_calcium: attempt k (intensity 2 + k) learns with C_pre * 2 / (2 + k),
+    the rule has its own C_pre again after the presentation, frozen presentations are not
+    scaled; refused for other rules and for the batched mode."""
+    from hebbtorch.errors import HebbtorchError
+    from hebbtorch.experiments.unsupervised import make_rule
+
+    setup = make_rule("gb", gb_calcium=(0.3, 1.0))
+    net = DiehlCookNetwork(3, setup.rule, bounds=setup.bounds,
+                           params=DiehlCookParameters(min_spikes=10**6),
+                           w_init=setup.init(3, torch.Generator().manual_seed(0)),
+                           rate_normalised_calcium=True)
+    seen, run = [], net._run
+    monkeypatch.setattr(net, "_run", lambda *a: (seen.append(net.rule.params.C_pre), run(*a)))
+    image = torch.full((1, N_INPUT), 60.0)
+    _, used = net.present(image, learn=True, max_attempts=3)
+    assert float(used[0]) == 4.0  # three attempts, all too quiet
+    assert seen == pytest.approx([0.3, 0.3 * 2 / 3, 0.3 * 2 / 4])
+    assert net.rule.params.C_pre == 0.3
+    seen.clear()
+    net.present(image, learn=False, max_attempts=2)
+    assert seen == [0.3, 0.3]
+    with pytest.raises(HebbtorchError, match="Graupner-Brunel"):
+        DiehlCookNetwork(3, rate_normalised_calcium=True)
+    with pytest.raises(HebbtorchError, match="batch 2"):
+        DiehlCookNetwork(3, setup.rule, bounds=setup.bounds, batch=2,
+                         rate_normalised_calcium=True)
 
 
 def test_backend_choice_for_the_unsupervised_network(monkeypatch):
@@ -458,9 +527,9 @@ def test_triplet_rule_of_the_experiment_has_the_original_ltd_balance():
 
 def test_gb_rule_of_the_experiment_and_its_calcium_option(tmp_path, capsys):
     """make_rule("gb"): the DP set (without the diagnostic times) between DOWN w0 and UP b w0,
-    whose midpoint is the normalised mean weight; --gb-calcium replaces only C_pre and C_post,
-    is kept in the run's settings (a checkpoint of other amplitudes is refused) and is refused
-    for other rules."""
+    whose midpoint is the normalised mean weight; --gb-set picks another fitted set,
+    --gb-calcium replaces only C_pre and C_post, --gb-param any one field; all are kept in the
+    run's settings (a checkpoint of other amplitudes is refused) and refused for other rules."""
     from hebbtorch.errors import HebbtorchError
     from hebbtorch.experiments.unsupervised import make_rule
 
@@ -471,17 +540,45 @@ def test_gb_rule_of_the_experiment_and_its_calcium_option(tmp_path, capsys):
                                                                   / N_INPUT)
     c = make_rule("gb", gb_calcium=(0.3, 1.0)).rule.params
     assert c == dp._replace(C_pre=0.3, C_post=1.0)
+    cs = gb_parameters("cortical_slices")
+    assert make_rule("gb", gb_set="cortical_slices").rule.params == cs
+    s = make_rule("gb", gb_calcium=(0.2, 1.2), gb_set="cortical_slices")
+    assert s.rule.params == cs._replace(C_pre=0.2, C_post=1.2)
+    assert s.bounds.w_max / s.bounds.w_min == pytest.approx(cs.b)
     with pytest.raises(HebbtorchError, match="gb_calcium"):
         make_rule("dc", gb_calcium=(0.3, 1.0))
+    with pytest.raises(HebbtorchError, match="gb_set"):
+        make_rule("triplet", gb_set="DP")
+    with pytest.raises(HebbtorchError, match="unknown Graupner-Brunel set"):
+        make_rule("gb", gb_set="DPP")
+    t = make_rule("gb", gb_calcium=(0.2, 1.2), gb_params={"tau_Ca": 12.0, "C_pre": 0.3})
+    assert t.rule.params == dp._replace(C_pre=0.3, C_post=1.2, tau_Ca=12.0)
+    assert t.rule.pre_traces[0].tau == 12.0  # the calcium traces follow
+    with pytest.raises(HebbtorchError, match="unknown Graupner-Brunel parameter"):
+        make_rule("gb", gb_params={"tau_ca": 12.0})
+    with pytest.raises(HebbtorchError, match="gb_params"):
+        make_rule("calcium", gb_params={"tau_Ca": 12.0})
     with pytest.raises(HebbtorchError, match="C_pre"):
         make_rule("gb", gb_calcium=(-0.3, 1.0))
     assert main(["unsupervised", "--gb-calcium", "0.3", "1", "--out", str(tmp_path / "x")]) == 2
     assert "gb_calcium" in capsys.readouterr().err
+    from hebbtorch.cli.main import build_parser
+    from hebbtorch.plasticity import GB_PARAMETER_SETS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    gb_set = next(a for a in sub["unsupervised"]._actions if a.dest == "gb_set")
+    assert set(gb_set.choices) == set(GB_PARAMETER_SETS)  # the CLI lists every fitted set
+    with pytest.raises(SystemExit):
+        main(["unsupervised", "--gb-param", "tau_Ca:12", "--out", str(tmp_path / "x")])
+    assert "NAME=NUMBER" in capsys.readouterr().err
     data = str(_idx_folder(tmp_path))
     base = ["unsupervised", "--rule", "gb", "--data", data, "--neurons", "2", "--images", "1",
             "--label-images", "2", "--test-images", "2", "--eval-batch", "1", "--quiet",
             "--out", str(tmp_path / "r")]
-    assert main([*base, "--gb-calcium", "0.3", "1"]) == 0
-    assert '"gb_calcium": [' in (tmp_path / "r" / "metrics.json").read_text()
+    assert main([*base, "--gb-calcium", "0.3", "1", "--gb-set", "cortical_slices",
+                 "--gb-rate-normalised", "--gb-param", "tau_Ca=12", "--gb-param", "D=5"]) == 0
+    text = (tmp_path / "r" / "metrics.json").read_text()
+    assert '"gb_calcium": [' in text and '"gb_set": "cortical_slices"' in text
+    assert '"gb_rate_normalised": true' in text and '"gb_params": {' in text
     assert main(base) == 2  # the DP set on a checkpoint of other amplitudes
     assert "other settings" in capsys.readouterr().err

@@ -19,7 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="dc: the original trace STDP (default); triplet: Pfister & Gerstner; "
                    "calcium: calcium-trace Hebbian; gb: Graupner & Brunel")
     p.add_argument("--gb-calcium", type=positive_float, nargs=2, metavar=("C_PRE", "C_POST"),
-                   default=None, help="gb only: calcium amplitudes instead of the DP set's 1 and 2")
+                   default=None, help="gb only: calcium amplitudes instead of the set's "
+                   "(DP: 1 and 2)")
+    p.add_argument("--gb-set", choices=("DP", "cortical_slices", "hippocampal_slices",
+                                        "hippocampal_cultures"), default=None,
+                   help="gb only: Graupner & Brunel's fitted parameter set (default DP)")
+    p.add_argument("--gb-param", type=gb_param, action="append", default=None,
+                   metavar="NAME=VALUE", help="gb only: replace one Graupner-Brunel parameter "
+                   "(e.g. tau_Ca=11.95, in the units of GraupnerBrunelParameters); repeatable")
+    p.add_argument("--gb-rate-normalised", action="store_true",
+                   help="gb only (exact online mode): scale C_pre down by a retry's intensity "
+                   "increase (docs/unsupervised.md, 'Graupner-Brunel in the network')")
     p.add_argument("--neurons", type=positive_int, default=100,
                    help="excitatory (= inhibitory) neurons (default 100)")
     p.add_argument("--data", default="mnist-5k",
@@ -49,6 +59,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def gb_param(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -64,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
             test_images=args.test_images, eval_batch=args.eval_batch,
             update_interval=args.update_interval, checkpoint_every=args.checkpoint_every,
             seed=args.seed, data_root=args.data_root, time_budget_s=args.time_budget,
-            quiet=args.quiet, device=args.device, gb_calcium=args.gb_calcium)
+            quiet=args.quiet, device=args.device, gb_calcium=args.gb_calcium,
+            gb_set=args.gb_set,
+            gb_rate_normalised=args.gb_rate_normalised,
+            gb_params=dict(args.gb_param) if args.gb_param else None)
     finally:
         ddp.teardown(info)
     return 0

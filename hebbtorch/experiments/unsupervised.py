@@ -85,7 +85,8 @@ def balanced_triplet(p: TripletSTDPParameters,
 
 
 def make_rule(name: str, p: DiehlCookParameters | None = None,
-              gb_calcium: tuple[float, float] | None = None) -> RuleSetup:
+              gb_calcium: tuple[float, float] | None = None,
+              gb_set: str | None = None, gb_params: dict[str, float] | None = None) -> RuleSetup:
     """Rules and their scaling in the Diehl & Cook network (docs/unsupervised.md, "Rules"):
 
     * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights.
@@ -97,13 +98,16 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     * ``gb``: Graupner & Brunel's ``DP`` set (deterministic, no noise); DOWN/UP strengths
       ``w0``/``b w0`` placed so that their midpoint is the normalised mean weight
       ``norm / 784`` (w0 = 2 norm / (784 (1 + b))); initial efficacies ρ ~ U(0, 1); the
-      times above threshold are not kept (``times=False``: a diagnostic). ``gb_calcium``:
-      other calcium amplitudes (C_pre, C_post) for the set (docs/unsupervised.md,
-      "Graupner-Brunel in the network").
+      times above threshold are not kept (``times=False``: a diagnostic). ``gb_set``: another
+      of Graupner & Brunel's fitted sets (:data:`~hebbtorch.plasticity.GB_PARAMETER_SETS`);
+      ``gb_calcium``: other calcium amplitudes (C_pre, C_post) for the set; ``gb_params``: any
+      other fields of :class:`~hebbtorch.plasticity.GraupnerBrunelParameters` replaced
+      (docs/unsupervised.md, "Graupner-Brunel in the network").
     """
-    if gb_calcium is not None and name != "gb":
-        raise HebbtorchError(f"gb_calcium (--gb-calcium) sets the gb rule's calcium amplitudes; "
-                             f"rule {name!r} has none")
+    for opt, v in (("gb_calcium (--gb-calcium) sets", gb_calcium),
+                   ("gb_set (--gb-set) picks", gb_set), ("gb_params (--gb-param) set", gb_params)):
+        if v is not None and name != "gb":
+            raise HebbtorchError(f"{opt} the gb rule's parameters; rule {name!r} has none")
     p = p or DiehlCookParameters()
 
     def original(n: int, g: torch.Generator) -> torch.Tensor:
@@ -118,9 +122,15 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     if name == "calcium":
         return RuleSetup(CalciumHebbian(), WeightBounds(0.0, 1.0, "multiplicative"), original)
     if name == "gb":
-        gp = gb_parameters("DP")
+        gp = gb_parameters(gb_set or "DP")
         if gb_calcium is not None:
             gp = gp._replace(C_pre=float(gb_calcium[0]), C_post=float(gb_calcium[1]))
+        if gb_params:
+            unknown = sorted(set(gb_params) - set(gp._fields))
+            if unknown:
+                raise HebbtorchError(f"gb_params: unknown Graupner-Brunel parameter(s) {unknown}; "
+                                     f"known: {', '.join(gp._fields)}")
+            gp = gp._replace(**{k: float(v) for k, v in gb_params.items()})
         w0 = 2.0 * p.norm / (N_INPUT * (1.0 + gp.b))
 
         def bistable(n: int, g: torch.Generator) -> torch.Tensor:
@@ -184,6 +194,8 @@ def train_unsupervised(
     eval_batch: int = 50, update_interval: int = 250, checkpoint_every: int = 250,
     seed: int = 0, data_root: str | None = None, time_budget_s: float | None = None,
     quiet: bool = False, device: str = "cpu", gb_calcium: tuple[float, float] | None = None,
+    gb_set: str | None = None, gb_rate_normalised: bool = False,
+    gb_params: dict[str, float] | None = None,
 ) -> dict:
     """Train, label, evaluate; write ``metrics.json``, ``checkpoint.pt`` and the pictures
     (``receptive_fields.png``, ``assignments.png``, ``confusion.png``, ``accuracy.png``).
@@ -204,11 +216,17 @@ def train_unsupervised(
     if update_interval % batch or checkpoint_every % batch:
         raise HebbtorchError(f"update_interval ({update_interval}) and checkpoint_every "
                              f"({checkpoint_every}) must be multiples of batch ({batch})")
-    setup = make_rule(rule, gb_calcium=gb_calcium)
+    setup = make_rule(rule, gb_calcium=gb_calcium, gb_set=gb_set, gb_params=gb_params)
     config = {"rule": rule, "neurons": neurons, "dataset": dataset, "images": images,
               "batch": batch, "update_interval": update_interval, "seed": seed}
+    if gb_set is not None:  # kept only when given: older checkpoints stay resumable
+        config["gb_set"] = gb_set
     if gb_calcium is not None:
         config["gb_calcium"] = [float(c) for c in gb_calcium]
+    if gb_params:
+        config["gb_params"] = {k: float(gb_params[k]) for k in sorted(gb_params)}
+    if gb_rate_normalised:
+        config["gb_rate_normalised"] = True
     xtr, ytr = _load(dataset, "train", data_root)
     xte, yte = _load(dataset, "test", data_root)
     order = _order(len(ytr), images, seed)
@@ -218,7 +236,8 @@ def train_unsupervised(
     lanes = torch.arange(share.start, share.start + share.count)
     net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=share.count,
                            w_init=setup.init(neurons, torch.Generator().manual_seed(seed)),
-                           share=share, device=device)
+                           share=share, device=device,
+                           rate_normalised_calcium=gb_rate_normalised)
     run = {"seen": 0, "curve": [], "block_counts": [], "block_labels": [], "assigned": None,
            "train_seconds": 0.0, "train_cpu_seconds": 0.0, "retries": 0}
     ckpt = out / CHECKPOINT

@@ -45,6 +45,7 @@ from hebbtorch.plasticity.engine import (
     trace_jump,
     validate_trace,
 )
+from hebbtorch.plasticity.graupner_brunel import GraupnerBrunel
 
 N_INPUT = 784
 
@@ -460,6 +461,11 @@ class DiehlCookNetwork(nn.Module):
             :mod:`hebbtorch.kernels.diehl_cook_triton`. "reference" always uses the loop,
             "fused" raises where no kernel can run. ``HEBBTORCH_BACKEND=reference`` makes
             "auto" mean the loop.
+        rate_normalised_calcium: with a :class:`~hebbtorch.plasticity.GraupnerBrunel` rule in
+            the exact online mode: every attempt learns with C_pre scaled by
+            ``params.intensity`` / the attempt's intensity, so that a retry's higher input rate
+            does not by itself lift the presynaptic calcium over the thresholds
+            (docs/unsupervised.md, "Graupner-Brunel in the network"; not in the original).
 
     Buffers: ``weight`` ``[784, n]``, ``theta`` ``[n]`` (mV). :meth:`present` shows a batch of
     images and returns the E spike counts; with ``learn=True`` it normalises the weights,
@@ -472,7 +478,8 @@ class DiehlCookNetwork(nn.Module):
                  w_init: torch.Tensor | None = None,
                  generator: torch.Generator | None = None,
                  device: torch.device | str | None = None,
-                 share: LaneShare | None = None, backend: str = "auto") -> None:
+                 share: LaneShare | None = None, backend: str = "auto",
+                 rate_normalised_calcium: bool = False) -> None:
         super().__init__()
         self.backend = check_backend(backend)
         if int(n) != n or n <= 0:
@@ -495,6 +502,14 @@ class DiehlCookNetwork(nn.Module):
         self.consts = population_constants(self.n, p, device)
         self.state = initial_state(self.batch, self.n, p, device=device)
         self.theta_decay = math.exp(-(p.t_present + p.t_rest) / p.tc_theta)
+        if rate_normalised_calcium and (not isinstance(self.rule, GraupnerBrunel) or self.batch != 1
+                                        or self.share.split):
+            raise HebbtorchError("rate_normalised_calcium (--gb-rate-normalised) scales a "
+                                 "Graupner-Brunel rule's C_pre "
+                                 "per attempt: it needs that rule and the exact online mode "
+                                 f"(batch 1), got {type(self.rule).__name__} with batch "
+                                 f"{self.batch}{' split' if self.share.split else ''}")
+        self.rate_normalised_calcium = rate_normalised_calcium
 
     def reset_state(self) -> None:
         """Activity and traces back to their initial values (weights and theta kept)."""
@@ -599,29 +614,37 @@ class DiehlCookNetwork(nn.Module):
             streams = [(slice(k, k + 1), s) for k, s in enumerate(seed)]
         else:
             raise HebbtorchError(f"got {len(seed)} seeds for a batch of {self.batch}")
-        for attempt in range(max_attempts):
-            if learn:
-                self.normalize()
-            inten = intensity * todo
-            spikes = torch.cat([
-                input_spikes(pixels[rows], inten[rows], steps, p.dt, torch.Generator(
-                    device=pixels.device).manual_seed(s * 1000 + attempt))
-                for rows, s in streams], 1)
-            counts = torch.zeros_like(result)
-            self._run(spikes, steps, learn, counts)
-            self._rest(learn)
-            if learn:
-                self.theta.mul_(self.theta_decay)
-            ok = todo & (counts.sum(1) >= p.min_spikes)
-            result[ok] = counts[ok]
-            used[ok] = intensity[ok]
-            todo &= ~ok
-            if not self.share.any(bool(todo.any())):
-                break
-            intensity += 1.0
-        else:
-            result[todo] = counts[todo]  # give up: keep the last (too quiet) response
-            used[todo] = intensity[todo] - 1.0
+        c_pre = self.rule.params.C_pre if learn and self.rate_normalised_calcium else None
+        try:
+            for attempt in range(max_attempts):
+                if learn:
+                    self.normalize()
+                if c_pre is not None:
+                    self.rule.params = self.rule.params._replace(
+                        C_pre=c_pre * p.intensity / float(intensity[0]))
+                inten = intensity * todo
+                spikes = torch.cat([
+                    input_spikes(pixels[rows], inten[rows], steps, p.dt, torch.Generator(
+                        device=pixels.device).manual_seed(s * 1000 + attempt))
+                    for rows, s in streams], 1)
+                counts = torch.zeros_like(result)
+                self._run(spikes, steps, learn, counts)
+                self._rest(learn)
+                if learn:
+                    self.theta.mul_(self.theta_decay)
+                ok = todo & (counts.sum(1) >= p.min_spikes)
+                result[ok] = counts[ok]
+                used[ok] = intensity[ok]
+                todo &= ~ok
+                if not self.share.any(bool(todo.any())):
+                    break
+                intensity += 1.0
+            else:
+                result[todo] = counts[todo]  # give up: keep the last (too quiet) response
+                used[todo] = intensity[todo] - 1.0
+        finally:  # the rule keeps its own C_pre between presentations
+            if c_pre is not None:
+                self.rule.params = self.rule.params._replace(C_pre=c_pre)
         return result, used
 
 
