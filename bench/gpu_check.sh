@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One lent-GPU session in one command (about 9 minutes): the CUDA tests, the Diehl & Cook GPU
-# epoch, the Triton kernel sweep and the Open Neuromorphic workload against the anchors (and,
-# with MEMORY=1, CUDA memory). The Fashion-MNIST BPTT runs of docs/results.md are in its history.
+# One lent-GPU session in one command (about 9 minutes): the Open Neuromorphic workload against
+# the anchors, the Triton kernel sweep (and, with MEMORY=1, CUDA memory), then the CUDA tests
+# beside the Diehl & Cook GPU epoch. The Fashion-MNIST BPTT runs of docs/results.md are in its history.
 # Run from the repo root on the GPU machine (its own python3 with torch + Triton), with
 #   .whl/     snntorch, norse, spikingjelly (+ nir, nirtorch, loguru, scienceplots) wheels
 #   .fmnist/  the four Fashion-MNIST .gz files
@@ -30,25 +30,25 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a limit, log, note the exit
     pack
 }
 
+# timings first, with the GPU to themselves
+stage bench 170 python3 bench/bench_neurons.py --device cuda --sizes 4096 8192 16384 \
+    --repeats "${REPEATS:-5}" --out "$OUT/res/neurons-cuda.json"
+stage sweep 90 python3 bench/bench_neurons.py --device cuda --kernel-sweep --sizes 4096 16384 \
+    --repeats 3 --out "$OUT/res/kernels.json"
+[ -n "${MEMORY:-}" ] && stage memory 40 python3 bench/bench_neurons.py --device cuda --memory \
+    --memory-steps 250 500 1000 2000 --out "$OUT/res/memory-cuda.json"
+
 # The Diehl & Cook GPU epoch (issue 6: 60,000 Fashion-MNIST images, 6,400 neurons, exact online
 # mode) side by side with the CUDA tests: the tests mostly compile kernels on the CPUs, the epoch
 # keeps 50 SMs busy; its training stops at DC_BUDGET seconds (then a shorter evaluation).
-DC_BUDGET=${DC_BUDGET:-220}
-stage dc6400 "${DC_LIMIT:-300}" python3 -m hebbtorch.cli.main unsupervised --rule dc \
+DC_BUDGET=${DC_BUDGET:-300}
+stage dc6400 "${DC_LIMIT:-390}" python3 -m hebbtorch.cli.main unsupervised --rule dc \
     --neurons 6400 --data fashion-mnist --data-root .fmnist --images 60000 --label-images 5000 \
     --test-images 5000 --eval-batch 1 --update-interval 10000 --checkpoint-every 10000 \
     --device cuda --time-budget "$DC_BUDGET" --out "$OUT/res/dc6400" &
-stage tests 240 python3 -m pytest -q -p no:cacheprovider -n 8 tests/test_diehl_cook_cuda.py \
+stage tests 300 python3 -m pytest -q -p no:cacheprovider -n 8 tests/test_diehl_cook_cuda.py \
     tests/test_kernels_cuda.py tests/test_precision.py
 wait
-
-# timings last, with the GPU to themselves
-stage sweep 80 python3 bench/bench_neurons.py --device cuda --kernel-sweep --sizes 4096 16384 \
-    --repeats 3 --out "$OUT/res/kernels.json"
-stage bench 160 python3 bench/bench_neurons.py --device cuda --sizes 4096 8192 16384 \
-    --repeats 3 --out "$OUT/res/neurons-cuda.json"
-[ -n "${MEMORY:-}" ] && stage memory 40 python3 bench/bench_neurons.py --device cuda --memory \
-    --memory-steps 250 500 1000 2000 --out "$OUT/res/memory-cuda.json"
 cat "$OUT/res/stages.txt"
 tail -3 "$OUT/res/tests.log"
 tail -c 600 "$OUT/res/dc6400.log"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels import cpu
+from hebbtorch.kernels import cpu, finite
 from hebbtorch.neurons.alif import ALIF, ALIFParameters, ALIFState, alif_sequence
 from hebbtorch.neurons.lif import LIF, LIFParameters, LIFState, lif_sequence
 from hebbtorch.neurons.refractory import (
@@ -114,11 +114,57 @@ def test_bf16_currents_keep_fp32_state():
     assert rel(x.grad, x32.grad) < 1e-2  # bf16 rounding of a gradient equal to 1e-5
 
 
-def test_nonfinite_input_is_an_error():
+NEURONS = {  # one fused call of each neuron
+    "lif": lambda x: lif_sequence(x, LIFParameters(beta=0.9), backend="fused").spikes,
+    "alif": lambda x: alif_sequence(x, ALIFParameters(), backend="fused").spikes,
+    "refractory": lambda x: refractory_sequence(x, RefractoryParameters(),
+                                                backend="fused").out,
+}
+
+
+@pytest.mark.parametrize("neuron", sorted(NEURONS))
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nonfinite_input_is_an_error(neuron, bad, monkeypatch):
+    """NaN / inf currents raise: by default after the call (at the next fused call, or in
+    raise_pending), with HEBBTORCH_SYNC_CHECKS=1 at the call."""
+    call = NEURONS[neuron]
+    finite.raise_pending()
     x = torch.randn(10, 2, 8, device=DEV)
-    x[4, 1, 3] = float("nan")
+    x[4, 1, 3] = bad
+    call(x)  # returns: the kernel's count is read later
+    with pytest.raises(HebbtorchError, match=f"1 NaN or infinite value.*{neuron}_forward #"):
+        finite.raise_pending()
+    finite.raise_pending()  # reported once
+    call(x)
+    torch.cuda.synchronize()
     with pytest.raises(HebbtorchError, match="1 NaN"):
-        lif_sequence(x, LIFParameters(), backend="fused")
+        call(x.abs().nan_to_num(0.0, 0.0))  # the next call reports the finished one
+    finite.raise_pending()  # the good call
+    monkeypatch.setenv("HEBBTORCH_SYNC_CHECKS", "1")
+    with pytest.raises(HebbtorchError, match="^currents contains 1 NaN"):
+        call(x)
+    assert not finite._pending
+
+
+def test_fused_calls_do_not_synchronise():
+    """Forward and backward of each fused neuron queue their work without waiting for the GPU
+    (torch's sync debug mode raises on any synchronising call): the host stays ahead of the
+    device, as SpikingJelly's does."""
+    x = torch.randn(20, 4, 64, device=DEV, requires_grad=True)
+    modules = [LIF(0.9).to(DEV), ALIF(0.9, 0.95).to(DEV),
+               lambda c: refractory_sequence(c, RefractoryParameters(binary=True))]
+    for m in modules:  # warm-up: compiles, fills the scalar cache
+        out = m(x)
+        out[0].sum().backward()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for m in modules:
+            out = m(x)
+            out[0].sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    finite.raise_pending()
 
 
 def test_module_picks_triton_on_cuda_and_opcheck():
@@ -240,13 +286,6 @@ def test_alif_launch_shapes_and_float64(config):
         check_alif(x[:3].double(), ALIFParameters(rho=0.9, reset="zero", surrogate="arctan"))
     finally:
         lif_triton.set_config(old)
-
-
-def test_alif_nonfinite_input_is_an_error():
-    x = torch.randn(10, 2, 8, device=DEV)
-    x[4, 1, 3] = float("inf")
-    with pytest.raises(HebbtorchError, match="1 NaN"):
-        alif_sequence(x, ALIFParameters(), backend="fused")
 
 
 def test_alif_module_picks_triton_on_cuda_reference_switch_and_opcheck(monkeypatch):

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels import cpu
+from hebbtorch.kernels import cpu, finite
 from hebbtorch.neurons.alif import ALIFOutput, ALIFParameters, ALIFState
 from hebbtorch.neurons.lif import RESETS
 
@@ -36,7 +36,7 @@ def alif_forward(
         p(currents), T, M, p(beta), p(rho), p(one_minus_rho), p(threshold), adapt_scale, p(v),
         p(a), p(s), reset, p(spikes), p(h), p(A), torch.get_num_threads())
     if bad:
-        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+        raise HebbtorchError(finite.message(bad))
     return spikes, h, A, v, a, s
 
 
@@ -49,8 +49,7 @@ def _(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, re
     v, a, s = v0.clone(), a0.clone(), s0.clone()
     bad = alif_triton.forward(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v, a, s,
                               reset, spikes, h, A)
-    if bad:
-        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+    finite.check(bad, "hebbtorch::alif_forward")
     return spikes, h, A, v, a, s
 
 

@@ -11,11 +11,11 @@ and state are fp32 or fp64, one dtype.
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
+from hebbtorch.kernels import finite
 from hebbtorch.kernels.lif_triton import (
     _bwd_tile,
     _fwd_update,
@@ -114,19 +114,19 @@ def _alif_backward(h, A, gS, sS, gH, sH, gA, sA, gV, gAs, gSs, beta, rho, omr, d
 
 def forward(currents: Tensor, beta: Tensor, rho: Tensor, one_minus_rho: Tensor,
             threshold: Tensor, adapt_scale: float, v: Tensor, a: Tensor, s: Tensor, reset: int,
-            spikes: Tensor, h: Tensor, A: Tensor) -> int:
+            spikes: Tensor, h: Tensor, A: Tensor) -> Tensor:
     """Launch the forward on currents ``[time, batch, neurons]`` (per-neuron tensors and state
     ``[batch, neurons]``, contiguous) into spikes / h / A ``[time, batch, neurons]``; ``v``, ``a``,
-    ``s`` are updated in place to the final state. Returns the number of NaN or infinite inputs
-    (one device sync)."""
+    ``s`` are updated in place to the final state. Returns the counter of NaN or infinite inputs
+    (on the device, :mod:`hebbtorch.kernels.finite`)."""
     T, M = currents.shape[0], v.numel()
-    bad = torch.zeros(1, dtype=torch.int32, device=currents.device)
+    bad = finite.counter(currents.device)
     if M and T:
         launch = _launch(M)
         _alif_forward[launch.pop("grid")](
             currents, beta, rho, one_minus_rho, threshold, v, a, s, spikes, h, A, bad, T, M,
             scalars(currents, adapt_scale), RESET=reset, **launch)
-    return int(bad.item())
+    return bad
 
 
 def backward(h: Tensor, A: Tensor, gs: Tensor, s_gs: int, gh: Tensor, s_gh: int, ga: Tensor,

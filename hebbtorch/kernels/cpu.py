@@ -101,9 +101,9 @@ def per_neuron(x: Tensor | float, shape: torch.Size, dtype: torch.dtype,
                device: torch.device | str = "cpu") -> Tensor:
     """A float, or a tensor broadcastable to ``shape``, as a contiguous ``shape`` tensor
     (differentiable: its grads sum back to x's shape)."""
-    x = (x.to(device=device, dtype=dtype) if isinstance(x, Tensor)
-         else torch.tensor(float(x), dtype=dtype, device=device))
-    return x.expand(shape).contiguous()
+    if not isinstance(x, Tensor):  # full, not tensor(x).to(device): no host-to-device copy
+        return torch.full(shape, float(x), dtype=dtype, device=device)
+    return x.to(device=device, dtype=dtype).expand(shape).contiguous()
 
 
 def surrogate_slope(surrogate: str, slope: float | None) -> float:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels import cpu
+from hebbtorch.kernels import cpu, finite
 from hebbtorch.neurons.lif import RESETS, LIFOutput, LIFParameters, LIFState
 
 
@@ -42,7 +42,7 @@ def lif_forward(
         p(currents), T, M, p(beta), p(threshold), p(v), p(refrac), reset, refractory_steps,
         p(spikes), p(h), p(mask), torch.get_num_threads())
     if bad:
-        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+        raise HebbtorchError(finite.message(bad))
     return spikes, h, v, refrac, mask
 
 
@@ -57,8 +57,7 @@ def _(currents, beta, threshold, v0, refrac0, reset, refractory_steps, surrogate
     mask = currents.new_empty(currents.shape if refractory_steps else (0,), dtype=torch.uint8)
     bad = lif_triton.forward(currents, beta, threshold, v, refrac, reset, refractory_steps,
                              spikes, h, mask)
-    if bad:
-        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+    finite.check(bad, "hebbtorch::lif_forward")
     return spikes, h, v, refrac, mask
 
 

@@ -14,12 +14,15 @@ dtype (fp32 for the 16-bit inputs: the neuron state stays fp32 when the matmuls 
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+
+from hebbtorch.kernels import finite
 
 
 class Config(NamedTuple):
@@ -244,8 +247,14 @@ def _lif_backward(h, mask, gS, sS, gH, sH, gV, v0, beta, thr, dI, dv0, dbeta, dt
 
 def scalars(like: Tensor, *values: float) -> Tensor:
     """Float parameters as a small device tensor of the data's dtype: Triton would pass Python
-    floats as fp32, rounding them in fp64 runs."""
-    return torch.tensor(values, dtype=like.dtype, device=like.device)
+    floats as fp32, rounding them in fp64 runs. Cached: making one copies from the host, which
+    waits for the device."""
+    return _scalars(values, like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=256)
+def _scalars(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def _launch(M: int, backward: bool = False) -> dict:
@@ -257,18 +266,18 @@ def _launch(M: int, backward: bool = False) -> dict:
 
 
 def forward(currents: Tensor, beta: Tensor, threshold: Tensor, v: Tensor, refrac: Tensor,
-            reset: int, refractory_steps: int, spikes: Tensor, h: Tensor, mask: Tensor) -> int:
+            reset: int, refractory_steps: int, spikes: Tensor, h: Tensor, mask: Tensor) -> Tensor:
     """Launch the forward; ``v``/``refrac`` are updated in place to the final state. Returns the
-    number of NaN or infinite inputs (one device sync)."""
+    device counter of NaN or infinite inputs (:mod:`hebbtorch.kernels.finite`)."""
     T, M = currents.shape[0], v.numel()
-    bad = torch.zeros(1, dtype=torch.int32, device=currents.device)
+    bad = finite.counter(currents.device)
     if M and T:
         launch = _launch(M)
         _lif_forward[launch.pop("grid")](
             currents, beta, threshold, v, refrac, spikes, h, mask if mask.numel() else spikes,
             bad, T, M, float(refractory_steps), RESET=reset, REFR=refractory_steps > 0,
             STREAM=_config[0].stream, **launch)
-    return int(bad.item())
+    return bad
 
 
 def backward(h: Tensor, mask: Tensor, gs: Tensor, s_gs: int, gh: Tensor, s_gh: int, gv: Tensor,

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels import cpu
+from hebbtorch.kernels import cpu, finite
 from hebbtorch.neurons.refractory import RefractoryOutput, RefractoryParameters, RefractoryState
 
 
@@ -32,7 +32,7 @@ def refractory_forward(
         p(currents), T, M, decay, threshold, penalty_threshold / threshold, int(binary),
         p(inner), p(out), p(inner_seq), p(out_seq), p(u_seq), torch.get_num_threads())
     if bad:
-        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+        raise HebbtorchError(finite.message(bad))
     return inner_seq, out_seq, inner, out, u_seq
 
 
@@ -44,8 +44,7 @@ def _(currents, inner0, out0, decay, threshold, penalty_threshold, binary, surro
     inner, out = inner0.clone(), out0.clone()
     bad = refractory_triton.forward(currents, decay, threshold, penalty_threshold / threshold,
                                     binary, inner, out, inner_seq, out_seq, u_seq)
-    if bad:
-        raise HebbtorchError(f"currents contains {bad} NaN or infinite value(s)")
+    finite.check(bad, "hebbtorch::refractory_forward")
     return inner_seq, out_seq, inner, out, u_seq
 
 

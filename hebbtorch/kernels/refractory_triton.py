@@ -6,11 +6,11 @@ shape and the tile loads shared with :mod:`hebbtorch.kernels.lif_triton`.
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
+from hebbtorch.kernels import finite
 from hebbtorch.kernels.lif_triton import (
     _input_tile,
     _lanes,
@@ -94,17 +94,18 @@ def _refractory_backward(u_seq, gI, sI, gO, sO, gSi, gSo, dI, d_inner0, d_out0, 
 
 
 def forward(currents: Tensor, decay: float, threshold: float, k: float, binary: bool,
-            inner: Tensor, out: Tensor, inner_seq: Tensor, out_seq: Tensor, u_seq: Tensor) -> int:
+            inner: Tensor, out: Tensor, inner_seq: Tensor, out_seq: Tensor,
+            u_seq: Tensor) -> Tensor:
     """Launch the forward; ``inner``/``out`` are updated in place to the final state. Returns
-    the number of NaN or infinite inputs (one device sync)."""
+    the counter of NaN or infinite inputs (on the device, :mod:`hebbtorch.kernels.finite`)."""
     T, M = currents.shape[0], inner.numel()
-    bad = torch.zeros(1, dtype=torch.int32, device=currents.device)
+    bad = finite.counter(currents.device)
     if M and T:
         launch = _launch(M)
         _refractory_forward[launch.pop("grid")](
             currents, inner, out, inner_seq, out_seq, u_seq, bad, T, M,
             scalars(currents, decay, threshold, k), BINARY=binary, **launch)
-    return int(bad.item())
+    return bad
 
 
 def backward(u_seq: Tensor, gi: Tensor, s_gi: int, go: Tensor, s_go: int, g_si: Tensor,

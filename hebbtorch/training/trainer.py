@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import atomic_write, write_json
+from hebbtorch.kernels import finite
 from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
 from hebbtorch.training import distributed as ddp
@@ -276,6 +277,7 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
                 return TrainResult(model, history, {"stopped_at": {"epoch": epoch, "batch": done}})
         bar.close()
         elapsed += time.perf_counter() - t0
+        finite.raise_pending()  # NaN currents the fused CUDA kernels counted (without a sync)
         start_batch = 0
         if not main:  # rank 0 evaluates and reports; the others wait for its numbers
             checkpoint(epoch + 1, 0)
@@ -286,6 +288,7 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
             continue
         test = evaluate(model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device,
                         precision=cfg.precision)
+        finite.raise_pending()
         ep = [r for r in batch_log if r["epoch"] == epoch + 1]
         row = {"epoch": epoch + 1, "lr": ep[-1]["lr"] if ep else cfg.lr,
                "train_loss": sum(r["loss"] for r in ep) / max(len(ep), 1),
