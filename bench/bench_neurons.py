@@ -251,7 +251,7 @@ def copy_bandwidth(gb: float = 0.5, repeats: int = 5) -> float:
 
 def kernel_sweep(sizes: list[int], T: int, B: int, configs: list[tuple[int, int, int, bool]],
                  repeats: int) -> list[dict]:
-    """The Triton LIF kernels alone, per launch shape (block, unroll, warps, streaming stores):
+    """The Triton LIF kernels alone, per launch shape (block, unroll, warps, forward prefetch):
     achieved bandwidth
     over the fewest bytes they must move. Forward reads the input and writes spikes and membrane
     (12 B per neuron-step); backward reads the membrane and the spikes' grad and writes the
@@ -261,13 +261,14 @@ def kernel_sweep(sizes: list[int], T: int, B: int, configs: list[tuple[int, int,
     rows = []
     for n in sizes:
         for cfg in configs:
-            b, u, w, stream = cfg
-            lif_triton.set_config(lif_triton.Config(b, u, w, backward_unroll=u, stream=stream))
+            b, u, w, prefetch = cfg
+            lif_triton.set_config(lif_triton.Config(b, u, w, backward_unroll=u,
+                                                    prefetch=prefetch))
             for mode, sec in _kernel_times(T, B * n, repeats).items():
                 rows.append({"N": n, "T": T, "B": B, "config": list(cfg), "mode": mode,
                              "median_ms": round(1000 * sec, 4),
                              "GB_per_s": round(12 * T * B * n / sec / 1e9, 1)})
-                print(f"kernel N={n:6d} block={b:4d} unroll={u:3d} warps={w} stream={stream:d} "
+                print(f"kernel N={n:6d} block={b:4d} unroll={u:3d} warps={w} prefetch={prefetch:d} "
                       f"{mode:9s} {1000 * sec:8.3f} ms {rows[-1]['GB_per_s']:8.1f} GB/s",
                       flush=True)
     lif_triton.set_config(lif_triton.Config())
@@ -500,9 +501,10 @@ def main() -> None:
                                                                  args.batch, 32))
     elif args.kernel_sweep:
         report["copy_bandwidth_GB_per_s"] = round(copy_bandwidth(), 1)
-        # unroll 32 and streaming stores were slower or no faster on the H200 (docs/benchmarks.md)
-        configs = [(b, u, w, False) for b, w in ((128, 1), (256, 2), (512, 4))
-                   for u in (4, 8, 16)]
+        # unroll 32 and streaming stores were slower or no faster on the H200, 512-neuron
+        # blocks no faster than 128 or 256 on the H100 (docs/benchmarks.md)
+        configs = [(b, u, w, p) for b, w in ((128, 1), (256, 2)) for u in (4, 8, 16)
+                   for p in (False, True)]
         report["kernels"] = kernel_sweep(args.sizes, args.steps, args.batch, configs,
                                          args.repeats)
         for r in report["kernels"]:

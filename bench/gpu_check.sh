@@ -33,8 +33,8 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a limit, log, note the exit
 # timings first, with the GPU to themselves
 stage bench 170 python3 bench/bench_neurons.py --device cuda --sizes 4096 8192 16384 \
     --repeats "${REPEATS:-5}" --out "$OUT/res/neurons-cuda.json"
-stage sweep 90 python3 bench/bench_neurons.py --device cuda --kernel-sweep --sizes 4096 16384 \
-    --repeats 3 --out "$OUT/res/kernels.json"
+stage sweep 90 python3 bench/bench_neurons.py --device cuda --kernel-sweep --sizes 4096 8192 16384 \
+    --repeats 5 --out "$OUT/res/kernels.json"
 [ -n "${MEMORY:-}" ] && stage memory 40 python3 bench/bench_neurons.py --device cuda --memory \
     --memory-steps 250 500 1000 2000 --out "$OUT/res/memory-cuda.json"
 

@@ -45,7 +45,7 @@ def main() -> None:
     ptx = compile_all(lif_triton._lif_forward,
                       {**f32, "mask": "*u8", "nonfinite": "*i32", "T": "i32", "M": "i32",
                        "R": "fp32"}, {"RESET": (0, 1), "REFR": (False, True),
-                                      "STREAM": (False, True)})
+                                      "STREAM": (False, True), "PREFETCH": (False, True)})
     loads = sorted(set(re.findall(r"ld\.global[.a-z0-9]*", ptx)))
     print(f"  global loads of the last variant: {', '.join(loads)}")
     compile_all(lif_triton._lif_backward,

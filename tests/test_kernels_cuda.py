@@ -78,13 +78,16 @@ def test_matches_reference(reset, refractory, surrogate):
     check(x, p._replace(detach_reset=True), plain_sum=True)
 
 
+@pytest.mark.parametrize("prefetch", [False, True])
 @pytest.mark.parametrize("config", [(32, 1, 1), (64, 2, 1), (128, 4, 1), (128, 8, 1),
                                     (256, 16, 2), (512, 8, 4), (128, 32, 1)])
-def test_every_launch_shape(config):
-    """Every launch shape a benchmark may pick: ragged blocks, T not a multiple of unroll."""
+def test_every_launch_shape(config, prefetch):
+    """Every launch shape a benchmark may pick: ragged blocks, T not a multiple of unroll, the
+    forward with and without prefetching the next tile."""
     from hebbtorch.kernels import lif_triton
 
-    old = lif_triton.set_config(lif_triton.Config(*config, backward_unroll=config[1]))
+    old = lif_triton.set_config(lif_triton.Config(*config, backward_unroll=config[1],
+                                                  prefetch=prefetch))
     try:
         x = torch.randn(53, 5, 131, device=DEV) * 0.8 + 0.3
         check(x, LIFParameters(beta=0.85, refractory_steps=2), torch.randn(5, 131, device=DEV))
