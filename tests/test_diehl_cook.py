@@ -249,6 +249,28 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
         assert (tmp_path / "b" / name).stat().st_size > 0
 
 
+def test_longer_run_continues_a_finished_one(tmp_path):
+    """--images raised on a finished run's --out trains on (into a second epoch here) and ends
+    where one longer run ends; other changed settings are refused."""
+    data = str(_idx_folder(tmp_path))
+    common = ["unsupervised", "--data", data, "--neurons", "4", "--update-interval", "2",
+              "--checkpoint-every", "2", "--label-images", "1", "--test-images", "1",
+              "--eval-batch", "1", "--quiet"]
+    assert main([*common, "--images", "14", "--out", str(tmp_path / "long")]) == 0
+    assert main([*common, "--images", "6", "--out", str(tmp_path / "short")]) == 0
+    short = torch.load(tmp_path / "short" / "checkpoint.pt", weights_only=False)
+    assert main([*common, "--images", "14", "--out", str(tmp_path / "short")]) == 0
+    a = torch.load(tmp_path / "long" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "short" / "checkpoint.pt", weights_only=False)
+    assert b["run"]["seen"] == 14 and b["config"]["images"] == 14
+    assert torch.equal(a["weight"], b["weight"]) and torch.equal(a["theta"], b["theta"])
+    assert a["run"]["curve"] == b["run"]["curve"] and len(a["run"]["curve"]) == 6
+    assert not torch.equal(short["weight"], b["weight"])
+    assert main([*common, "--images", "4", "--out", str(tmp_path / "short")]) == 2  # fewer
+    assert main([*common, "--images", "16", "--seed", "3", "--out",
+                 str(tmp_path / "short")]) == 2
+
+
 def test_network_resumes_exactly_from_its_saved_state():
     """Weights, theta and the dynamic state (activity, traces) are all a run needs."""
     x = make_separable(3, seed=2)[0].reshape(3, N_INPUT).float()

@@ -199,7 +199,9 @@ def train_unsupervised(
 ) -> dict:
     """Train, label, evaluate; write ``metrics.json``, ``checkpoint.pt`` and the pictures
     (``receptive_fields.png``, ``assignments.png``, ``confusion.png``, ``accuracy.png``).
-    Resumes from ``out/checkpoint.pt`` when it exists and was made with the same settings.
+    Resumes from ``out/checkpoint.pt`` when it exists and was made with the same settings, or
+    with the same settings but fewer ``images``: training goes on from there, the same as one
+    longer run (the training order of N images begins with that of fewer).
     ``batch`` = 1 is the exact online mode; > 1 the batched mode (updates averaged), whose lanes
     are split over the ranks of a running process group (collective then; ranks other than 0
     write nothing, skip the evaluation and return ``{}``). ``device="cuda"``: the networks
@@ -243,16 +245,19 @@ def train_unsupervised(
     ckpt = out / CHECKPOINT
     if ckpt.exists():
         saved = torch.load(ckpt, weights_only=False, map_location="cpu")
-        if saved["config"] != config:
+        before = saved["config"]
+        extends = ({**before, "images": images} == config and before["images"] < images)
+        if before != config and not extends:
             raise HebbtorchError(
-                f"{ckpt} was made with other settings ({saved['config']}); use another --out "
+                f"{ckpt} was made with other settings ({before}); use another --out "
                 "or delete the checkpoint")
         net.weight.copy_(saved["weight"])
         net.theta.copy_(saved["theta"])
         net.load_dynamic_state(saved["dynamic"])
         run = saved["run"]
         if not quiet and info.is_main:
-            print(f"resuming from {ckpt} at image {run['seen']}")
+            more = f", training on to {images} images" if extends else ""
+            print(f"resuming from {ckpt} at image {run['seen']}{more}")
     out.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
