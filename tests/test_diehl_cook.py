@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -604,3 +607,44 @@ def test_gb_rule_of_the_experiment_and_its_calcium_option(tmp_path, capsys):
     assert '"gb_rate_normalised": true' in text and '"gb_params": {' in text
     assert main(base) == 2  # the DP set on a checkpoint of other amplitudes
     assert "other settings" in capsys.readouterr().err
+
+
+_INTERPRETED = """
+import sys, torch
+from hebbtorch.experiments.unsupervised import make_rule
+from hebbtorch.kernels import diehl_cook as fused, diehl_cook_triton
+from hebbtorch.networks.diehl_cook import DiehlCookNetwork, input_spikes
+rule, n, steps = sys.argv[1], 100, 150
+w = make_rule(rule).init(n, torch.Generator().manual_seed(0)) * 2.0
+nets = [DiehlCookNetwork(n, s.rule, bounds=s.bounds, w_init=w)
+        for s in (make_rule(rule), make_rule(rule))]
+pix = torch.rand(1, 784, generator=torch.Generator().manual_seed(1)) * 255
+x = input_spikes(pix, torch.tensor([4.0]), steps, 0.5, torch.Generator().manual_seed(2))
+counts = []
+for net, run in zip(nets, (fused.run, diehl_cook_triton.run)):
+    c = torch.zeros(1, n)
+    run(net, x, steps, True, c)
+    run(net, None, 300, True, None, rest=True)
+    counts.append(c)
+cpu, tri = nets
+assert counts[0].sum() > 100, counts[0].sum()
+assert (cpu.weight - w).abs().max() > 1e-3  # it learned
+assert torch.equal(counts[0], counts[1])
+torch.testing.assert_close(tri.weight, cpu.weight, rtol=0, atol=2e-5)
+torch.testing.assert_close(tri.theta, cpu.theta, rtol=0, atol=1e-5)
+for a, b in zip((*tri.learner.pre, *tri.learner.post), (*cpu.learner.pre, *cpu.learner.post)):
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", ["dc", "triplet", "calcium"])
+def test_triton_kernel_in_interpreter_matches_cpu_kernel(rule: str) -> None:
+    """The CUDA kernel's program (diehl_cook_triton) run by Triton's CPU interpreter (one
+    program: n = 100) learns as the CPU kernel does, for every rule it takes. Needs Triton (CUDA
+    builds of PyTorch); the same on a GPU: tests/test_diehl_cook_cuda.py."""
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1"}  # read when the kernels are defined
+    proc = subprocess.run([sys.executable, "-c", _INTERPRETED, rule], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]

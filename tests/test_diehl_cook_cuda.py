@@ -8,23 +8,33 @@ import pytest
 import torch
 
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.experiments.unsupervised import make_rule
 from hebbtorch.kernels import diehl_cook as fused
 from hebbtorch.networks.diehl_cook import DiehlCookNetwork, input_spikes
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-def _twins(n: int, seed: int, scale: float) -> tuple[DiehlCookNetwork, DiehlCookNetwork]:
-    cpu = DiehlCookNetwork(n, generator=torch.Generator().manual_seed(seed))
-    cpu.weight.mul_(scale)  # a busy network: many E and I spikes, LTP and LTD every image
-    gpu = DiehlCookNetwork(n, w_init=cpu.weight, device="cuda")
-    return cpu, gpu
+def _twins(n: int, seed: int, scale: float,
+           rule: str = "dc") -> tuple[DiehlCookNetwork, DiehlCookNetwork]:
+    nets = []
+    w = make_rule(rule).init(n, torch.Generator().manual_seed(seed))
+    w *= scale  # a busy network: many E and I spikes, LTP and LTD every image
+    for device in ("cpu", "cuda"):
+        setup = make_rule(rule)  # each network its own rule object
+        nets.append(DiehlCookNetwork(n, setup.rule, bounds=setup.bounds, w_init=w,
+                                     device=device))
+    return nets[0], nets[1]
 
 
 @pytest.mark.parametrize("n", [100, 300, 1000])  # 1, 3 and 8 programs (the per-step wait)
 @pytest.mark.parametrize("learn", [True, False])
-def test_presentation_and_rest_match_cpu_kernel(n: int, learn: bool) -> None:
-    cpu, gpu = _twins(n, seed=n, scale=2.0)
+@pytest.mark.parametrize("rule", ["dc", "triplet", "calcium"])
+def test_presentation_and_rest_match_cpu_kernel(n: int, learn: bool, rule: str) -> None:
+    if not learn and rule != "dc":
+        pytest.skip("frozen: the rule is not used")
+    cpu, gpu = _twins(n, seed=n, scale=2.0, rule=rule)
+    start = cpu.weight.clone()
     g = torch.Generator().manual_seed(1)
     counts = {}
     for image in range(3):
@@ -48,6 +58,17 @@ def test_presentation_and_rest_match_cpu_kernel(n: int, learn: bool) -> None:
             for a, b in zip((*gpu.learner.pre, *gpu.learner.post),
                             (*cpu.learner.pre, *cpu.learner.post), strict=True):
                 torch.testing.assert_close(a.cpu(), b, rtol=0, atol=1e-6)
+    if learn:  # the rule did learn (so the weights' comparison means something)
+        assert (cpu.weight - start).abs().max() > 1e-3
+
+
+def test_cuda_path_takes_the_spike_triggered_rules_not_graupner_brunel() -> None:
+    for rule in ("dc", "triplet", "calcium", "gb"):
+        setup = make_rule(rule)
+        net = DiehlCookNetwork(100, setup.rule, bounds=setup.bounds, device="cuda")
+        why = fused.unsupported(net)
+        assert (why is None) == (rule != "gb"), (rule, why)
+        assert fused.unsupported(net, learn=False) is None  # frozen: any rule
 
 
 def test_network_selects_cuda_kernel_and_reference_agrees_statistically() -> None:

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget", type=positive_float, default=None,
                    help="stop training after this many seconds (then evaluate)")
     p.add_argument("--device", default="cpu",
-                   help="cpu (default) or cuda: the exact online mode with the original STDP "
+                   help="cpu (default) or cuda: the exact online mode with dc, triplet or calcium "
                    "(and frozen evaluation with --eval-batch 1) runs in a Triton kernel there")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--seed", type=int, default=0)

@@ -205,9 +205,9 @@ def train_unsupervised(
     ``batch`` = 1 is the exact online mode; > 1 the batched mode (updates averaged), whose lanes
     are split over the ranks of a running process group (collective then; ranks other than 0
     write nothing, skip the evaluation and return ``{}``). ``device="cuda"``: the networks
-    live on the GPU (exact online mode with the original STDP and every frozen evaluation with
-    ``eval_batch`` 1 in :mod:`hebbtorch.kernels.diehl_cook_triton`); input spikes are then drawn
-    by CUDA generators, i.e. other samples than on the CPU."""
+    live on the GPU (exact online mode with ``dc``, ``triplet`` or ``calcium`` and every frozen
+    evaluation with ``eval_batch`` 1 in :mod:`hebbtorch.kernels.diehl_cook_triton`); input
+    spikes are then drawn by CUDA generators, i.e. other samples than on the CPU."""
     out = Path(out)
     for name, v in (("neurons", neurons), ("images", images), ("batch", batch),
                     ("label_images", label_images), ("test_images", test_images),

@@ -147,31 +147,39 @@ def unsupported(net: DiehlCookNetwork, learn: bool = True) -> str | None:
         return (f"rule {type(rule).__name__} (the fused path runs GraupnerBrunel and rules whose "
                 "updates are spike-triggered products of traces: DiehlCookSTDP, TripletSTDP, "
                 "CalciumHebbian)")
-    traces = (*rule.pre_traces, *rule.post_traces)
-    if (not 1 <= len(rule.pre_traces) <= MAX_TRACES or not 1 <= len(rule.post_traces) <= MAX_TRACES
-            or any(t.delay for t in traces)):
-        return f"traces of {type(rule).__name__} (the fused path takes 1-2 undelayed per side)"
-    return None
+    return _unsupported_traces(rule)
 
 
 def _unsupported_cuda(net: DiehlCookNetwork, learn: bool) -> str | None:
-    """The CUDA path (:mod:`hebbtorch.kernels.diehl_cook_triton`) runs the original STDP or no
-    learning, with a hard clip, for as many neurons as the device has SMs times its block."""
-    from hebbtorch.networks.diehl_cook import DiehlCookSTDP
-
+    """The CUDA path (:mod:`hebbtorch.kernels.diehl_cook_triton`) runs the spike-triggered rules
+    of :func:`rule_spec` (not Graupner-Brunel) or no learning, with a finite [w_min, w_max]
+    clip, for as many neurons as the device has SMs times its block."""
     if not cpu.triton_available():
         return "Triton is not installed (it comes with CUDA builds of PyTorch)"
-    if learn and type(net.rule) is not DiehlCookSTDP:
-        return f"rule {type(net.rule).__name__} (the CUDA path runs the original trace STDP)"
-    b = net.bounds
-    if learn and (b.dependence != "additive" or b.w_min is None or b.w_max is None):
-        return "weight bounds other than a hard [w_min, w_max] clip (CUDA path)"
+    if learn:
+        rule, b = net.rule, net.bounds
+        if rule_spec(rule) is None:
+            return (f"rule {type(rule).__name__} (the CUDA path runs DiehlCookSTDP, TripletSTDP "
+                    "and CalciumHebbian)")
+        if b.w_min is None or b.w_max is None:
+            return "weight bounds without a finite [w_min, w_max] (CUDA path)"
+        why = _unsupported_traces(rule)
+        if why:
+            return why
     from hebbtorch.kernels import diehl_cook_triton
 
     try:
         diehl_cook_triton.launch_shape(net.n, net.weight.device)
     except HebbtorchError as e:
         return str(e)
+    return None
+
+
+def _unsupported_traces(rule: PlasticityRule) -> str | None:
+    traces = (*rule.pre_traces, *rule.post_traces)
+    if (not 1 <= len(rule.pre_traces) <= MAX_TRACES or not 1 <= len(rule.post_traces) <= MAX_TRACES
+            or any(t.delay for t in traces)):
+        return f"traces of {type(rule).__name__} (the fused path takes 1-2 undelayed per side)"
     return None
 
 

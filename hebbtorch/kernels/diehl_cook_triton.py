@@ -1,6 +1,8 @@
 """The Diehl & Cook network in exact online mode on CUDA: one Triton launch simulates a whole
-presentation (or rest period) of one image, with the original trace STDP or without learning --
-the GPU counterpart of ``diehl_cook_cpu.cpp``, same arithmetic and step order
+presentation (or rest period) of one image, learning with a rule of the CPU kernel's
+spike-triggered form (:func:`hebbtorch.kernels.diehl_cook.rule_spec`: the original trace STDP,
+triplet STDP, the calcium-trace rule; 1-2 traces per side, additive or soft bounds, hard clip) or
+without learning -- the GPU counterpart of ``diehl_cook_cpu.cpp``, same arithmetic and step order
 (:mod:`hebbtorch.networks.diehl_cook`: ``network_step``, ``DiehlCookSTDP``, ``relax_state``).
 
 Why this shape: at batch 1 a step is a few hundred flops per neuron-pair and some weight rows,
@@ -76,12 +78,61 @@ def _wait(slots, t, G: tl.constexpr):
 
 
 @triton.jit
-def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, xpre, post1, post2, counts, slots,
+def _pick(a, b, IDX: tl.constexpr):
+    """Trace ``IDX`` of a side's (first, second)."""
+    if IDX == 0:
+        return a
+    else:
+        return b
+
+
+@triton.jit
+def _jumped(x, jump, MODE: tl.constexpr):
+    """engine.trace_jump for one spike on a decayed trace value (TRACE_MODES order)."""
+    if MODE == 0:  # all-to-all
+        return x + jump
+    elif MODE == 1:  # nearest
+        return x * 0.0 + jump
+    else:  # saturating
+        return x + jump * (1.0 - x)
+
+
+@triton.jit
+def _post_factor(y1, y2, jump1, jump2, k0, k1, IDX: tl.constexpr, AFTER: tl.constexpr,
+                 MODE1: tl.constexpr, MODE2: tl.constexpr):
+    """k0 + k1 * post trace IDX (before this step's spikes; with AFTER including one)."""
+    y = _pick(y1, y2, IDX)
+    if AFTER:
+        if IDX == 0:
+            y = _jumped(y, jump1, MODE1)
+        else:
+            y = _jumped(y, jump2, MODE2)
+    return k0 + k1 * y
+
+
+@triton.jit
+def _updated(w, ltp, ltd, w_min, w_max, SOFT: tl.constexpr):
+    """One weight under the rule's dependence, as the CPU kernel's ``updated``."""
+    if SOFT:
+        return w + (ltp * (w_max - w) - ltd * (w - w_min))
+    else:
+        return (w + ltp) - ltd
+
+
+@triton.jit
+def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, X1, X2, Y1, Y2, counts, slots,
             qmax, pows, steps, n_in, n, v_rest_e, v_rest_i, v_reset_e, v_reset_i, E_inh_e,
             E_inh_i, ndt_e, ndt_i, n_ref_e, n_ref_i, decay_ge, decay_gi, mean_ge, mean_gi,
-            E_exc, w_ei, w_ie, theta_plus, d_pre, d_post1, d_post2, nu_pre, nu_post, w_min,
-            w_max, G: tl.constexpr, BLOCK: tl.constexpr, IN_BLOCK: tl.constexpr,
-            LEARN: tl.constexpr, REST: tl.constexpr, HAS_INPUT: tl.constexpr):
+            E_exc, w_ei, w_ie, theta_plus, d_x1, d_x2, d_y1, d_y2, jump_x1, jump_x2, jump_y1,
+            jump_y2, ltp_pre_k0, ltp_pre_k1, ltp_post_k0, ltp_post_k1, ltd_pre_k0, ltd_pre_k1,
+            ltd_post_k0, ltd_post_k1, gate_lo, gate_hi, w_min, w_max,
+            G: tl.constexpr, BLOCK: tl.constexpr, IN_BLOCK: tl.constexpr,
+            LEARN: tl.constexpr, REST: tl.constexpr, HAS_INPUT: tl.constexpr,
+            N_PRE: tl.constexpr, N_POST: tl.constexpr, MODE_X1: tl.constexpr,
+            MODE_X2: tl.constexpr, MODE_Y1: tl.constexpr, MODE_Y2: tl.constexpr,
+            LTP_PRE: tl.constexpr, LTP_POST: tl.constexpr, LTP_AFTER: tl.constexpr,
+            LTD_PRE: tl.constexpr, LTD_POST: tl.constexpr, LTD_AFTER: tl.constexpr,
+            GATE: tl.constexpr, SOFT: tl.constexpr):
     pid = tl.program_id(0)
     lane = tl.arange(0, BLOCK)
     cols = pid * BLOCK + lane
@@ -100,14 +151,18 @@ def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, xpre, post1, post2, coun
     thi = tl.load(thresh + n + cols, mask=ok, other=0.0)
     th = tl.load(theta + cols, mask=ok, other=0.0)
     cnt = tl.zeros([BLOCK], dtype=tl.float32)
+    # the rule's traces: pre x1, x2 [IN_BLOCK] (every program keeps all), post y1, y2 [BLOCK]
+    x1 = tl.zeros([IN_BLOCK], dtype=tl.float32)
+    x2 = tl.zeros([IN_BLOCK], dtype=tl.float32)
+    y1 = tl.zeros([BLOCK], dtype=tl.float32)
+    y2 = tl.zeros([BLOCK], dtype=tl.float32)
     if LEARN:
-        xp = tl.load(xpre + rows, mask=rok, other=0.0)
-        p1 = tl.load(post1 + cols, mask=ok, other=0.0)
-        p2 = tl.load(post2 + cols, mask=ok, other=0.0)
-    else:
-        xp = tl.zeros([IN_BLOCK], dtype=tl.float32)
-        p1 = tl.zeros([BLOCK], dtype=tl.float32)
-        p2 = tl.zeros([BLOCK], dtype=tl.float32)
+        x1 = tl.load(X1 + rows, mask=rok, other=0.0)
+        y1 = tl.load(Y1 + cols, mask=ok, other=0.0)
+        if N_PRE == 2:
+            x2 = tl.load(X2 + rows, mask=rok, other=0.0)
+        if N_POST == 2:
+            y2 = tl.load(Y2 + cols, mask=ok, other=0.0)
     si_prev = tl.zeros([BLOCK], dtype=tl.float32)  # own I spikes of the previous step
     t = 0
     done = 0
@@ -147,9 +202,10 @@ def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, xpre, post1, post2, coun
             rfe = tl.maximum(rfe - f, 0.0)
             rfi = tl.maximum(rfi - f, 0.0)
             if LEARN:
-                xp = xp * tl.load(pows + 2 * (steps + 1) + left)
-                p1 = p1 * tl.load(pows + 3 * (steps + 1) + left)
-                p2 = p2 * tl.load(pows + 4 * (steps + 1) + left)
+                x1 = x1 * tl.load(pows + 2 * (steps + 1) + left)
+                x2 = x2 * tl.load(pows + 3 * (steps + 1) + left)
+                y1 = y1 * tl.load(pows + 4 * (steps + 1) + left)
+                y2 = y2 * tl.load(pows + 5 * (steps + 1) + left)
             done = 1
         else:
             ve, rfe, spe = _membrane(ve, gee, gie, rfe, the, v_rest_e, v_reset_e, E_inh_e, ndt_e,
@@ -173,33 +229,49 @@ def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, xpre, post1, post2, coun
             si_prev = si
             n_e = tl.sum(spe.to(tl.int32), 0)
             cnt += se
-            if LEARN:
+            if LEARN:  # the CPU kernel's plasticity(): factors from the decayed traces
                 th = tl.where(spe, th + theta_plus, th)
                 the = tl.where(spe, the + theta_plus, the)
-                xpd = xp * d_pre
-                p1 = p1 * d_post1
-                p2 = p2 * d_post2
+                x1 = x1 * d_x1
+                x2 = x2 * d_x2
+                y1 = y1 * d_y1
+                y2 = y2 * d_y2
+                yg = _pick(y1, y2, GATE)
+                gate = (yg >= gate_lo) & (yg <= gate_hi)
+                ltp_a = ltp_pre_k0 + ltp_pre_k1 * _pick(x1, x2, LTP_PRE)
+                ltd_a = ltd_pre_k0 + ltd_pre_k1 * _pick(x1, x2, LTD_PRE)
+                ltp_b = tl.where(gate, _post_factor(y1, y2, jump_y1, jump_y2, ltp_post_k0,
+                                                    ltp_post_k1, LTP_POST, LTP_AFTER, MODE_Y1,
+                                                    MODE_Y2), 0.0)
+                ltd_b = tl.where(gate, _post_factor(y1, y2, jump_y1, jump_y2, ltd_post_k0,
+                                                    ltd_post_k1, LTD_POST, LTD_AFTER, MODE_Y1,
+                                                    MODE_Y2), 0.0)
                 left_e = spe.to(tl.int32)
                 m = n_e
-                while m > 0:  # LTP, column by column (E spikes are rare)
-                    jl = tl.argmax(left_e, 0)
-                    b = tl.sum(tl.where(lane == jl, p2, 0.0), 0)
+                while m > 0:  # spiking columns (E spikes are rare): LTP, and LTD where the
+                    jl = tl.argmax(left_e, 0)  # row spiked too (soft bounds take both at old w)
+                    b_p = tl.sum(tl.where(lane == jl, ltp_b, 0.0), 0)
+                    b_d = tl.sum(tl.where(lane == jl, ltd_b, 0.0), 0)
                     cp = W + rows.to(tl.int64) * n + (pid * BLOCK + jl)
                     w = tl.load(cp, mask=rok, other=0.0)
-                    w = w + (nu_post * xpd) * b
-                    # entries of inputs that also spiked are clipped after their LTD
-                    tl.store(cp, tl.where(xin, w, _clip(w, w_min, w_max)), mask=rok)
+                    w = _updated(w, ltp_a * b_p, tl.where(xin, ltd_a * b_d, 0.0), w_min, w_max,
+                                 SOFT)
+                    tl.store(cp, _clip(w, w_min, w_max), mask=rok)
                     left_e = tl.where(lane == jl, 0, left_e)
                     m -= 1
                 if HAS_INPUT:
-                    for e in range(e0, e1):  # LTD on this step's input spikes
+                    for e in range(e0, e1):  # the other entries of the spiking rows: LTD
                         i = tl.load(idx + e).to(tl.int64)
+                        a_d = tl.sum(tl.where(rows == i, ltd_a, 0.0), 0)
                         rp = W + i * n + cols
                         w = tl.load(rp, mask=ok, other=0.0)
-                        tl.store(rp, _clip(w - nu_pre * p1, w_min, w_max), mask=ok)
-                xp = tl.where(xin, 1.0, xpd)
-                p1 = tl.where(spe, 1.0, p1)
-                p2 = tl.where(spe, 1.0, p2)
+                        w = _clip(_updated(w, 0.0, a_d * ltd_b, w_min, w_max, SOFT), w_min,
+                                  w_max)
+                        tl.store(rp, w, mask=ok & (spe == 0))
+                x1 = tl.where(xin, _jumped(x1, jump_x1, MODE_X1), x1)
+                x2 = tl.where(xin, _jumped(x2, jump_x2, MODE_X2), x2)
+                y1 = tl.where(spe, _jumped(y1, jump_y1, MODE_Y1), y1)
+                y2 = tl.where(spe, _jumped(y2, jump_y2, MODE_Y2), y2)
             t += 1
     if (done == 0) & (steps > 0):  # the last step's inhibition
         total = _wait(slots, steps - 1, G)
@@ -217,10 +289,13 @@ def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, xpre, post1, post2, coun
     if LEARN:
         tl.store(theta + cols, th, mask=ok)
         tl.store(thresh + cols, the, mask=ok)
-        tl.store(post1 + cols, p1, mask=ok)
-        tl.store(post2 + cols, p2, mask=ok)
+        tl.store(Y1 + cols, y1, mask=ok)
+        if N_POST == 2:
+            tl.store(Y2 + cols, y2, mask=ok)
         if pid == 0:
-            tl.store(xpre + rows, xp, mask=rok)
+            tl.store(X1 + rows, x1, mask=rok)
+            if N_PRE == 2:
+                tl.store(X2 + rows, x2, mask=rok)
 
 
 def launch_shape(n: int, device: torch.device) -> int:
@@ -254,17 +329,46 @@ def events(spikes: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor
     return nz[:, 1].to(torch.int32).contiguous(), ptr
 
 
+def _rule_args(net: DiehlCookNetwork, learn: bool) -> tuple[list[float], dict[str, int]]:
+    """The rule's traces and factors (:func:`hebbtorch.kernels.diehl_cook.rule_spec`) as the
+    kernel's float arguments (trace decays and jumps, factor constants, gate bounds) and
+    constexprs; without learning, placeholders the kernel never reads."""
+    from hebbtorch.kernels.diehl_cook import ONE, RuleSpec, rule_spec
+    from hebbtorch.plasticity.engine import TRACE_MODES, TraceSpec
+
+    lrn = net.learner
+    if learn:
+        spec = rule_spec(net.rule)
+        pre, post = net.rule.pre_traces, net.rule.post_traces
+        d_pre, d_post = list(lrn.decay_pre), list(lrn.decay_post)
+    else:
+        spec, pre, post, d_pre, d_post = RuleSpec(ONE, ONE, ONE, ONE), (), (), [], []
+    pad = TraceSpec(1.0)  # an unused second trace: decays by 1, never read
+    pre2, post2 = [*pre, pad, pad][:2], [*post, pad, pad][:2]
+    d_pre, d_post = [*d_pre, 1.0, 1.0][:2], [*d_post, 1.0, 1.0][:2]
+    floats = [*d_pre, *d_post, *(t.jump for t in (*pre2, *post2)),
+              *(k for f in spec[:4] for k in (f.k0, f.k1)), spec.gate[1], spec.gate[2]]
+    consts = dict(N_PRE=max(len(pre), 1), N_POST=max(len(post), 1),
+                  **{f"MODE_{k}": TRACE_MODES.index(t.mode)
+                     for k, t in zip(("X1", "X2", "Y1", "Y2"), (*pre2, *post2), strict=True)},
+                  LTP_PRE=spec.ltp_pre.trace, LTP_POST=spec.ltp_post.trace,
+                  LTP_AFTER=int(spec.ltp_post.after), LTD_PRE=spec.ltd_pre.trace,
+                  LTD_POST=spec.ltd_post.trace, LTD_AFTER=int(spec.ltd_post.after),
+                  GATE=spec.gate[0],
+                  SOFT=int(learn and net.bounds.dependence == "multiplicative"))
+    return [float(x) for x in floats], consts
+
+
 def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: bool,
         counts: torch.Tensor | None, rest: bool = False) -> None:
     """As :func:`hebbtorch.kernels.diehl_cook.run`, on CUDA (or Triton's interpreter)."""
-    from hebbtorch.networks.diehl_cook import DiehlCookState, DiehlCookSTDPParameters, thresholds
+    from hebbtorch.networks.diehl_cook import DiehlCookState, thresholds
 
     p, c, n, lrn, w = net.params, net.consts, net.n, net.learner, net.weight
     dev = w.device
     g = launch_shape(n, dev)
-    rule = net.rule.params if learn else DiehlCookSTDPParameters()
-    decays = (c.decay_ge, c.decay_gi, *lrn.decay_pre, *lrn.decay_post) if learn else (
-        c.decay_ge, c.decay_gi, 1.0, 1.0, 1.0)
+    floats, consts = _rule_args(net, learn)
+    decays = (c.decay_ge, c.decay_gi, *floats[:4])
     w_min, w_max = (net.bounds.w_min, net.bounds.w_max) if learn else (0.0, 1.0)
     if learn and bool(((w < w_min) | (w > w_max)).any()):
         w.clamp_(w_min, w_max)
@@ -276,7 +380,11 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
         idx, ptr = events(spikes.reshape(steps, -1), steps)
         if idx.numel() == 0:
             idx = torch.zeros(1, dtype=torch.int32, device=dev)
-    traces = (lrn.pre[0], *lrn.post) if learn else (thresh, thresh, thresh)  # unused if frozen
+    if learn:  # the learner's own traces, updated in place
+        lrn.pre, lrn.post = ([x.float().contiguous() for x in xs] for xs in (lrn.pre, lrn.post))
+        traces = (*[*lrn.pre, lrn.pre[0]][:2], *[*lrn.post, lrn.post[0]][:2])
+    else:
+        traces = (thresh,) * 4  # unused when frozen
     slots = torch.zeros(2, max(steps, 1), dtype=torch.int32, device=dev)  # counts, conductance
     e_i = [(p.v_rest_e, p.v_rest_i), (p.v_reset_e, p.v_reset_i), (p.E_inh_e, p.E_inh_i),
            (-p.dt / p.tau_e, -p.dt / p.tau_i),
@@ -285,9 +393,9 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
         w, idx, ptr if ptr is not None else idx, st.v, st.ge, st.gi, st.ref, net.theta, thresh,
         *traces, counts, slots[0], slots[1], _powers(decays, steps, str(dev)), steps,
         w.shape[0], n, *(float(x) for pair in e_i for x in pair), c.decay_ge, c.decay_gi,
-        c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie,
-        p.theta_plus, *(float(d) for d in decays[2:]), rule.nu_pre, rule.nu_post, w_min, w_max,
+        c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, p.theta_plus, *floats,
+        float(w_min), float(w_max),
         G=g, BLOCK=BLOCK, IN_BLOCK=triton.next_power_of_2(w.shape[0]), LEARN=learn,
-        REST=rest and spikes is None, HAS_INPUT=spikes is not None, num_warps=4,
+        REST=rest and spikes is None, HAS_INPUT=spikes is not None, **consts, num_warps=4,
         enable_fp_fusion=False)
     net.state = DiehlCookState(*(x.reshape(1, -1) for x in st))

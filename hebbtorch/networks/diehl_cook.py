@@ -456,8 +456,10 @@ class DiehlCookNetwork(nn.Module):
             :class:`~hebbtorch.plasticity.CalciumHebbian` (additive or soft bounds),
             :class:`~hebbtorch.plasticity.GraupnerBrunel` (no noise, additive) or does not
             learn (any rule), everything else (batched mode, noisy Graupner-Brunel, other rules)
-            with the PyTorch step loop; on CUDA the exact online mode with :class:`DiehlCookSTDP` or
-            without learning runs in the Triton kernel of
+            with the PyTorch step loop; on CUDA the exact online mode with
+            :class:`DiehlCookSTDP`, :class:`~hebbtorch.plasticity.TripletSTDP`,
+            :class:`~hebbtorch.plasticity.CalciumHebbian` (hard clip or soft bounds in a finite
+            range) or without learning runs in the Triton kernel of
             :mod:`hebbtorch.kernels.diehl_cook_triton`. "reference" always uses the loop,
             "fused" raises where no kernel can run. ``HEBBTORCH_BACKEND=reference`` makes
             "auto" mean the loop.
