@@ -41,8 +41,9 @@ stage sweep 90 python3 bench/bench_neurons.py --device cuda --kernel-sweep --siz
 # The Diehl & Cook GPU epoch (issue 6: 60,000 Fashion-MNIST images, 6,400 neurons, exact online
 # mode) side by side with the CUDA tests: the tests mostly compile kernels on the CPUs, the epoch
 # keeps 50 SMs busy; its training stops at DC_BUDGET seconds (then a shorter evaluation).
+# DC_RULE=triplet or calcium trains with those rules instead (the kernel takes all three).
 DC_BUDGET=${DC_BUDGET:-300}
-stage dc6400 "${DC_LIMIT:-390}" python3 -m hebbtorch.cli.main unsupervised --rule dc \
+stage dc6400 "${DC_LIMIT:-390}" python3 -m hebbtorch.cli.main unsupervised --rule "${DC_RULE:-dc}" \
     --neurons 6400 --data fashion-mnist --data-root .fmnist --images 60000 --label-images 5000 \
     --test-images 5000 --eval-batch 1 --update-interval 10000 --checkpoint-every 10000 \
     --device cuda --time-budget "$DC_BUDGET" --out "$OUT/res/dc6400" &
