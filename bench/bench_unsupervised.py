@@ -98,9 +98,12 @@ def main() -> None:
     ap.add_argument("--neurons", type=int, nargs="+", default=[100, 400],
                     help="network sizes; the step-loop and batched rows use the first")
     ap.add_argument("--images", type=int, default=20, help="images per online measurement")
-    ap.add_argument("--batches", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--batches", type=int, nargs="*", default=[16, 64])
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1],
+                    help="thread counts of the online rows (the fused kernel splits "
+                         "Graupner-Brunel's row updates over them); the rest use one")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/unsupervised.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -113,13 +116,16 @@ def main() -> None:
 
     for rule in args.rules:
         for n in args.neurons:
-            add(measure(rule, n, 1, args.images, x))
+            for k in args.threads:
+                torch.set_num_threads(k)
+                add({**measure(rule, n, 1, args.images, x), "threads": k})
+        torch.set_num_threads(1)
         add(measure(rule, n0, 1, args.images, x, backend="reference"))  # the kernel's reference
     for b in args.batches:
         add(measure("dc", n0, b, 2 * b, x))
     compiled = compile_overhead(n0) if args.compile else None
     print(compiled, flush=True)
-    write_json(args.out, {"compile": compiled, "torch": torch.__version__, "threads": 1,
+    write_json(args.out, {"compile": compiled, "torch": torch.__version__, "threads": args.threads,
                           "machine": platform.processor() or platform.machine(),
                           "cpus": os.cpu_count(), "load_average": os.getloadavg(),
                           "rows": rows})

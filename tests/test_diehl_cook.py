@@ -445,6 +445,34 @@ def test_fused_graupner_brunel_matches_the_reference_loop(times, gb_set):
     _assert_same_run(ref, fused_net)
 
 
+def test_fused_graupner_brunel_is_the_same_on_any_thread_count():
+    """The fused kernel splits Graupner-Brunel's row updates over OpenMP threads
+    (``torch.get_num_threads()``); rows are independent, so one and three threads give the
+    same bits (three: an uneven split of the 784 rows)."""
+    from hebbtorch.experiments.unsupervised import make_rule
+    from hebbtorch.kernels import diehl_cook as fused
+
+    setup = make_rule("gb", gb_set="cortical_slices")
+    if not fused.use_fused(DiehlCookNetwork(2, setup.rule, bounds=setup.bounds)):
+        pytest.skip("no C++ compiler for the kernel")
+    w = setup.init(30, torch.Generator().manual_seed(2))
+    images = (torch.rand(2, N_INPUT, generator=torch.Generator().manual_seed(3)) < 0.2) * 255.0
+    threads, runs = torch.get_num_threads(), []
+    try:
+        for k in (1, 3):
+            torch.set_num_threads(k)
+            runs.append(_train("fused", images, w, rule=setup.rule, bounds=setup.bounds))
+    finally:
+        torch.set_num_threads(threads)
+    (c1, net1), (c3, net3) = runs
+    assert c1.sum() > 0 and torch.equal(c1, c3)
+    assert not torch.equal(net1.weight, w)
+    assert torch.equal(net1.weight, net3.weight)
+    for a, b in zip(net1.learner.rule_state, net3.learner.rule_state, strict=True):
+        assert (a is None and b is None) or torch.equal(a, b)
+    _assert_same_run(net1, net3)
+
+
 def _pattern_selectivity(gb_set: str | None, gb_calcium, rate_normalised: bool) -> float:
     """Mean spike selectivity |n_A - n_B| / (n_A + n_B) of 4 neurons shown two disjoint
     150-pixel patterns in turn, 20 times each, learning with ``gb``; over three seeds."""

@@ -112,7 +112,8 @@ MAX_TRACES = 2  # per side (_Rule.pre / _Rule.post)
 
 _P, _I64, _I, _F, _D = (ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float,
                         ctypes.c_double)
-_ARGS = [_P, _I64, _I64, _I64, *[_P] * 12, _D, _D, *[_F] * 6, _P, _I, _I, ctypes.POINTER(_Rule)]
+_ARGS = [_P, _I64, _I64, _I64, *[_P] * 12, _D, _D, *[_F] * 6, _P, _I, _I, ctypes.POINTER(_Rule),
+         _I]
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -247,6 +248,6 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
         *(ptr(t) for t in st), *(ptr(t) for t in (c.v_rest, c.v_reset, c.E_inh, c.neg_dt_tau,
                                                    c.n_ref)),
         c.decay_ge, c.decay_gi, c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, p.theta_plus,
-        ptr(counts), int(learn), int(rest), ctypes.byref(rule))
+        ptr(counts), int(learn), int(rest), ctypes.byref(rule), torch.get_num_threads())
     net.state = st
 

@@ -85,6 +85,7 @@ struct Net {
   std::vector<float> cx, cy, cy_top;
   std::vector<int64_t> done;
   int64_t recorded;
+  int32_t threads;  // for gb_flush: rows are independent, so any split gives the same bits
 };
 
 // torch.lerp's formula (two branches, for accuracy near either end)
@@ -226,6 +227,7 @@ void gb_catch_up(Net& s, int64_t i) {
 
 // Every row up to date; the record starts again.
 void gb_flush(Net& s) {
+#pragma omp parallel for schedule(static) num_threads(s.threads)
   for (int64_t i = 0; i < s.n_in; ++i) gb_catch_up(s, i);
   s.recorded = 0;
   std::fill(s.done.begin(), s.done.end(), 0);
@@ -336,14 +338,16 @@ void step(Net& s, const float* x, float* counts, bool learn) {
 // x = null for silence; `rule` is read only with `learn`. With `rest` (and no input) it is
 // DiehlCookNetwork._rest: every 10 steps, once both conductances are below 1e-6, the remaining
 // steps are jumped over exactly (relax_state, and the traces decay by decay^steps) -- except
-// while Graupner-Brunel learns, whose efficacies drift in every step.
+// while Graupner-Brunel learns, whose efficacies drift in every step; `threads` split
+// Graupner-Brunel's row updates (bit-identical for any count).
 // decay_ge/gi are doubles for the same reason as Trace::decay; per-step factors are floats.
 extern "C" void ht_dc_run(
     const float* x, int64_t steps, int64_t n_in, int64_t n, float* w, float* theta,
     float* thresh, float* v, float* ge, float* gi, float* ref, const float* v_rest,
     const float* v_reset, const float* E_inh, const float* neg_dt_tau, const float* n_ref,
     double decay_ge, double decay_gi, float mean_ge, float mean_gi, float E_exc, float w_ei,
-    float w_ie, float theta_plus, float* counts, int learn, int rest, const Rule* rule) {
+    float w_ie, float theta_plus, float* counts, int learn, int rest, const Rule* rule,
+    int32_t threads) {
   const Calcium* gb = learn ? rule->gb : nullptr;
   const int64_t delay = gb ? gb->delay : 0;
   Net s{n_in, n, w, theta, thresh, v, ge, gi, ref, v_rest, v_reset, E_inh, neg_dt_tau, n_ref,
@@ -353,6 +357,7 @@ extern "C" void ht_dc_run(
         std::vector<uint8_t>(n_in), {}, {}, false};  // (the rest: empty, zero)
   s.pre_idx.reserve(n_in);
   s.post_idx.reserve(n);
+  s.threads = std::max(threads, 1);
   if (gb) {
     s.line.resize(delay * n_in);
     for (int64_t k = 0; k < delay * n_in; ++k) s.line[k] = gb->history[k] != 0.0f;
