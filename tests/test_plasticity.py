@@ -343,6 +343,45 @@ def test_gb_no_stimulation_no_change_and_deterministic_limit():
     assert float(up[0]) in (0.0, 1.0) and float(down[0]) in (0.0, 1.0)
 
 
+def _silent_drift(drift_every: int, dtype: torch.dtype, rho0: torch.Tensor, steps: int):
+    """ρ after ``steps`` silent 0.5 ms steps (only the bistable drift acts), cortical slices."""
+    p = GB_PARAMETER_SETS["cortical_slices"]
+    c = PlasticConnection(len(rho0), 1, GraupnerBrunel(p, times=False, drift_every=drift_every),
+                          dt=0.5, w_init=(1.0 + rho0 * (p.b - 1.0)).unsqueeze(1).to(dtype),
+                          bounds=WeightBounds(1.0, p.b), dtype=dtype)
+    c.run(torch.zeros(steps, 1, len(rho0), dtype=dtype), torch.zeros(steps, 1, 1, dtype=dtype))
+    return c.state.rule.rho[0, :, 0].double()
+
+
+def test_gb_bistable_drift_resolved_in_float32():
+    """tau dρ/dt = -ρ(1-ρ)(ρ*-ρ) with tau = 346 s: one 0.5 ms step moves ρ by <= 7e-8, about
+    float32's spacing near ρ = 0.5..1, so drifting every step in float32 rounds each step to
+    whole ulps (here: more than 50 % off somewhere, stuck just above ρ* = 0.5); drifting every
+    128 steps (the default) stays within 2 % of the float64 per-step solution, and the clock
+    carries over between runs (two runs of 3,000 = one of 6,000 with drift_every 128)."""
+    rho0 = torch.tensor([0.1, 0.3, 0.45, 0.52, 0.6, 0.8, 0.9, 0.95], dtype=F64)
+    steps = 320 * 128
+    want = _silent_drift(1, F64, rho0, steps) - rho0
+    assert bool((want[:3] < 0).all()) and bool((want[3:] > 0).all())  # away from ρ* = 0.5
+    err = {k: ((_silent_drift(k, torch.float32, rho0, steps) - rho0.float().double() - want)
+               / want).abs().max() for k in (1, 128)}
+    assert err[128] < 0.02 and err[1] > 0.5, err
+    p = GB_PARAMETER_SETS["cortical_slices"]
+    rule = GraupnerBrunel(p, times=False)
+    c = PlasticConnection(len(rho0), 1, rule, dt=0.5, w_init=(1.0 + rho0 * (p.b - 1.0)).unsqueeze(
+        1), bounds=WeightBounds(1.0, p.b), dtype=F64)
+    for _ in range(2):
+        c.run(torch.zeros(3_000, 1, len(rho0), dtype=F64), torch.zeros(3_000, 1, 1, dtype=F64))
+    assert c.state.rule.clock == 6_000 % 128
+    assert torch.equal(c.state.rule.rho[0, :, 0], _silent_drift(128, F64, rho0, 6_000))
+
+
+def test_gb_drift_every_must_be_a_positive_integer():
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(HebbtorchError, match="drift_every"):
+            GraupnerBrunel(drift_every=bad)
+
+
 def test_gb_noise_reproducible_with_generator():
     p = GB_PARAMETER_SETS["DP"]
     outs = []

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gb-rate-normalised", action="store_true",
                    help="gb only (exact online mode): scale C_pre down by a retry's intensity "
                    "increase (docs/unsupervised.md, 'Graupner-Brunel in the network')")
+    p.add_argument("--gb-drift-every", type=positive_int, default=128, metavar="STEPS",
+                   help="gb only: apply the slow bistable drift every STEPS steps (default 128; "
+                   "1: every step, which float32 cannot resolve: see GraupnerBrunel)")
     p.add_argument("--neurons", type=positive_int, default=100,
                    help="excitatory (= inhibitory) neurons (default 100)")
     p.add_argument("--data", default="mnist-5k",
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed, data_root=args.data_root, time_budget_s=args.time_budget,
             quiet=args.quiet, device=args.device, gb_calcium=args.gb_calcium,
             gb_set=args.gb_set,
-            gb_rate_normalised=args.gb_rate_normalised,
+            gb_rate_normalised=args.gb_rate_normalised, gb_drift_every=args.gb_drift_every,
             gb_params=dict(args.gb_param) if args.gb_param else None)
     finally:
         ddp.teardown(info)

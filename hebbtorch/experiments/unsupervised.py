@@ -86,7 +86,8 @@ def balanced_triplet(p: TripletSTDPParameters,
 
 def make_rule(name: str, p: DiehlCookParameters | None = None,
               gb_calcium: tuple[float, float] | None = None,
-              gb_set: str | None = None, gb_params: dict[str, float] | None = None) -> RuleSetup:
+              gb_set: str | None = None, gb_params: dict[str, float] | None = None,
+              gb_drift_every: int = 128) -> RuleSetup:
     """Rules and their scaling in the Diehl & Cook network (docs/unsupervised.md, "Rules"):
 
     * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights.
@@ -102,7 +103,8 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
       of Graupner & Brunel's fitted sets (:data:`~hebbtorch.plasticity.GB_PARAMETER_SETS`);
       ``gb_calcium``: other calcium amplitudes (C_pre, C_post) for the set; ``gb_params``: any
       other fields of :class:`~hebbtorch.plasticity.GraupnerBrunelParameters` replaced
-      (docs/unsupervised.md, "Graupner-Brunel in the network").
+      (docs/unsupervised.md, "Graupner-Brunel in the network"); ``gb_drift_every``: see
+      :class:`~hebbtorch.plasticity.GraupnerBrunel`.
     """
     for opt, v in (("gb_calcium (--gb-calcium) sets", gb_calcium),
                    ("gb_set (--gb-set) picks", gb_set), ("gb_params (--gb-param) set", gb_params)):
@@ -136,7 +138,7 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
         def bistable(n: int, g: torch.Generator) -> torch.Tensor:
             return w0 * (1.0 + (gp.b - 1.0) * torch.rand(N_INPUT, n, generator=g))
 
-        return RuleSetup(GraupnerBrunel(gp, w0=w0, times=False),
+        return RuleSetup(GraupnerBrunel(gp, w0=w0, times=False, drift_every=gb_drift_every),
                          WeightBounds(w0, gp.b * w0, "additive"),
                          bistable)
     raise HebbtorchError(f"unknown rule {name!r}; choose one of {', '.join(RULES)}")
@@ -195,7 +197,7 @@ def train_unsupervised(
     seed: int = 0, data_root: str | None = None, time_budget_s: float | None = None,
     quiet: bool = False, device: str = "cpu", gb_calcium: tuple[float, float] | None = None,
     gb_set: str | None = None, gb_rate_normalised: bool = False,
-    gb_params: dict[str, float] | None = None,
+    gb_params: dict[str, float] | None = None, gb_drift_every: int = 128,
 ) -> dict:
     """Train, label, evaluate; write ``metrics.json``, ``checkpoint.pt`` and the pictures
     (``receptive_fields.png``, ``assignments.png``, ``confusion.png``, ``accuracy.png``).
@@ -218,7 +220,8 @@ def train_unsupervised(
     if update_interval % batch or checkpoint_every % batch:
         raise HebbtorchError(f"update_interval ({update_interval}) and checkpoint_every "
                              f"({checkpoint_every}) must be multiples of batch ({batch})")
-    setup = make_rule(rule, gb_calcium=gb_calcium, gb_set=gb_set, gb_params=gb_params)
+    setup = make_rule(rule, gb_calcium=gb_calcium, gb_set=gb_set, gb_params=gb_params,
+                      gb_drift_every=gb_drift_every)
     config = {"rule": rule, "neurons": neurons, "dataset": dataset, "images": images,
               "batch": batch, "update_interval": update_interval, "seed": seed}
     if gb_set is not None:  # kept only when given: older checkpoints stay resumable
@@ -229,6 +232,8 @@ def train_unsupervised(
         config["gb_params"] = {k: float(gb_params[k]) for k in sorted(gb_params)}
     if gb_rate_normalised:
         config["gb_rate_normalised"] = True
+    if rule == "gb":  # always: runs from before drift_every drifted every step
+        config["gb_drift_every"] = int(gb_drift_every)
     xtr, ytr = _load(dataset, "train", data_root)
     xte, yte = _load(dataset, "test", data_root)
     order = _order(len(ytr), images, seed)

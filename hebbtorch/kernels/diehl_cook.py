@@ -97,7 +97,8 @@ class _Calcium(ctypes.Structure):
     _fields_ = [*((f, ctypes.c_void_p) for f in ("rho", "t_p", "t_d", "history")),
                 ("delay", ctypes.c_int64), *((f, ctypes.c_float) for f in (
                     "C_pre", "C_post", "theta_d", "theta_p", "gamma_d", "gamma_p", "rho_star",
-                    "h", "w0", "b_minus_1", "dt"))]
+                    "h", "w0", "b_minus_1", "dt")), ("clock", ctypes.POINTER(ctypes.c_int64)),
+                ("drift_every", ctypes.c_int64)]
 
 
 class _Rule(ctypes.Structure):
@@ -188,23 +189,26 @@ def _trace(x: torch.Tensor, decay: float, spec: TraceSpec) -> _Trace:
     return _Trace(x.data_ptr(), decay, spec.jump, TRACE_MODES.index(spec.mode))
 
 
-def _calcium(net: DiehlCookNetwork) -> _Calcium:
+def _calcium(net: DiehlCookNetwork, clock: ctypes.c_int64) -> _Calcium:
     """Graupner-Brunel's part of the descriptor: the learner's ρ (and t_p, t_d) ``[1, pre,
-    post]`` and delay line ``[delay, 1, pre]``, contiguous, updated in place by the kernel."""
+    post]`` and delay line ``[delay, 1, pre]``, contiguous, updated in place by the kernel, and
+    the drift clock (``clock``, to be written back into the state after the call)."""
     lrn, rule = net.learner, net.rule
-    p = rule.params
-    lrn.rule_state = type(lrn.rule_state)(*(None if t is None else t.float().contiguous()
-                                            for t in lrn.rule_state))
+    p, st = rule.params, lrn.rule_state
+    lrn.rule_state = st = st._replace(**{f: t.float().contiguous() for f in ("rho", "t_p", "t_d")
+                                         if (t := getattr(st, f)) is not None})
     lrn.history = lrn.history.float().contiguous()
-    rho, t_p, t_d = map(cpu.ptr, lrn.rule_state)
-    return _Calcium(rho, t_p, t_d, cpu.ptr(lrn.history), lrn.delays[0], p.C_pre, p.C_post,
-                    p.theta_d, p.theta_p, p.gamma_d, p.gamma_p, p.rho_star,
-                    lrn.dt / (p.tau * 1000.0), rule.w0, p.b - 1.0, lrn.dt)
+    clock.value = st.clock
+    return _Calcium(*map(cpu.ptr, st[:3]), cpu.ptr(lrn.history), lrn.delays[0], p.C_pre,
+                    p.C_post, p.theta_d, p.theta_p, p.gamma_d, p.gamma_p, p.rho_star,
+                    lrn.dt / (p.tau * 1000.0), rule.w0, p.b - 1.0, lrn.dt,
+                    ctypes.pointer(clock), rule.drift_every)
 
 
-def _rule(net: DiehlCookNetwork) -> _Rule:
+def _rule(net: DiehlCookNetwork, clock: ctypes.c_int64) -> _Rule:
     """The descriptor of ``net``'s rule, bounds and traces (the traces are the learner's own
-    contiguous ``[1, size]`` tensors, updated in place by the kernel)."""
+    contiguous ``[1, size]`` tensors, updated in place by the kernel; ``clock``: see
+    :func:`_calcium`)."""
     lrn, rule, b = net.learner, net.rule, net.bounds
     gb = type(rule) is GraupnerBrunel
     spec = RuleSpec(ONE, ONE, ONE, ONE) if gb else rule_spec(rule)  # GB: factors unused
@@ -216,7 +220,7 @@ def _rule(net: DiehlCookNetwork) -> _Rule:
         (_Trace * 2)(*map(_trace, lrn.post, lrn.decay_post, rule.post_traces)),
         len(lrn.pre), len(lrn.post), *(_Factor(*f) for f in spec[:4]), *spec.gate, lo, hi,
         int(b.dependence == "multiplicative"),
-        ctypes.pointer(_calcium(net)) if gb else None)
+        ctypes.pointer(_calcium(net, clock)) if gb else None)
 
 
 def use_fused(net: DiehlCookNetwork, learn: bool = True) -> bool:
@@ -241,7 +245,8 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
     st = DiehlCookState(*(t.detach().float().contiguous().clone() for t in net.state))
     thresh = thresholds(net.theta, p).contiguous()
     x = None if spikes is None else spikes.float().contiguous()
-    rule = _rule(net) if learn else _Rule()  # without learning the kernel reads no rule
+    clock = ctypes.c_int64()
+    rule = _rule(net, clock) if learn else _Rule()  # without learning the kernel reads no rule
     ptr = cpu.ptr
     library().ht_dc_run(
         ptr(x), steps, net.weight.shape[0], n, ptr(net.weight), ptr(net.theta), ptr(thresh),
@@ -250,4 +255,7 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
         c.decay_ge, c.decay_gi, c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, p.theta_plus,
         ptr(counts), int(learn), int(rest), ctypes.byref(rule), torch.get_num_threads())
     net.state = st
+    if rule.gb:
+        lrn = net.learner
+        lrn.rule_state = lrn.rule_state._replace(clock=clock.value)
 

@@ -14,8 +14,10 @@
 // Layout: E then I in every [2n] array; weights [n_in, n] row-major.
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -47,14 +49,18 @@ struct Factor {
 // Graupner & Brunel 2012 eq. 1 without noise (hebbtorch/plasticity/graupner_brunel.py,
 // GraupnerBrunel.update through SharedPlasticity): every step, for every synapse,
 // c = C_pre x_i + C_post y_j from the rule's delayed pre trace and its post trace (after this
-// step's spikes), rho += h (-rho (1-rho) (rho*-rho) + gamma_p (1-rho) [c>=theta_p]
-// - gamma_d rho [c>=theta_d]) clipped to [0, 1], and w moves by (Δrho w0) (b-1), additively,
-// then the hard clip. rho [n_in, n]; t_p, t_d [n_in, n] (time above each threshold, ms) or
-// null; history [delay, n_in]: the last `delay` steps of input spikes, oldest first.
+// step's spikes), rho += h (gamma_p (1-rho) [c>=theta_p] - S rho (1-rho) (rho*-rho)
+// - gamma_d rho [c>=theta_d]) clipped to [0, 1], where S = drift_every in every drift_every-th
+// step (counted by *clock across calls) and 0 (the term left out) in the others; w moves by
+// (Δrho w0) (b-1), additively, then the hard clip. rho [n_in, n]; t_p, t_d [n_in, n] (time
+// above each threshold, ms) or null; history [delay, n_in]: the last `delay` steps of input
+// spikes, oldest first.
 struct Calcium {
   float *rho, *t_p, *t_d, *history;
   int64_t delay;
   float C_pre, C_post, theta_d, theta_p, gamma_d, gamma_p, rho_star, h, w0, b_minus_1, dt;
+  int64_t* clock;
+  int64_t drift_every;
 };
 
 struct Rule {
@@ -86,6 +92,8 @@ struct Net {
   std::vector<int64_t> done;
   int64_t recorded;
   int32_t threads;  // for gb_flush: rows are independent, so any split gives the same bits
+  std::vector<uint8_t> drift_at;  // [GB_BLOCK]: the recorded step is a drift step
+  bool first_block;  // the record still holds the call's first step (k = 0)
 };
 
 // torch.lerp's formula (two branches, for accuracy near either end)
@@ -93,6 +101,9 @@ inline float lerp(float start, float end, float weight) {
   const float d = end - start;
   return std::fabs(weight) < 0.5f ? start + weight * d : end - d * (1.0f - weight);
 }
+
+// flush_subnormal_ (hebbtorch/networks/diehl_cook.py): decaying state below FLT_MIN is 0
+inline float flushed(float x) { return std::fabs(x) < FLT_MIN ? 0.0f : x; }
 
 inline float clip(const Rule& r, float w) { return std::min(std::max(w, r.w_min), r.w_max); }
 
@@ -123,11 +134,11 @@ void plasticity(Net& s) {
   const int64_t n = s.n, n_in = s.n_in;
   for (int k = 0; k < r.n_pre; ++k) {
     const float a = float(r.pre[k].decay);
-    for (int64_t i = 0; i < n_in; ++i) r.pre[k].x[i] *= a;
+    for (int64_t i = 0; i < n_in; ++i) r.pre[k].x[i] = flushed(r.pre[k].x[i] * a);
   }
   for (int k = 0; k < r.n_post; ++k) {
     const float a = float(r.post[k].decay);
-    for (int64_t j = 0; j < n; ++j) r.post[k].x[j] *= a;
+    for (int64_t j = 0; j < n; ++j) r.post[k].x[j] = flushed(r.post[k].x[j] * a);
   }
   const bool pre_fired = !s.pre_idx.empty(), post_fired = !s.post_idx.empty();
   if (!pre_fired && !post_fired) return;
@@ -174,7 +185,9 @@ void plasticity(Net& s) {
 // weights) and every row when the record is full or the call ends. Each synapse still takes
 // every step in order -- the same arithmetic as updating all of them every step -- but a row
 // stays in L1 over up to GB_BLOCK steps instead of streaming the whole [n_in, n] matrix
-// through the caches in every step.
+// through the caches in every step, and a step whose calcium stays below both thresholds in
+// the whole row (rounding is monotonic) changes nothing there outside drift steps (rho + h 0 =
+// rho, w + 0 = w): skipped.
 constexpr int64_t GB_BLOCK = 32;
 
 // Steps [done[i], recorded) of the record on row i.
@@ -188,7 +201,7 @@ void gb_catch_up(Net& s, int64_t i) {
   float* td = g.t_d ? g.t_d + i * n : nullptr;
   const float h = g.h, rs = g.rho_star, gp = g.gamma_p, gd = g.gamma_d, w0 = g.w0,
               bm1 = g.b_minus_1, th_p = g.theta_p, th_d = g.theta_d, dt = g.dt,
-              th_min = std::min(th_p, th_d);
+              th_min = std::min(th_p, th_d), S = float(g.drift_every);
   // the reference adds max(Δ, 0), then subtracts max(-Δ, 0): one of them is 0, and w - (-Δ)
   // rounds as w + Δ, so that is w + Δ exactly
   auto move = [&](float& wj, float& rj, float r1) {
@@ -196,26 +209,36 @@ void gb_catch_up(Net& s, int64_t i) {
     wj = clip(r, wj + ((r1 - rj) * w0) * bm1);
     rj = r1;
   };
+  auto bistable = [&](float r0) { return ((r0 * (1.0f - r0)) * (rs - r0)) * S; };
   for (int64_t k = s.done[i]; k < s.recorded; ++k) {
     const float cx = s.cx[k * n_in + i];
     const float* cy = s.cy.data() + k * n;
-    // calcium below both thresholds in the whole row (rounding is monotonic): only the
-    // bistable drift acts, and the reference's "+ gamma 0" terms change nothing
-    if (cx + s.cy_top[k] < th_min) {
+    const bool quiet = cx + s.cy_top[k] < th_min;  // the reference's "+ gamma 0" terms: exact
+    if (quiet && !s.drift_at[k]) {
+      // nothing moves, but the reference clips every weight in the call's first step
+      if (k == 0 && s.first_block)
+        for (int64_t j = 0; j < n; ++j) w[j] = clip(r, w[j]);
+      continue;
+    }
+    if (quiet) {
       for (int64_t j = 0; j < n; ++j) {
         const float r0 = rho[j];
-        move(w[j], rho[j], r0 - h * ((r0 * (1.0f - r0)) * (rs - r0)));
+        move(w[j], rho[j], r0 + h * (0.0f - bistable(r0)));
       }
       continue;
     }
-    for (int64_t j = 0; j < n; ++j) {
-      // the reference's (-r0 (1-r0)) (rs-r0) + gp (1-r0) up - gd r0 down, rounded the same:
-      // negation is exact, and so is multiplying by the 0/1 indicators
-      const float c = cx + cy[j];
-      const float r0 = rho[j];
-      const float ltp = c >= th_p ? gp * (1.0f - r0) : 0.0f, ltd = c >= th_d ? gd * r0 : 0.0f;
-      move(w[j], rho[j], r0 + h * ((ltp - (r0 * (1.0f - r0)) * (rs - r0)) - ltd));
-    }
+    // the reference's (gp (1-r0) up - S (r0 (1-r0)) (rs-r0)) - gd r0 down, rounded the same:
+    // multiplying by the 0/1 indicators is exact; two loops so that each vectorises
+    auto active = [&](auto drift) {
+      for (int64_t j = 0; j < n; ++j) {
+        const float c = cx + cy[j];
+        const float r0 = rho[j];
+        const float ltp = c >= th_p ? gp * (1.0f - r0) : 0.0f, ltd = c >= th_d ? gd * r0 : 0.0f;
+        move(w[j], rho[j], r0 + h * ((decltype(drift)::value ? ltp - bistable(r0) : ltp) - ltd));
+      }
+    };
+    if (s.drift_at[k]) active(std::true_type{});
+    else active(std::false_type{});
     // the diagnostic times in their own loops (stores under a condition don't vectorise)
     for (auto [t, th] : {std::pair{tp, th_p}, std::pair{td, th_d}}) {
       if (!t) continue;
@@ -230,6 +253,7 @@ void gb_flush(Net& s) {
 #pragma omp parallel for schedule(static) num_threads(s.threads)
   for (int64_t i = 0; i < s.n_in; ++i) gb_catch_up(s, i);
   s.recorded = 0;
+  s.first_block = false;
   std::fill(s.done.begin(), s.done.end(), 0);
 }
 
@@ -253,8 +277,8 @@ void graupner_brunel(Net& s) {
     s.arrived = s.pre_idx;
   }
   const float ax = float(tx.decay), ay = float(ty.decay);
-  for (int64_t i = 0; i < n_in; ++i) tx.x[i] *= ax;
-  for (int64_t j = 0; j < n; ++j) ty.x[j] *= ay;
+  for (int64_t i = 0; i < n_in; ++i) tx.x[i] = flushed(tx.x[i] * ax);
+  for (int64_t j = 0; j < n; ++j) ty.x[j] = flushed(ty.x[j] * ay);
   for (int64_t i : s.arrived) tx.x[i] = jumped(tx, tx.x[i]);
   for (int64_t j : s.post_idx) ty.x[j] = jumped(ty, ty.x[j]);
   const int64_t k = s.recorded;
@@ -267,6 +291,8 @@ void graupner_brunel(Net& s) {
     top = std::max(top, cy[j]);
   }
   s.cy_top[k] = top;
+  s.drift_at[k] = ++*g.clock >= g.drift_every;
+  if (s.drift_at[k]) *g.clock = 0;
   if (++s.recorded == GB_BLOCK) gb_flush(s);
 }
 
@@ -311,13 +337,14 @@ void step(Net& s, const float* x, float* counts, bool learn) {
   }
   const float sum_i = float(n_i);
   for (int64_t k = 0; k < n2; ++k) {  // this step's arrivals
-    s.gi[k] = s.gi[k] * s.decay_gi;
+    float gi = s.gi[k] * s.decay_gi;
     if (k < n) {
-      s.ge[k] = s.drive[k] + s.decay_ge * s.ge[k];
-      if (n_i) s.gi[k] = s.gi[k] + s.w_ie * (sum_i - (s.spiked[k + n] ? 1.0f : 0.0f));
+      s.ge[k] = flushed(s.drive[k] + s.decay_ge * s.ge[k]);
+      if (n_i) gi = gi + s.w_ie * (sum_i - (s.spiked[k + n] ? 1.0f : 0.0f));
     } else {
-      s.ge[k] = s.w_ei * (s.spiked[k - n] ? 1.0f : 0.0f) + s.decay_ge * s.ge[k];
+      s.ge[k] = flushed(s.w_ei * (s.spiked[k - n] ? 1.0f : 0.0f) + s.decay_ge * s.ge[k]);
     }
+    s.gi[k] = flushed(gi);
   }
   for (int64_t j : s.post_idx) {
     if (counts) counts[j] += 1.0f;
@@ -338,7 +365,7 @@ void step(Net& s, const float* x, float* counts, bool learn) {
 // x = null for silence; `rule` is read only with `learn`. With `rest` (and no input) it is
 // DiehlCookNetwork._rest: every 10 steps, once both conductances are below 1e-6, the remaining
 // steps are jumped over exactly (relax_state, and the traces decay by decay^steps) -- except
-// while Graupner-Brunel learns, whose efficacies drift in every step; `threads` split
+// while Graupner-Brunel learns, whose efficacies drift without spikes; `threads` split
 // Graupner-Brunel's row updates (bit-identical for any count).
 // decay_ge/gi are doubles for the same reason as Trace::decay; per-step factors are floats.
 extern "C" void ht_dc_run(
@@ -365,6 +392,8 @@ extern "C" void ht_dc_run(
     s.cy.resize(GB_BLOCK * n);
     s.cy_top.resize(GB_BLOCK);
     s.done.resize(n_in);
+    s.drift_at.resize(GB_BLOCK);
+    s.first_block = true;
   }
   if (learn && !gb) s.clamp_all = [&] {
     for (int64_t k = 0; k < n_in * n; ++k)
@@ -381,14 +410,14 @@ extern "C" void ht_dc_run(
     if (double(top) >= 1e-6) continue;
     for (int64_t k = 0; k < 2 * n; ++k) {
       v[k] = lerp(v_rest[k], v[k], std::exp(neg_dt_tau[k] * float(left)));
-      ge[k] *= float(std::pow(decay_ge, double(left)));
-      gi[k] *= float(std::pow(decay_gi, double(left)));
+      ge[k] = flushed(ge[k] * float(std::pow(decay_ge, double(left))));
+      gi[k] = flushed(gi[k] * float(std::pow(decay_gi, double(left))));
       ref[k] = std::max(ref[k] - float(left), 0.0f);
     }
     if (learn) {
       auto decay = [&](const Trace& tr, int64_t size) {
         const float a = float(std::pow(tr.decay, double(left)));
-        for (int64_t k = 0; k < size; ++k) tr.x[k] *= a;
+        for (int64_t k = 0; k < size; ++k) tr.x[k] = flushed(tr.x[k] * a);
       };
       for (int k = 0; k < rule->n_pre; ++k) decay(rule->pre[k], n_in);
       for (int k = 0; k < rule->n_post; ++k) decay(rule->post[k], n);

@@ -87,6 +87,11 @@ class PlasticityRule:
     def init_state(self, w: torch.Tensor) -> Any:
         return None
 
+    def resync_state(self, state: Any, w: torch.Tensor) -> Any:
+        """The state after ``w`` was changed from outside (e.g. normalised): by default
+        re-derived from ``w``; rules with parts the weights don't determine keep those."""
+        return self.init_state(w)
+
     def update(
         self, pre: torch.Tensor, post: torch.Tensor, x_pre: Traces, x_post: Traces,
         w: torch.Tensor, state: Any, dt: float,
