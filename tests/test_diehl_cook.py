@@ -21,7 +21,7 @@ from hebbtorch.networks.diehl_cook import (
     DiehlCookSTDP,
     SharedPlasticity,
     assign_labels,
-    flush_subnormal_,
+    flush_subnormal,
     network_step,
     normalize_columns,
     population_constants,
@@ -360,8 +360,11 @@ def test_decayed_state_reaches_zero_not_a_stuck_subnormal(backend):
     tiny = torch.finfo(torch.float32).tiny
     stuck = torch.tensor(1e-45)
     assert stuck > 0 and torch.equal(stuck * math.exp(-0.5 / 20.0), stuck)  # why
-    x = flush_subnormal_(torch.tensor([1e-45, -3e-39, tiny, -tiny, 0.5]))
-    assert torch.equal(x, torch.tensor([0.0, 0.0, tiny, -tiny, 0.5]))
+    x = flush_subnormal(torch.tensor([1e-45, -3e-39, tiny, -tiny, 0.5, math.nan]))
+    assert torch.equal(x[:5], torch.tensor([0.0, 0.0, tiny, -tiny, 0.5])) and x[5].isnan()
+    tiny64 = torch.finfo(torch.float64).tiny
+    x = flush_subnormal(torch.tensor([1e-310, tiny64, 1e-39], dtype=torch.float64))
+    assert torch.equal(x, torch.tensor([0.0, tiny64, 1e-39], dtype=torch.float64))
     from hebbtorch.kernels import diehl_cook as fused
 
     net = DiehlCookNetwork(10, backend=backend, generator=torch.Generator().manual_seed(0))

@@ -102,7 +102,7 @@ inline float lerp(float start, float end, float weight) {
   return std::fabs(weight) < 0.5f ? start + weight * d : end - d * (1.0f - weight);
 }
 
-// flush_subnormal_ (hebbtorch/networks/diehl_cook.py): decaying state below FLT_MIN is 0
+// flush_subnormal (hebbtorch/networks/diehl_cook.py): decaying state below FLT_MIN is 0
 inline float flushed(float x) { return std::fabs(x) < FLT_MIN ? 0.0f : x; }
 
 inline float clip(const Rule& r, float w) { return std::min(std::max(w, r.w_min), r.w_max); }
