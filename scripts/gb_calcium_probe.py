@@ -20,8 +20,8 @@ import torch
 from tqdm import tqdm
 
 from hebbtorch.data import load_dataset
-from hebbtorch.experiments.unsupervised import make_rule
 from hebbtorch.io import write_json
+from hebbtorch.learning.unsupervised import make_rule
 from hebbtorch.networks.diehl_cook import N_INPUT, DiehlCookNetwork, DiehlCookParameters
 from hebbtorch.plasticity import GraupnerBrunel
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from hebbtorch.data import load_dataset
-from hebbtorch.experiments.unsupervised import make_rule, respond
 from hebbtorch.io import write_json
+from hebbtorch.learning.unsupervised import make_rule, respond
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,

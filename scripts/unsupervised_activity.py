@@ -20,8 +20,8 @@ import torch
 
 from hebbtorch.cli.unsupervised import gb_param
 from hebbtorch.data import load_dataset
-from hebbtorch.experiments.unsupervised import RULES, make_rule
 from hebbtorch.io import write_json
+from hebbtorch.learning.unsupervised import RULES, make_rule
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,

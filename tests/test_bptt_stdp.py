@@ -10,7 +10,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from hebbtorch.analysis import (
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.neurons import LIFParameters, RefractoryParameters, lif_sequence
+from hebbtorch.neurons.refractory import refractory_sequence
+from hebbtorch.studies import (
     LinearProbe,
     attribute_gradient,
     fit_window,
@@ -18,10 +21,7 @@ from hebbtorch.analysis import (
     reference_window,
     undelay,
 )
-from hebbtorch.errors import HebbtorchError
-from hebbtorch.experiments.bptt_stdp import ProtocolConfig, bptt_window
-from hebbtorch.neurons import LIFParameters, RefractoryParameters, lif_sequence
-from hebbtorch.neurons.refractory import refractory_sequence
+from hebbtorch.studies.bptt_stdp import ProtocolConfig, bptt_window
 
 SMALL = ProtocolConfig(dts=tuple(range(-20, 21)), t_post=30, n_steps=60)
 

@@ -200,7 +200,7 @@ def test_batched_update_is_the_mean_of_the_lanes():
 
 
 def test_neurons_per_class_leaves_out_unassigned_neurons():
-    from hebbtorch.experiments.unsupervised import neurons_per_class
+    from hebbtorch.learning.unsupervised import neurons_per_class
 
     counts = torch.tensor([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # neuron 2 never fires
     a, _ = assign_labels(counts, torch.tensor([1, 2]), n_classes=3)
@@ -441,8 +441,8 @@ def test_fused_graupner_brunel_matches_the_reference_loop(times, gb_set, drift_e
     and delay line (DP: D = 13.7 ms = 27 steps; cortical slices: 9) after presentations with
     their rest periods, which it simulates step by step (ρ drifts; a presentation's 1,000
     steps are no multiple of 32 or 7, so the clock runs across calls)."""
-    from hebbtorch.experiments.unsupervised import make_rule
     from hebbtorch.kernels import diehl_cook as fused
+    from hebbtorch.learning.unsupervised import make_rule
 
     setup = make_rule("gb", gb_set=gb_set)
     rule = GraupnerBrunel(setup.rule.params, w0=setup.rule.w0, times=times,
@@ -479,8 +479,8 @@ def test_fused_graupner_brunel_is_the_same_on_any_thread_count():
     """The fused kernel splits Graupner-Brunel's row updates over OpenMP threads
     (``torch.get_num_threads()``); rows are independent, so one and three threads give the
     same bits (three: an uneven split of the 784 rows)."""
-    from hebbtorch.experiments.unsupervised import make_rule
     from hebbtorch.kernels import diehl_cook as fused
+    from hebbtorch.learning.unsupervised import make_rule
 
     setup = make_rule("gb", gb_set="cortical_slices")
     if not fused.use_fused(DiehlCookNetwork(2, setup.rule, bounds=setup.bounds)):
@@ -506,7 +506,7 @@ def test_fused_graupner_brunel_is_the_same_on_any_thread_count():
 def _pattern_selectivity(gb_set: str | None, gb_calcium, rate_normalised: bool) -> float:
     """Mean spike selectivity |n_A - n_B| / (n_A + n_B) of 4 neurons shown two disjoint
     150-pixel patterns in turn, 20 times each, learning with ``gb``; over three seeds."""
-    from hebbtorch.experiments.unsupervised import make_rule
+    from hebbtorch.learning.unsupervised import make_rule
 
     perm = torch.randperm(N_INPUT, generator=torch.Generator().manual_seed(1))
     images = torch.zeros(2, N_INPUT)
@@ -530,8 +530,8 @@ def test_gb_setting_of_the_table_makes_neurons_specialise():
     C_pre normalised to the rate) lets the quiet neurons' synapses alone, so that neurons
     specialise on one of two alternating patterns; with the DP set as published every active
     synapse is pulled to ~0.5 whether its neuron fired or not, and they respond to both."""
-    from hebbtorch.experiments.unsupervised import make_rule
     from hebbtorch.kernels import diehl_cook as fused
+    from hebbtorch.learning.unsupervised import make_rule
 
     setup = make_rule("gb")
     if not fused.use_fused(DiehlCookNetwork(2, setup.rule, bounds=setup.bounds)):
@@ -546,7 +546,7 @@ def test_rate_normalised_calcium_scales_c_pre_per_attempt(monkeypatch):
     the rule has its own C_pre again after the presentation, frozen presentations are not
     scaled; refused for other rules and for the batched mode."""
     from hebbtorch.errors import HebbtorchError
-    from hebbtorch.experiments.unsupervised import make_rule
+    from hebbtorch.learning.unsupervised import make_rule
 
     setup = make_rule("gb", gb_calcium=(0.3, 1.0))
     net = DiehlCookNetwork(3, setup.rule, bounds=setup.bounds,
@@ -597,7 +597,7 @@ def test_backend_choice_for_the_unsupervised_network(monkeypatch):
 def test_triplet_rule_of_the_experiment_has_the_original_ltd_balance():
     """make_rule("triplet"): P&G's all-to-all full set with both LTD amplitudes scaled by one
     factor to A2_minus / A3_plus = nu_pre / nu_post; LTP, time constants, A3-/A2- kept."""
-    from hebbtorch.experiments.unsupervised import make_rule
+    from hebbtorch.learning.unsupervised import make_rule
     from hebbtorch.plasticity import triplet_parameters
 
     pg = triplet_parameters("visual_cortex", "all_to_all", "full")
@@ -614,7 +614,7 @@ def test_gb_rule_of_the_experiment_and_its_calcium_option(tmp_path, capsys):
     --gb-calcium replaces only C_pre and C_post, --gb-param any one field; all are kept in the
     run's settings (a checkpoint of other amplitudes is refused) and refused for other rules."""
     from hebbtorch.errors import HebbtorchError
-    from hebbtorch.experiments.unsupervised import make_rule
+    from hebbtorch.learning.unsupervised import make_rule
 
     dp = gb_parameters("DP")
     s = make_rule("gb")
@@ -669,7 +669,7 @@ def test_gb_rule_of_the_experiment_and_its_calcium_option(tmp_path, capsys):
 
 _INTERPRETED = """
 import sys, torch
-from hebbtorch.experiments.unsupervised import make_rule
+from hebbtorch.learning.unsupervised import make_rule
 from hebbtorch.kernels import diehl_cook as fused, diehl_cook_triton
 from hebbtorch.networks.diehl_cook import DiehlCookNetwork, input_spikes
 rule, n, steps = sys.argv[1], 100, 150

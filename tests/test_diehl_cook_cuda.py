@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.experiments.unsupervised import make_rule
 from hebbtorch.kernels import diehl_cook as fused
+from hebbtorch.learning.unsupervised import make_rule
 from hebbtorch.networks.diehl_cook import DiehlCookNetwork, input_spikes
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -12,11 +12,11 @@ import torch
 from gloo import WORLD, free_port, run_gloo
 from torch.nn import functional as F
 
+from hebbtorch import distributed as ddp
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.learning.bptt import train
+from hebbtorch.learning.config import TrainConfig
 from hebbtorch.networks.registry import build_model
-from hebbtorch.training import distributed as ddp
-from hebbtorch.training.config import TrainConfig
-from hebbtorch.training.trainer import train
 
 
 def _data(n_train: int = 61, n_test: int = 16):

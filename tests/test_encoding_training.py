@@ -25,8 +25,8 @@ from hebbtorch.encoding import (
 )
 from hebbtorch.encoding.registry import IMAGE_ENCODERS, encoder_channels, make_encoder
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.learning.bptt import load_trained
 from hebbtorch.networks import build_model
-from hebbtorch.training.trainer import load_trained
 
 
 def test_fade_delta_counts_intensity_on_the_rise_and_off_on_the_fall():

@@ -150,8 +150,8 @@ def test_norse_import_gives_same_outputs():
 
 def test_export_nir_cli(tmp_path):
     from hebbtorch.cli.main import main
-    from hebbtorch.training.config import TrainConfig
-    from hebbtorch.training.trainer import train
+    from hebbtorch.learning.bptt import train
+    from hebbtorch.learning.config import TrainConfig
 
     g = torch.Generator().manual_seed(0)
     data = (torch.randint(0, 256, (32, 28, 28), generator=g, dtype=torch.uint8),
@@ -164,7 +164,7 @@ def test_export_nir_cli(tmp_path):
     out = tmp_path / "net.nir"
     assert main(["export-nir", "--run", str(tmp_path / "run"), "--out", str(out)]) == 0
     m2 = import_nir(out)
-    from hebbtorch.training.trainer import load_trained
+    from hebbtorch.learning.bptt import load_trained
 
     m1, _ = load_trained(tmp_path / "run")
     x = data[2][:4].float() / 255

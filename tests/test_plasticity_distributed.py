@@ -12,16 +12,16 @@ import pytest
 import torch
 from gloo import WORLD, free_port, run_gloo
 
+from hebbtorch import distributed as ddp
 from hebbtorch.cli.main import main
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.experiments.protocols import (
+from hebbtorch.plasticity.distributed import entry_seed, run_trains, split_batch
+from hebbtorch.studies.protocols import (
     learning_speed,
     make_rule,
     poisson_repetitions,
     rate_dependence,
 )
-from hebbtorch.plasticity.distributed import entry_seed, run_trains, split_batch
-from hebbtorch.training import distributed as ddp
 
 # sparse trains (few entries per rank, low rates) so that ranks see different silent steps;
 # odd repetition counts give uneven shares

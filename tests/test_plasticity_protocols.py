@@ -10,7 +10,8 @@ import torch
 
 from hebbtorch.cli.main import main
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.experiments.protocols import (
+from hebbtorch.plasticity import PairSTDP
+from hebbtorch.studies.protocols import (
     PAIR_PROTOCOL_PARAMS,
     frequency_dependence,
     learning_speed,
@@ -18,8 +19,7 @@ from hebbtorch.experiments.protocols import (
     rate_dependence,
     triplets_quadruplets,
 )
-from hebbtorch.experiments.stdp_data import BI_POO_1998, WANG_2005
-from hebbtorch.plasticity import PairSTDP
+from hebbtorch.studies.stdp_data import BI_POO_1998, WANG_2005
 
 
 def test_pair_window_protocol_matches_analytic_curve():

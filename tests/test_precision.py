@@ -17,11 +17,11 @@ from torch.nn import functional as F
 
 from hebbtorch.cli.train_args import add_train_args, config_from_args
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.training import TrainConfig
-from hebbtorch.training import trainer as trainer_mod
-from hebbtorch.training.config import PRECISIONS
-from hebbtorch.training.precision import matmul_precision, tf32_state
-from hebbtorch.training.trainer import CHECKPOINT, load_trained
+from hebbtorch.learning import TrainConfig
+from hebbtorch.learning import bptt as trainer_mod
+from hebbtorch.learning.bptt import CHECKPOINT, load_trained
+from hebbtorch.learning.config import PRECISIONS
+from hebbtorch.learning.precision import matmul_precision, tf32_state
 
 # lif-mlp, 4 steps, 64 train / 32 test samples in batches of 32: 2 batches, 1 epoch
 TINY = TrainConfig(model="lif-mlp", num_steps=4, hidden=16, batch_size=32, epochs=1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hebbtorch.networks import spikeprop as sp
+from hebbtorch.learning import spikeprop as sp
 
 
 @pytest.mark.parametrize("sign_constrained", [True, False])

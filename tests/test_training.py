@@ -14,11 +14,11 @@ import torch
 from torch.nn import functional as F
 
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.learning import TrainConfig, evaluate, train
+from hebbtorch.learning import bptt as trainer_mod
+from hebbtorch.learning import report as report_mod
+from hebbtorch.learning.bptt import CHECKPOINT, load_trained
 from hebbtorch.networks import build_model
-from hebbtorch.training import TrainConfig, evaluate, train
-from hebbtorch.training import report as report_mod
-from hebbtorch.training import trainer as trainer_mod
-from hebbtorch.training.trainer import CHECKPOINT, load_trained
 
 # seed-snn with 6 steps: layer 1 reaches threshold within the window, so the input noise and
 # every parameter matter; 200 samples / batch 50 = 4 batches per epoch.

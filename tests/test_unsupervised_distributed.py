@@ -13,9 +13,10 @@ import pytest
 import torch
 from gloo import WORLD, free_port, run_gloo
 
+from hebbtorch import distributed as ddp
 from hebbtorch.cli.main import main
 from hebbtorch.data import write_idx
-from hebbtorch.experiments.unsupervised import make_rule, train_unsupervised
+from hebbtorch.learning.unsupervised import make_rule, train_unsupervised
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,
@@ -24,7 +25,6 @@ from hebbtorch.networks.diehl_cook import (
 )
 from hebbtorch.plasticity.distributed import LaneShare, gather_update, lane_share
 from hebbtorch.plasticity.engine import Update
-from hebbtorch.training import distributed as ddp
 
 # 2 batches of 5 images (the lanes carry their activity from one to the next) in uneven shares
 # (3 + 2 lanes); with 16 neurons MKL rounds the rows of 2- or 3-row products with the weights

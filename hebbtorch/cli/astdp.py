@@ -61,8 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from hebbtorch.data import load_dataset
-    from hebbtorch.experiments.astdp import train_astdp
     from hebbtorch.learning.astdp import make_config
+    from hebbtorch.learning.astdp_run import train_astdp
 
     out = ensure_out(args.out)
     side = load_dataset(args.dataset, split="test", root=args.data_root).images[0].numel()
@@ -82,7 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from hebbtorch.experiments.astdp import generate_command
+    from hebbtorch.learning.astdp_run import generate_command
 
     summary = generate_command(args.run, args.out, per_class=args.per_class,
                                classifier=args.classifier, seed=args.seed)

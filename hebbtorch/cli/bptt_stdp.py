@@ -12,8 +12,8 @@ from hebbtorch.cli.common import ensure_out, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from hebbtorch.analysis.gradient_timing import MODES
-    from hebbtorch.experiments.bptt_stdp import LOSSES, NEURONS
+    from hebbtorch.studies.bptt_stdp import LOSSES, NEURONS
+    from hebbtorch.studies.gradient_timing import MODES
 
     p = sub.add_parser("bptt-stdp", help="measure the STDP-like window of BPTT weight updates")
     p.add_argument("--out", type=Path, default=Path("reports/bptt-stdp"), help="output folder")
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hebbtorch.errors import HebbtorchError
-    from hebbtorch.experiments.bptt_stdp import ProtocolConfig, run_study
+    from hebbtorch.studies.bptt_stdp import ProtocolConfig, run_study
 
     if args.only_run and args.run is None and args.epochs == 0:
         raise HebbtorchError("--only-run needs --run DIR or --epochs N")

@@ -24,9 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def compare(args: argparse.Namespace, out: Path) -> dict:
+    from hebbtorch.learning.bptt import train
+    from hebbtorch.learning.report import learning_curves
     from hebbtorch.networks.registry import ENCODED, get_spec
-    from hebbtorch.training.report import learning_curves
-    from hebbtorch.training.trainer import train
 
     twin = get_spec(args.model).twin
     seeds = args.seeds or [args.seed]

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from hebbtorch.interop.nir import export_nir
-    from hebbtorch.training.trainer import load_trained
+    from hebbtorch.learning.bptt import load_trained
 
     model, cfg = load_trained(args.run)
     shape = (1, 28, 28) if cfg.model.endswith("conv") else None

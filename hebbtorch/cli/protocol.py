@@ -47,7 +47,7 @@ DOC_FIGURES: list[tuple[str, str, str | None, str]] = [
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from hebbtorch.experiments.protocols import PROTOCOLS
+    from hebbtorch.studies.protocols import PROTOCOLS
 
     p = sub.add_parser("protocol", help="run a plasticity protocol (STDP window, frequency, ...)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,10 +75,10 @@ DEFAULT_RULE = {"window": "pair", "frequency": "pair,triplet", "triplets": "pair
 
 def run_one(name: str, rules: str, params: str | None, seed: int, reps: int | None,
             out: Path, stem: str | None = None) -> list[dict[str, Any]]:
-    from hebbtorch.experiments.plasticity_plots import plot_protocol
-    from hebbtorch.experiments.protocols import PROTOCOLS, RULES
+    from hebbtorch.distributed import is_main_process
     from hebbtorch.io import save_figure, write_json
-    from hebbtorch.training.distributed import is_main_process
+    from hebbtorch.studies.protocols import PROTOCOLS, RULES
+    from hebbtorch.viz.plasticity import plot_protocol
 
     fn = PROTOCOLS[name]
     results = []
@@ -127,7 +127,7 @@ def run_one(name: str, rules: str, params: str | None, seed: int, reps: int | No
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from hebbtorch.training import distributed as ddp
+    from hebbtorch import distributed as ddp
 
     out = ensure_out(args.out)
     info = ddp.setup(torch.device("cpu"))  # joins torchrun's group (gloo); no-op otherwise

@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hebbtorch.training.distributed import is_main_process
-    from hebbtorch.training.trainer import train
+    from hebbtorch.distributed import is_main_process
+    from hebbtorch.learning.bptt import train
 
     cfg = config_from_args(args)
     out = ensure_out(args.out) if is_main_process() else args.out

@@ -6,9 +6,9 @@ import argparse
 
 from hebbtorch.cli.common import positive_float, positive_int
 from hebbtorch.encoding.registry import IMAGE_ENCODERS
+from hebbtorch.learning.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 from hebbtorch.networks.registry import MODELS
 from hebbtorch.neurons.surrogate import SURROGATES
-from hebbtorch.training.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 
 
 def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> None:

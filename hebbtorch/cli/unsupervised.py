@@ -75,8 +75,8 @@ def gb_param(text: str) -> tuple[str, float]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from hebbtorch.experiments.unsupervised import train_unsupervised
-    from hebbtorch.training import distributed as ddp
+    from hebbtorch import distributed as ddp
+    from hebbtorch.learning.unsupervised import train_unsupervised
 
     out = ensure_out(args.out)
     info = ddp.setup(torch.device("cpu"))  # joins torchrun's group (gloo); no-op otherwise

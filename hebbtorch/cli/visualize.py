@@ -23,8 +23,8 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
     import torch
 
     from hebbtorch.io import save_figure
+    from hebbtorch.learning.bptt import load_split, load_trained
     from hebbtorch.networks.base import is_spiking
-    from hebbtorch.training.trainer import load_split, load_trained
     from hebbtorch.viz.activity import layer_heatmap, neuron_trace
     from hebbtorch.viz.style import figure
 

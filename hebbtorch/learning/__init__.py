@@ -1,6 +1,6 @@
-"""Learning frameworks built from local plasticity, no global loss.
-
-See :mod:`hebbtorch.learning.astdp`."""
+"""Learning: surrogate-gradient BPTT (:mod:`~hebbtorch.learning.bptt`), the Diehl & Cook
+unsupervised trainer (:mod:`~hebbtorch.learning.unsupervised`), aSTDP
+(:mod:`~hebbtorch.learning.astdp`) and SpikeProp (:mod:`~hebbtorch.learning.spikeprop`)."""
 
 from hebbtorch.learning.astdp import (
     ASTDPConfig,
@@ -9,5 +9,10 @@ from hebbtorch.learning.astdp import (
     finite_difference,
     stdp_contrast,
 )
+from hebbtorch.learning.bptt import TrainResult, evaluate, train
+from hebbtorch.learning.config import TrainConfig
 
-__all__ = ["ASTDPConfig", "ASTDPNetwork", "RateCurve", "finite_difference", "stdp_contrast"]
+__all__ = [
+    "ASTDPConfig", "ASTDPNetwork", "RateCurve", "TrainConfig", "TrainResult", "evaluate",
+    "finite_difference", "stdp_contrast", "train",
+]

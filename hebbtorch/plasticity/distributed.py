@@ -2,7 +2,7 @@
 
 The batch dim of :class:`~hebbtorch.plasticity.PlasticConnection` holds independent networks or
 protocol repetitions, so N processes can each simulate a contiguous share of it -- the split the
-trainer makes of a global batch (:func:`hebbtorch.training.distributed.shard`) -- and gather
+trainer makes of a global batch (:func:`hebbtorch.distributed.shard`) -- and gather
 the results in rank order. Without a process group (or with one process) everything runs
 locally and nothing touches ``torch.distributed``.
 
@@ -38,10 +38,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from hebbtorch import distributed as ddp
 from hebbtorch.checks import check_ndim
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.plasticity.engine import PlasticConnection, PlasticityRule, Update
-from hebbtorch.training import distributed as ddp
 
 
 def entry_seed(seed: int, *key: int) -> int:
@@ -170,7 +170,7 @@ class LaneShare(NamedTuple):
 
 def lane_share(total: int, info: ddp.DistInfo | None = None) -> LaneShare:
     """This rank's contiguous share of ``total`` lanes, the split of
-    :func:`~hebbtorch.training.distributed.shard` (all lanes without a process group)."""
+    :func:`~hebbtorch.distributed.shard` (all lanes without a process group)."""
     info = ddp.current() if info is None else info
     if info.enabled and total < info.world_size:
         raise HebbtorchError(f"cannot split a batch of {total} over {info.world_size} "

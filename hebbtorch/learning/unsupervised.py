@@ -26,6 +26,7 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
+from hebbtorch import distributed as ddp
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import atomic_write, save_figure, write_json
 from hebbtorch.networks.diehl_cook import (
@@ -52,7 +53,6 @@ from hebbtorch.plasticity import (
     triplet_parameters,
 )
 from hebbtorch.plasticity.distributed import lane_share
-from hebbtorch.training import distributed as ddp
 
 CHECKPOINT = "checkpoint.pt"
 RULES = ("dc", "triplet", "calcium", "gb")

@@ -39,18 +39,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from hebbtorch.analysis.bptt_stdp import fit_window, normalise
-from hebbtorch.analysis.gradient_timing import (
-    LinearProbe,
-    TimingHistogram,
-    attribute_gradient,
-    undelay,
-)
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.neurons.li import LIParameters, li_sequence
 from hebbtorch.neurons.lif import LIFParameters, lif_sequence
 from hebbtorch.neurons.refractory import RefractoryParameters, refractory_sequence
 from hebbtorch.neurons.surrogate import SURROGATES
+from hebbtorch.studies.gradient_timing import (
+    LinearProbe,
+    TimingHistogram,
+    attribute_gradient,
+    undelay,
+)
+from hebbtorch.studies.stdp_fit import fit_window, normalise
 
 NEURONS = ("seed", "seed-binary", *(f"lif-{s}" for s in SURROGATES))
 LOSSES = ("rate", "timing", "class")
@@ -193,8 +193,8 @@ def _dominant_lag(h: TimingHistogram) -> int | None:
 def stdp_rule_windows(dts: list[int], n_pairs: int = 60, freq_hz: float = 1.0
                       ) -> dict[str, dict[str, Any]]:
     """Windows of the plasticity package's rules on the same Δt grid (Bi & Poo protocol: 60
-    pairings at 1 Hz), via :func:`hebbtorch.experiments.protocols.pairing_window`."""
-    from hebbtorch.experiments.protocols import pairing_window
+    pairings at 1 Hz), via :func:`hebbtorch.studies.protocols.pairing_window`."""
+    from hebbtorch.studies.protocols import pairing_window
 
     out = {}
     for rule, params in STDP_RULES:
@@ -517,7 +517,7 @@ def run_study(out, *, neurons=NEURONS, losses=LOSSES, base: ProtocolConfig = DEF
             plot_ltd(study, out / "bptt_stdp_ltd.png")
             summary["figures"]["ltd"] = "bptt_stdp_ltd.png"
     if run_dir is not None:
-        from hebbtorch.training.trainer import load_split, load_trained
+        from hebbtorch.learning.bptt import load_split, load_trained
 
         log(f"trained run {run_dir}: {n_batches} test batches of {batch_size}")
         model, cfg = load_trained(run_dir)
@@ -552,6 +552,6 @@ def run_study(out, *, neurons=NEURONS, losses=LOSSES, base: ProtocolConfig = DEF
 
 
 def _pearson(a, b) -> float | None:
-    from hebbtorch.analysis.bptt_stdp import pearson
+    from hebbtorch.studies.stdp_fit import pearson
 
     return pearson(a, b)

@@ -242,24 +242,6 @@ def xor_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return t_in, t_target, labels
 
 
-def load_iris() -> tuple[torch.Tensor, torch.Tensor]:
-    """Iris (150 x 4 features, labels 0-2) from the copy that mlxtend ships (no import)."""
-    import gzip
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise HebbtorchError("the Iris data ships with mlxtend; install it (pip install mlxtend)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "iris.csv.gz"
-    if not path.exists():
-        raise HebbtorchError(f"iris.csv.gz not found at {path}")
-    rows = [line.split(",") for line in gzip.open(path, "rt").read().split() if line]
-    x = torch.tensor([[float(v) for v in r[:4]] for r in rows], dtype=torch.float64)
-    y = torch.tensor([int(float(r[4])) for r in rows])
-    return x, y
-
-
 def population_times(
     x: torch.Tensor,
     low: torch.Tensor,
@@ -291,6 +273,8 @@ def iris_data(seed: int = 0, m: int = 12, n_reference: int = 2):
     ``n_reference`` reference neurons firing at 0 ms (50 inputs). Stratified half/half
     train/test split (seeded). Targets: the true class's output fires at 12 ms, the others at
     16 ms. Returns ``(train, test)``, each ``(t_in, t_target, labels)``."""
+    from hebbtorch.data.iris import load_iris
+
     x, y = load_iris()
     g = torch.Generator().manual_seed(seed)
     train_idx, test_idx = [], []

@@ -162,7 +162,7 @@ def save_grid(images: torch.Tensor, labels: torch.Tensor, path: str | Path, *,
 @torch.no_grad()
 def score_generated(images: torch.Tensor, labels: torch.Tensor, classifier: str | Path) -> dict:
     """Fraction of generated images that a ``hebbtorch train`` run classifies as their label."""
-    from hebbtorch.training.trainer import load_trained
+    from hebbtorch.learning.bptt import load_trained
 
     model, cfg = load_trained(classifier)
     side = int(round(images.shape[1] ** 0.5))

@@ -20,7 +20,6 @@ import torch
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.experiments.stdp_data import BI_POO_1998, SJOSTROM_2001, WANG_2005
 from hebbtorch.plasticity import (
     CalciumHebbian,
     CalciumHebbianParameters,
@@ -36,6 +35,7 @@ from hebbtorch.plasticity import (
 )
 from hebbtorch.plasticity.distributed import entry_generator, run_trains, split_batch
 from hebbtorch.plasticity.graupner_brunel import GraupnerBrunelParameters
+from hebbtorch.studies.stdp_data import BI_POO_1998, SJOSTROM_2001, WANG_2005
 
 RULES = ("pair", "triplet", "gb", "calcium")
 DT_MS = 1.0

@@ -5,10 +5,10 @@ generator seeded by ``(seed, e)``; the learning rate is a pure function of (epoc
 checkpoint holds the optimizer state plus every RNG state the model draws from.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) the same loop runs data-parallel: see
-:mod:`hebbtorch.training.distributed` (global batches sharded over ranks, DDP gradient averaging,
+:mod:`hebbtorch.distributed` (global batches sharded over ranks, DDP gradient averaging,
 rank-0-only files, per-rank noise generators saved in the checkpoint for exact resume).
 
-``cfg.precision`` (:mod:`hebbtorch.training.precision`) sets the TF32 flags for the whole call
+``cfg.precision`` (:mod:`hebbtorch.learning.precision`) sets the TF32 flags for the whole call
 (restored afterwards) and wraps each model forward in bf16 autocast for ``bf16``; the loss is
 always computed on fp32 logits.
 """
@@ -25,15 +25,15 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from hebbtorch import distributed as ddp
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import atomic_write, write_json
 from hebbtorch.kernels import finite
+from hebbtorch.learning.config import TrainConfig
+from hebbtorch.learning.precision import autocast, matmul_precision
+from hebbtorch.learning.report import write_history
 from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
-from hebbtorch.training import distributed as ddp
-from hebbtorch.training.config import TrainConfig
-from hebbtorch.training.precision import autocast, matmul_precision
-from hebbtorch.training.report import write_history
 
 CHECKPOINT = "checkpoint.pt"
 # TrainConfig fields newer than some checkpoints; each default must be the behaviour before it

@@ -1,7 +1,15 @@
 """Analyses of trained networks: gradient-by-timing attribution of BPTT weight updates and
 STDP-window fitting (see docs/bptt-stdp.md)."""
 
-from hebbtorch.analysis.bptt_stdp import (
+from hebbtorch.studies.gradient_timing import (
+    MODES,
+    LinearProbe,
+    TimingHistogram,
+    attribute_gradient,
+    post_spike_lags,
+    undelay,
+)
+from hebbtorch.studies.stdp_fit import (
     TAU_MINUS_MS,
     TAU_PLUS_MS,
     fit_side,
@@ -9,14 +17,6 @@ from hebbtorch.analysis.bptt_stdp import (
     normalise,
     pearson,
     reference_window,
-)
-from hebbtorch.analysis.gradient_timing import (
-    MODES,
-    LinearProbe,
-    TimingHistogram,
-    attribute_gradient,
-    post_spike_lags,
-    undelay,
 )
 
 __all__ = [

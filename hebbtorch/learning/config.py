@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.training.precision import PRECISIONS
+from hebbtorch.learning.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "seed", "cosine")
@@ -20,7 +20,7 @@ class TrainConfig:
     lr, lr/2, lr/10 for epochs 1, 2, 3+, with a fresh optimizer each epoch as the seed does).
     precision: of the synaptic matmuls, ``fp32`` (exact, TF32 off), ``tf32`` (CUDA only; a
     no-op on CPU) or ``bf16`` (autocast; fp32 loss, weights and neuron state); see
-    :mod:`hebbtorch.training.precision`. Configs saved before it existed mean ``fp32``.
+    :mod:`hebbtorch.learning.precision`. Configs saved before it existed mean ``fp32``.
     """
 
     model: str = "seed-snn"

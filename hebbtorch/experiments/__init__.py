@@ -1,1 +1,0 @@
-"""Experiments: plasticity protocols with published-data overlays, and other studies."""
