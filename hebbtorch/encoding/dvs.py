@@ -109,7 +109,8 @@ def frames_to_events(
         frames: intensities >= 0 (e.g. in [0, 1]), ``[time, H, W]`` or ``[time, batch, H, W]``.
         timestamps: ``[time]`` frame times in µs, strictly increasing; default
             ``arange(time) * frame_interval_us``.
-        on_threshold, off_threshold: contrast thresholds on ``log(I + eps)`` (> 0).
+        on_threshold: ON contrast threshold on ``log(I + eps)`` (> 0).
+        off_threshold: OFF contrast threshold on ``log(I + eps)`` (> 0).
         refractory_us: minimum gap (µs) between two events of one pixel.
         eps: offset keeping ``log`` finite on black pixels (> 0).
 

@@ -49,7 +49,8 @@ def gaussian_receptive_fields(
     Args:
         values: scalars ``[batch, ...]`` (any real; the fields cover ``[low, high]``).
         num_neurons: neurons per scalar (>= 2).
-        low, high: range covered by the centres (same unit as ``values``).
+        low: lower end of the range covered by the centres (unit of ``values``).
+        high: upper end of that range.
         width: standard deviation of each field (unit of ``values``); default the centre
             spacing ``(high - low) / (num_neurons - 1)``.
 

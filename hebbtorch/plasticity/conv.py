@@ -46,10 +46,12 @@ class PlasticConv2d(PlasticConnection):
     ``apply`` work as in :class:`PlasticConnection`; the delay must be one scalar (ms).
 
     Args:
-        in_channels, out_channels: C_in, C_out. kernel_size, stride, padding: as ``conv2d``.
-        input_size: (H, W) of the presynaptic layer. rule: a stateless
-            :class:`PlasticityRule` whose updates are low rank (pair, triplet, calcium-trace).
-        Other arguments: see :class:`PlasticConnection`.
+        in_channels: C_in.
+        out_channels: C_out.
+        kernel_size: as ``conv2d``; likewise ``stride`` and ``padding``.
+        input_size: (H, W) of the presynaptic layer.
+        rule: a stateless :class:`PlasticityRule` whose updates are low rank (pair, triplet,
+            calcium-trace). The other arguments are those of :class:`PlasticConnection`.
     """
 
     fast_path = False

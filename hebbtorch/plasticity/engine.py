@@ -169,7 +169,9 @@ class PlasticConnection(nn.Module):
     """Dense (optionally masked = sparse) plastic synapses ``[batch, pre, post]``.
 
     Args:
-        n_pre, n_post: population sizes. batch: independent copies (networks / repetitions).
+        n_pre: presynaptic population size.
+        n_post: postsynaptic population size.
+        batch: independent copies (networks / repetitions).
         rule: a :class:`PlasticityRule`. dt: step (ms).
         w_init: initial weight (float or tensor broadcastable to ``[batch, pre, post]``).
         bounds: :class:`WeightBounds` (None: unbounded additive).
