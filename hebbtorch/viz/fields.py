@@ -1,0 +1,54 @@
+"""Receptive fields: the input weight vectors of many neurons as one mosaic of small images."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.viz.activity import _np
+from hebbtorch.viz.style import figure
+
+
+def receptive_field_mosaic(
+    weight: torch.Tensor | np.ndarray, side: int = 28, *, title: str = "receptive fields",
+    max_fields: int = 400, labels: torch.Tensor | np.ndarray | None = None,
+):
+    """Input weights ``[side*side, n]`` as a mosaic of ``side x side`` images (1-pixel gaps),
+    one ``imshow`` for all; more than ``max_fields`` neurons: the first ``max_fields``, said in
+    the title. ``labels`` ``[n]`` (e.g. assigned classes, -1 = none) are written in each
+    field's corner up to 100 fields (beyond that they would not be legible)."""
+    w = _np(weight).astype(np.float64)
+    if w.ndim != 2 or w.shape[0] != side * side:
+        raise HebbtorchError(f"weight must be [{side * side}, neurons], got shape {w.shape}")
+    n_all = w.shape[1]
+    n = min(n_all, int(max_fields))
+    rf = w[:, :n].T.reshape(n, side, side)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    cell = side + 1
+    mosaic = np.full((rows * cell - 1, cols * cell - 1), np.nan)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        mosaic[r * cell:r * cell + side, c * cell:c * cell + side] = rf[k]
+    size = float(np.clip(0.45 * cols, 3.0, 8.0))
+    fig, axes = figure(width=size + 0.8, height=size * rows / cols + 0.4)
+    ax = axes[0, 0]
+    im = ax.imshow(mosaic, cmap="hot_r", vmin=0, vmax=float(np.nanmax(rf)) or 1.0,
+                   interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="weight", shrink=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if labels is not None and n <= 100:
+        lab = _np(labels).reshape(-1)
+        for k in range(n):
+            if int(lab[k]) >= 0:
+                r, c = divmod(k, cols)
+                ax.text(c * cell + 1, r * cell + 6, str(int(lab[k])), fontsize=7,
+                        color="tab:blue")
+    shown = f" (first {n} of {n_all})" if n < n_all else f" ({n} neurons)"
+    ax.set_title(title + shown)
+    return fig
