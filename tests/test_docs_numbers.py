@@ -1,0 +1,152 @@
+"""The numbers in the docs' result tables are the numbers in the JSON files they cite.
+
+Convention (docs/index.md): a result table is preceded by an HTML comment
+
+    <!-- source: bench/results/FILE.json
+    columns: HEADER = [SCALE*]PATH; HEADER = PATH; ...
+    row: SELECTOR [+ SELECTOR ...] [| SELECTOR ...]
+    row: ...
+    -->
+
+with one ``row:`` line per table row, in order. A SELECTOR is ``[FILE:]PATH`` where PATH is
+dotted (``.`` is the file's top level) and may pick a list element by fields, e.g.
+``runs[run=fmnist-n100]`` or ``rows[rule=dc,neurons=100]``. ``|`` gives each mapped column its
+own selectors (in the order of ``columns:``). Several selectors joined by ``+`` are seeds: the
+cell then holds one number per seed (``74.0 · 74.8 · 76.1``) or ``mean ± sd`` (sample sd).
+Each number must equal the JSON value rounded to the digits shown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+SOURCE = re.compile(r"^<!--\s*source:(.*?)-->", re.S | re.M)
+NUMBER = re.compile(r"[-−]?\d[\d,]*(?:\.\d+)?")
+ABS_PATH = re.compile(r"(?<![\w.])/(?:work|home|tmp)/")
+
+
+def _tables():
+    """(page, source comment, the table right below it) for every annotated table."""
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text()
+        for m in SOURCE.finditer(text):
+            after = text[m.end():].lstrip("\n").splitlines()
+            table = []
+            for line in after:
+                if not line.startswith("|"):
+                    break
+                table.append(line)
+            yield pytest.param(page.name, m.group(1), "\n".join(table),
+                               id=f"{page.name}:{text[:m.start()].count(chr(10)) + 1}")
+
+
+def _load(name: str, cache: dict) -> object:
+    if name not in cache:
+        path = ROOT / name
+        assert path.is_file(), f"cited JSON {name} does not exist"
+        cache[name] = json.loads(path.read_text())
+    return cache[name]
+
+
+def _match(value: object, want: str) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value) == want
+    try:
+        return float(want) == float(value)
+    except ValueError:
+        return False
+
+
+def _resolve(obj: object, path: str) -> object:
+    for part in [p for p in re.split(r"\.(?![^\[]*\])", path) if p]:
+        m = re.fullmatch(r"([^\[]*)(?:\[(.*)\])?", part)
+        key, sel = m.group(1), m.group(2)
+        if key:
+            assert isinstance(obj, dict) and key in obj, f"no key {key!r} (path {path})"
+            obj = obj[key]
+        if sel is not None:
+            conds = [c.split("=", 1) for c in sel.split(",")]
+            hits = [r for r in obj if all(f in r and _match(r[f], v) for f, v in conds)]
+            assert len(hits) == 1, f"{len(hits)} entries match [{sel}] (path {path})"
+            obj = hits[0]
+    return obj
+
+
+def _value(default_file: str, selector: str, expr: str, cache: dict) -> float:
+    file, _, path = selector.strip().rpartition(":")
+    root = _resolve(_load(file or default_file, cache), "" if path == "." else path)
+    scale, _, key = expr.strip().rpartition("*")
+    value = _resolve(root, key)
+    assert isinstance(value, (int, float)), f"{selector} {key} is not a number: {value!r}"
+    return float(scale or 1) * float(value)
+
+
+def _numbers(cell: str) -> list[tuple[float, int]]:
+    """Numbers of a cell with their decimals, ignoring markup (bold, %, thousands commas)."""
+    out = []
+    for tok in NUMBER.findall(cell.replace("**", "")):
+        tok = tok.replace(",", "").replace("−", "-")
+        out.append((float(tok), len(tok.split(".")[1]) if "." in tok else 0))
+    return out
+
+
+def _close(shown: float, decimals: int, value: float) -> bool:
+    return abs(shown - value) <= 0.5 * 10 ** -decimals + 1e-9
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+@pytest.mark.parametrize("page,spec,table", list(_tables()))
+def test_table_numbers_match_their_json(page, spec, table):
+    lines = [x.strip() for x in spec.strip().splitlines() if x.strip()]
+    default_file = lines[0].strip()
+    columns = [c.split("=", 1) for x in lines if x.startswith("columns:")
+               for c in x[len("columns:"):].split(";")]
+    rows = [x[len("row:"):].strip() for x in lines if x.startswith("row:")]
+    rows_md = [_cells(x) for x in table.strip().splitlines()]
+    header, body = rows_md[0], rows_md[2:]
+    assert len(body) == len(rows), f"{len(body)} table rows but {len(rows)} row: lines"
+    cache: dict = {}
+    for row_spec, cells in zip(rows, body, strict=True):
+        groups = [g.strip() for g in row_spec.split("|")]
+        checked = 0
+        for k, (name, expr) in enumerate(columns):
+            col = header.index(name.strip())
+            sels = (groups[k] if len(groups) > 1 else groups[0]).split("+")
+            vals = [_value(default_file, s, expr, cache) for s in sels]
+            nums = _numbers(cells[col])
+            where = f"{page} row {cells[0]!r}, column {name.strip()!r}"
+            if not nums:
+                assert len(vals) == 1, f"{where}: no number for {len(vals)} seeds"
+                continue
+            if "±" in cells[col]:
+                assert len(nums) == 2 and len(vals) >= 2, f"{where}: mean ± sd needs seeds"
+                (m, dm), (s, ds) = nums
+                assert _close(m, dm, statistics.mean(vals)), f"{where}: mean {vals}"
+                assert _close(s, ds, statistics.stdev(vals)), f"{where}: sd {vals}"
+            else:
+                assert len(nums) == len(vals), f"{where}: {len(nums)} numbers, {len(vals)} runs"
+                for (x, d), v in zip(nums, vals, strict=True):
+                    assert _close(x, d, v), f"{where}: shows {x}, JSON has {v}"
+            checked += 1
+        assert checked, f"{page} row {cells[0]!r}: nothing checked"
+
+
+def test_some_tables_are_checked():
+    assert len(list(_tables())) >= 5
+
+
+def test_docs_have_no_machine_paths():
+    pages = [*DOCS.rglob("*.md"), ROOT / "README.md"]
+    bad = [f"{p.relative_to(ROOT)}:{i}" for p in pages
+           for i, line in enumerate(p.read_text().splitlines(), 1) if ABS_PATH.search(line)]
+    assert not bad, f"absolute machine paths in {bad}"
