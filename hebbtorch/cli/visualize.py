@@ -25,7 +25,7 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
     from hebbtorch.io import save_figure
     from hebbtorch.learning.bptt import load_split, load_trained
     from hebbtorch.networks.base import is_spiking
-    from hebbtorch.viz.activity import layer_heatmap, neuron_trace
+    from hebbtorch.viz.activity import layer_heatmap, neuron_trace, value_before_reset
     from hebbtorch.viz.style import figure
 
     model, cfg = load_trained(run_dir)
@@ -47,16 +47,21 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
     paths.append(save_figure(fig, out / "input.png"))
     for name, values in rec.values.items():
         v = values[:, 0].reshape(values.shape[0], -1)
-        paths.append(save_figure(layer_heatmap(v, f"{name} over time"), out / f"{name}.png"))
+        paths.append(save_figure(layer_heatmap(v, f"{name} over time", label=name),
+                                 out / f"{name}.png"))
     # one hidden neuron (the most active) and the output neuron of the label, as the seed shows
     names = list(rec.values)
     hidden_v, hidden_s = names[0], names[1]
     h = rec.values[hidden_s][:, 0].reshape(rec.values[hidden_s].shape[0], -1)
     n = int(h.sum(0).argmax())
     hv = rec.values[hidden_v][:, 0].reshape(h.shape)[:, n]
+    # the seed neuron records its potential after the reset: draw the peak before it too
+    penalty = getattr(getattr(model, "neuron", None), "penalty_threshold", None)
+    peak = None if penalty is None else value_before_reset(hv, h[:, n], rec.threshold, penalty)
     paths.append(save_figure(
         neuron_trace(hv, f"{hidden_v} neuron {n} (most active)", threshold=rec.threshold,
-                     spikes=h[:, n], ylabel=hidden_v), out / "trace_hidden.png"))
+                     spikes=h[:, n], ylabel=hidden_v, before_reset=peak),
+        out / "trace_hidden.png"))
     out_name = [k for k in names if k.endswith((".inner", ".v"))][-1]
     ov = rec.values[out_name][:, 0].reshape(rec.values[out_name].shape[0], -1)[:, label]
     paths.append(save_figure(neuron_trace(ov, f"{out_name} of the label's neuron ({label})",

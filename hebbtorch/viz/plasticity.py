@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.viz.style import figure
+from hebbtorch.viz.style import STYLE, figure, legend_outside
 
 
 def _label(r: dict[str, Any]) -> str:
@@ -36,7 +36,7 @@ def plot_window(results: list[dict[str, Any]]):
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="Δt = t_post - t_pre (ms)", ylabel="relative weight change",
            title=f"STDP window ({r0['n_pairs']} pairs at {r0['freq_hz']:g} Hz)")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return fig
 
 
@@ -55,7 +55,7 @@ def plot_frequency(results: list[dict[str, Any]]):
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="pairing frequency (Hz)", ylabel="relative weight change",
            title="frequency dependence (solid +10 ms, dashed -10 ms)")
-    ax.legend(fontsize=6, loc="upper left")  # the data at 40-50 Hz sit top right
+    legend_outside(ax)
     return fig
 
 
@@ -90,9 +90,9 @@ def plot_triplets(results: list[dict[str, Any]]):
            ylabel="relative weight change")
     bx.axhline(0, color="k", lw=0.5)
     bx.set(title="quadruplets (±5 ms pairs, onsets T apart)", xlabel="T (ms)")
-    # below the panels: inside, the labels would cover the bars
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.32))
-    bx.legend(fontsize=6)
+    # below the left panel (inside, the labels would cover the bars), right of the right one
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.32), fontsize=STYLE["legend.fontsize"])
+    legend_outside(bx)
     return fig
 
 
@@ -110,7 +110,7 @@ def plot_rate(results: list[dict[str, Any]]):
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="postsynaptic rate (Hz)", ylabel="Δw per second",
            title=f"rate protocol (pre {r0['pre_rate_hz']:g} Hz, c = {r0['correlation']:g})")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return fig
 
 
@@ -125,7 +125,7 @@ def plot_speed(results: list[dict[str, Any]]):
                       f"{r[name]['post_rate_hz']:.1f} Hz)")
     ax.set(xlabel="time (s)", ylabel="mean weight",
            title=f"calcium-trace rule: learning speed (c = {r['correlation']:g})")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return fig
 
 

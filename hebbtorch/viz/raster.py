@@ -10,13 +10,13 @@ import torch
 
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.viz.activity import _np
-from hebbtorch.viz.style import figure
+from hebbtorch.viz.style import figure, legend_outside
 
 
 def spike_raster(
     spikes: torch.Tensor | np.ndarray, title: str = "spike raster", ax=None, *,
     labels: Sequence[object] | np.ndarray | torch.Tensor | None = None, dt: float | None = None,
-    marker_size: float | None = None, color: str = "k",
+    marker_size: float | None = None, color: str = "k", ylabel: str = "neuron",
 ):
     """Raster of ``spikes`` ``[time, neurons]`` (trailing dims are flattened into neurons; a
     count > 0 counts as a spike).
@@ -32,7 +32,7 @@ def spike_raster(
     s = s.reshape(s.shape[0], -1) > 0
     n = s.shape[1]
     if ax is None:
-        fig, axes = figure(width=6.0, height=min(8.0, max(2.5, n / 40)))
+        fig, axes = figure(width=6.0, height=min(5.0, max(2.5, n / 40)))
         ax = axes[0, 0]
     scale = 1.0 if dt is None else float(dt)
     ms = marker_size if marker_size is not None else float(np.clip(200.0 / max(n, 1), 0.5, 6.0))
@@ -51,10 +51,10 @@ def spike_raster(
             ax.scatter(t * scale, cols[i], s=ms, color=f"C{k % 10}", label=str(value),
                        marker="|" if n <= 100 else ".", linewidths=0.8)
             ax.axhline(cols[-1] + 0.5, color="0.8", lw=0.5)
-        ax.legend(loc="upper right", fontsize=7, markerscale=2, title="label")
+        legend_outside(ax, markerscale=2, title="label")
     ax.set_xlim(-0.5 * scale, (s.shape[0] - 0.5) * scale)
     ax.set_ylim(-0.5, n - 0.5)
     ax.set_title(title)
     ax.set_xlabel("time (ms)" if dt is not None else "time step")
-    ax.set_ylabel("neuron")
+    ax.set_ylabel(ylabel)
     return ax.figure

@@ -68,8 +68,9 @@ def rate_over_time(
     pad = n_bins * bin_steps - s.shape[0]
     s = np.concatenate([s, np.full((pad, s.shape[1]), np.nan)]) if pad else s
     rates = np.nanmean(s.reshape(n_bins, int(bin_steps), -1), axis=1)
+    unit = "spikes/step"
     if dt is not None:
-        rates = rates / float(dt)
-    fig = layer_heatmap(rates, title, ax=ax, cmap="magma")
+        rates, unit = rates / float(dt), "Hz"
+    fig = layer_heatmap(rates, title, ax=ax, cmap="magma", label=f"firing rate ({unit})")
     fig.axes[0].set_xlabel(f"time bin ({int(bin_steps)} steps)")
     return fig

@@ -1,0 +1,112 @@
+"""Every figure type renders on small and on large data within bounded pixel sizes, with
+labelled colour bars, legends outside the data, and traces that show the threshold crossing."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from hebbtorch.viz.activity import layer_heatmap, neuron_trace, value_before_reset
+from hebbtorch.viz.events import event_frames
+from hebbtorch.viz.fields import receptive_field_mosaic
+from hebbtorch.viz.plasticity import plot_frequency, plot_window
+from hebbtorch.viz.raster import spike_raster
+from hebbtorch.viz.rates import firing_rate_map, rate_over_time
+from hebbtorch.viz.style import MAX_HEIGHT, MAX_WIDTH, STYLE
+from hebbtorch.viz.traces import membrane_traces
+
+DPI = STYLE["figure.dpi"]
+# saved with bbox_inches="tight": outside legends and colour bars may add a little
+MAX_PX = (MAX_WIDTH * DPI * 1.3, MAX_HEIGHT * DPI * 1.3)
+MIN_PX = 150
+
+
+def _pixels(fig) -> tuple[int, int]:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    buf.seek(0)
+    h, w = mpimg.imread(buf).shape[:2]
+    return w, h
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _events():
+    from hebbtorch.encoding import frames_to_events
+    t = torch.linspace(0, 1, 20)
+    frames = 0.2 + 0.6 * (torch.arange(16)[None, None, :] / 16 < t[:, None, None]).float()
+    return frames_to_events(frames.expand(20, 12, 16).contiguous())
+
+
+def _protocol(kind: str):
+    from hebbtorch.studies.protocols import frequency_dependence, pairing_window
+    if kind == "window":
+        return plot_window([pairing_window("pair")])
+    return plot_frequency([frequency_dependence("pair", freqs=[1, 20, 50])])
+
+
+g = torch.Generator().manual_seed(0)
+FIGURES = {
+    "heatmap": lambda n, T: layer_heatmap(torch.randn(T, n, generator=g), "v", label="v (mV)"),
+    "trace": lambda n, T: neuron_trace(torch.randn(T, generator=g), "v", threshold=1.0,
+                                       spikes=torch.rand(T, generator=g) > 0.8),
+    "traces": lambda n, T: membrane_traces(torch.randn(T, n, generator=g), threshold=1.0),
+    "raster": lambda n, T: spike_raster(torch.rand(T, n, generator=g) > 0.9,
+                                        labels=torch.arange(n) % 10),
+    "rate_map": lambda n, T: firing_rate_map(torch.rand(T, n, generator=g) > 0.9, dt=1e-3),
+    "rate_over_time": lambda n, T: rate_over_time(torch.rand(T, n, generator=g) > 0.9, dt=1e-3),
+    "fields": lambda n, T: receptive_field_mosaic(torch.rand(784, n, generator=g),
+                                                  labels=torch.arange(n) % 10),
+    "events": lambda n, T: event_frames(_events(), (12, 16), n_frames=4),
+    "window": lambda n, T: _protocol("window"),
+    "frequency": lambda n, T: _protocol("frequency"),
+}
+
+
+@pytest.mark.parametrize("size", [(10, 50), (800, 200)], ids=["small", "800 neurons"])
+@pytest.mark.parametrize("kind", sorted(FIGURES))
+def test_figure_size_is_bounded(kind, size):
+    fig = FIGURES[kind](*size)
+    w, h = _pixels(fig)
+    assert MIN_PX <= w <= MAX_PX[0] and MIN_PX <= h <= MAX_PX[1], (kind, size, (w, h))
+    assert h / w < 3 and w / h < 6, f"{kind}: aspect {w}x{h} px"
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            assert ax.get_ylabel() or ax.get_xlabel(), f"{kind}: colour bar without a label"
+        legend = ax.get_legend()
+        if legend is not None:
+            assert min(t.get_fontsize() for t in legend.get_texts()) >= 7.5, kind
+
+
+def test_heatmap_of_many_neurons_is_subsampled_and_says_so():
+    fig = layer_heatmap(torch.zeros(100, 800), "v", label="v")
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().shape[0] <= 100
+    assert "every 8th of 800" in ax.get_ylabel()
+
+
+def test_trace_with_reset_shows_the_crossing_before_the_reset():
+    """The seed neuron records its potential after the reset (-0.5x): without the value before
+    it the trace never reaches the threshold at the steps it fires."""
+    from hebbtorch.neurons import RefractoryParameters, refractory_sequence
+
+    p = RefractoryParameters()
+    out = refractory_sequence(torch.full((40, 1, 1), 0.6), p, backend="reference")
+    after, spikes = out.inner[:, 0, 0], out.out[:, 0, 0]
+    assert spikes.sum() > 0 and float(after[spikes > 0].max()) < p.threshold
+    peak = value_before_reset(after, spikes, p.threshold, p.penalty_threshold)
+    assert np.all(peak[spikes.numpy() > 0] > p.threshold)
+    np.testing.assert_allclose(peak[spikes.numpy() > 0] - p.threshold,
+                               spikes[spikes > 0].numpy(), rtol=1e-5)  # out = relu(v - thr)
+    fig = neuron_trace(after, "v", threshold=p.threshold, spikes=spikes, before_reset=peak)
+    line = fig.axes[0].lines[0].get_ydata()
+    assert line.max() > p.threshold
