@@ -10,8 +10,9 @@ Convention (docs/index.md): a result table is preceded by an HTML comment
 
 with one ``row:`` line per table row, in order. A SELECTOR is ``[FILE:]PATH`` where PATH is
 dotted (``.`` is the file's top level) and may pick a list element by fields, e.g.
-``runs[run=fmnist-n100]`` or ``rows[rule=dc,neurons=100]``. ``|`` gives each mapped column its
-own selectors (in the order of ``columns:``). Several selectors joined by ``+`` are seeds: the
+``runs[run=fmnist-n100]`` or ``rows[rule=dc,neurons=100]`` (a list field matches its items
+joined by ``/``). ``|`` gives each mapped column its
+own selectors (in the order of ``columns:``). Several selectors joined by `` + `` are seeds: the
 cell then holds one number per seed (``74.0 · 74.8 · 76.1``) or ``mean ± sd`` (sample sd).
 Each number must equal the JSON value rounded to the digits shown.
 """
@@ -56,6 +57,8 @@ def _load(name: str, cache: dict) -> object:
 
 
 def _match(value: object, want: str) -> bool:
+    if isinstance(value, list):  # e.g. a launch configuration [128, 8, 1, true] = 128/8/1/True
+        return "/".join(str(v) for v in value) == want
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value) == want
     try:
@@ -72,7 +75,7 @@ def _resolve(obj: object, path: str) -> object:
             assert isinstance(obj, dict) and key in obj, f"no key {key!r} (path {path})"
             obj = obj[key]
         if sel is not None:
-            conds = [c.split("=", 1) for c in sel.split(",")]
+            conds = [c.strip().split("=", 1) for c in re.split(r",(?=\s*\w+=)", sel)]
             hits = [r for r in obj if all(f in r and _match(r[f], v) for f, v in conds)]
             assert len(hits) == 1, f"{len(hits)} entries match [{sel}] (path {path})"
             obj = hits[0]
@@ -121,7 +124,7 @@ def test_table_numbers_match_their_json(page, spec, table):
         checked = 0
         for k, (name, expr) in enumerate(columns):
             col = header.index(name.strip())
-            sels = (groups[k] if len(groups) > 1 else groups[0]).split("+")
+            sels = (groups[k] if len(groups) > 1 else groups[0]).split(" + ")
             vals = [_value(default_file, s, expr, cache) for s in sels]
             nums = _numbers(cells[col])
             where = f"{page} row {cells[0]!r}, column {name.strip()!r}"
