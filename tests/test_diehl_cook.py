@@ -18,23 +18,21 @@ from hebbtorch.networks.diehl_cook import (
     DiehlCookNetwork,
     DiehlCookParameters,
     DiehlCookState,
-    DiehlCookSTDP,
-    SharedPlasticity,
-    assign_labels,
-    flush_subnormal,
     network_step,
     normalize_columns,
     population_constants,
-    predict_all_activity,
-    predict_proportion,
     thresholds,
 )
+from hebbtorch.networks.readout import assign_labels, predict_all_activity, predict_proportion
 from hebbtorch.plasticity import (
     CalciumHebbian,
+    DiehlCookSTDP,
     GraupnerBrunel,
     PlasticConnection,
+    SharedPlasticity,
     TripletSTDP,
     WeightBounds,
+    flush_subnormal,
     gb_parameters,
     triplet_parameters,
 )

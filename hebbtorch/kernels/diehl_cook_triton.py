@@ -1,9 +1,11 @@
 """The Diehl & Cook network in exact online mode on CUDA: one Triton launch simulates a whole
 presentation (or rest period) of one image, learning with a rule of the CPU kernel's
-spike-triggered form (:func:`hebbtorch.kernels.diehl_cook.rule_spec`: the original trace STDP,
-triplet STDP, the calcium-trace rule; 1-2 traces per side, additive or soft bounds, hard clip) or
-without learning -- the GPU counterpart of ``diehl_cook_cpu.cpp``, same arithmetic and step order
-(:mod:`hebbtorch.networks.diehl_cook`: ``network_step``, ``DiehlCookSTDP``, ``relax_state``).
+spike-triggered form (:func:`hebbtorch.plasticity.core.kernel_spec`: any TraceRule -- the
+original trace STDP, pair and triplet STDP, the calcium-trace rule; 1-2 traces per side,
+additive or soft bounds, hard clip) or without learning -- the GPU counterpart of
+``diehl_cook_cpu.cpp``, same arithmetic and step order (:mod:`hebbtorch.networks.diehl_cook`:
+``network_step``, ``relax_state``; the rule's spec as
+:func:`hebbtorch.plasticity.core.spec_update` evaluates it).
 
 Why this shape: at batch 1 a step is a few hundred flops per neuron-pair and some weight rows,
 so a step loop of PyTorch launches (tens of microseconds each) dominates; one launch per image
@@ -23,16 +25,16 @@ on the CPU (they only occur after normalisation lifted a weight over w_max).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import triton
 import triton.language as tl
 
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.plasticity.core import ONE, TRACE_MODES, RuleSpec, TraceSpec, kernel_spec
 
-if TYPE_CHECKING:
-    from hebbtorch.networks.diehl_cook import DiehlCookNetwork
+Network = Any  # a DiehlCookNetwork, read and written back but not imported (it imports this)
 
 BLOCK = 128  # E neurons per program (one per thread with 4 warps)
 _COUNT_BITS = 16  # a slot holds (I spikes << 16) + arrivals
@@ -329,16 +331,13 @@ def events(spikes: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor
     return nz[:, 1].to(torch.int32).contiguous(), ptr
 
 
-def _rule_args(net: DiehlCookNetwork, learn: bool) -> tuple[list[float], dict[str, int]]:
-    """The rule's traces and factors (:func:`hebbtorch.kernels.diehl_cook.rule_spec`) as the
+def _rule_args(net: Network, learn: bool) -> tuple[list[float], dict[str, int]]:
+    """The rule's traces and factors (its :class:`~hebbtorch.plasticity.core.RuleSpec`) as the
     kernel's float arguments (trace decays and jumps, factor constants, gate bounds) and
     constexprs; without learning, placeholders the kernel never reads."""
-    from hebbtorch.kernels.diehl_cook import ONE, RuleSpec, rule_spec
-    from hebbtorch.plasticity.engine import TRACE_MODES, TraceSpec
-
     lrn = net.learner
     if learn:
-        spec = rule_spec(net.rule)
+        spec = kernel_spec(net.rule)
         pre, post = net.rule.pre_traces, net.rule.post_traces
         d_pre, d_post = list(lrn.decay_pre), list(lrn.decay_post)
     else:
@@ -359,11 +358,9 @@ def _rule_args(net: DiehlCookNetwork, learn: bool) -> tuple[list[float], dict[st
     return [float(x) for x in floats], consts
 
 
-def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: bool,
+def run(net: Network, spikes: torch.Tensor | None, steps: int, learn: bool,
         counts: torch.Tensor | None, rest: bool = False) -> None:
     """As :func:`hebbtorch.kernels.diehl_cook.run`, on CUDA (or Triton's interpreter)."""
-    from hebbtorch.networks.diehl_cook import DiehlCookState, thresholds
-
     p, c, n, lrn, w = net.params, net.consts, net.n, net.learner, net.weight
     dev = w.device
     g = launch_shape(n, dev)
@@ -372,8 +369,9 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
     w_min, w_max = (net.bounds.w_min, net.bounds.w_max) if learn else (0.0, 1.0)
     if learn and bool(((w < w_min) | (w > w_max)).any()):
         w.clamp_(w_min, w_max)
-    st = DiehlCookState(*(x.detach().float().reshape(-1).contiguous().clone() for x in net.state))
-    thresh = thresholds(net.theta, p).contiguous()
+    State = type(net.state)
+    st = State(*(x.detach().float().reshape(-1).contiguous().clone() for x in net.state))
+    thresh = net.thresholds().contiguous()
     if spikes is None:
         idx, ptr = torch.zeros(1, dtype=torch.int32, device=dev), None
     else:
@@ -398,4 +396,4 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
         G=g, BLOCK=BLOCK, IN_BLOCK=triton.next_power_of_2(w.shape[0]), LEARN=learn,
         REST=rest and spikes is None, HAS_INPUT=spikes is not None, **consts, num_warps=4,
         enable_fp_fusion=False)
-    net.state = DiehlCookState(*(x.reshape(1, -1) for x in st))
+    net.state = State(*(x.reshape(1, -1) for x in st))
