@@ -699,7 +699,7 @@ for a, b in zip((*tri.learner.pre, *tri.learner.post), (*cpu.learner.pre, *cpu.l
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dc", "triplet", "calcium"])
+@pytest.mark.parametrize("rule", ["dc", "pair", "triplet", "calcium"])
 def test_triton_kernel_in_interpreter_matches_cpu_kernel(rule: str) -> None:
     """The CUDA kernel's program (diehl_cook_triton) run by Triton's CPU interpreter (one
     program: n = 100) learns as the CPU kernel does, for every rule it takes. Needs Triton (CUDA

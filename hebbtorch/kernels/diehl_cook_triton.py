@@ -17,7 +17,8 @@ spike count. Each program adds its count to a per-step slot with one atomic and 
 at the start of the next step, after the drive of that step is summed: the wait overlaps work.
 All programs must run at once (``G`` <= the number of SMs; :func:`launch_shape` checks).
 
-Differences from the CPU kernel, all at rounding level: Triton's ``exp`` is not libm's;
+Differences from the CPU kernel, all at rounding level: Triton's ``exp`` is not libm's; the
+conductances are not flushed below the smallest normal float (the traces are);
 weights out of bounds are clipped before the presentation, not after its first STDP update as
 on the CPU (they only occur after normalisation lifted a weight over w_max).
 """
@@ -63,6 +64,13 @@ def _membrane(v, ge, gi, ref, thr, v_rest, v_reset, E_inh, ndt, n_ref, mean_ge, 
     v = tl.where(sp, v_reset, v)
     ref = tl.where(sp, n_ref, ref)
     return v, ref, sp
+
+
+@triton.jit
+def _flushed(x):
+    """The core's flush_subnormal: a decaying trace below the smallest normal float32 is 0
+    (as the reference and the CPU kernel; keeps the three paths' traces equal)."""
+    return tl.where(tl.abs(x) < 1.1754943508222875e-38, 0.0, x)
 
 
 @triton.jit
@@ -204,10 +212,10 @@ def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, X1, X2, Y1, Y2, counts, 
             rfe = tl.maximum(rfe - f, 0.0)
             rfi = tl.maximum(rfi - f, 0.0)
             if LEARN:
-                x1 = x1 * tl.load(pows + 2 * (steps + 1) + left)
-                x2 = x2 * tl.load(pows + 3 * (steps + 1) + left)
-                y1 = y1 * tl.load(pows + 4 * (steps + 1) + left)
-                y2 = y2 * tl.load(pows + 5 * (steps + 1) + left)
+                x1 = _flushed(x1 * tl.load(pows + 2 * (steps + 1) + left))
+                x2 = _flushed(x2 * tl.load(pows + 3 * (steps + 1) + left))
+                y1 = _flushed(y1 * tl.load(pows + 4 * (steps + 1) + left))
+                y2 = _flushed(y2 * tl.load(pows + 5 * (steps + 1) + left))
             done = 1
         else:
             ve, rfe, spe = _membrane(ve, gee, gie, rfe, the, v_rest_e, v_reset_e, E_inh_e, ndt_e,
@@ -234,10 +242,10 @@ def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, X1, X2, Y1, Y2, counts, 
             if LEARN:  # the CPU kernel's plasticity(): factors from the decayed traces
                 th = tl.where(spe, th + theta_plus, th)
                 the = tl.where(spe, the + theta_plus, the)
-                x1 = x1 * d_x1
-                x2 = x2 * d_x2
-                y1 = y1 * d_y1
-                y2 = y2 * d_y2
+                x1 = _flushed(x1 * d_x1)
+                x2 = _flushed(x2 * d_x2)
+                y1 = _flushed(y1 * d_y1)
+                y2 = _flushed(y2 * d_y2)
                 yg = _pick(y1, y2, GATE)
                 gate = (yg >= gate_lo) & (yg <= gate_hi)
                 ltp_a = ltp_pre_k0 + ltp_pre_k1 * _pick(x1, x2, LTP_PRE)

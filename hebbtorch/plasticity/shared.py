@@ -83,10 +83,14 @@ class SharedPlasticity:
         self.rule_state = self.rule.resync_state(self.rule_state, self.weight.unsqueeze(0))
 
     def state_dict(self) -> dict:
-        """Traces of the whole batch (gathered from every rank when split)."""
-        sh = self.share
+        """Traces of the whole batch (gathered from every rank when split). A named-tuple rule
+        state is saved as a plain dict, so that checkpoints do not name the module of its
+        class (which may move)."""
+        sh, rs = self.share, self.rule_state
+        if isinstance(rs, tuple) and hasattr(rs, "_asdict"):
+            rs = rs._asdict()
         return {"pre": [sh.gather(x) for x in self.pre], "post": [sh.gather(y) for y in self.post],
-                "history": sh.gather(self.history, 1), "rule_state": self.rule_state}
+                "history": sh.gather(self.history, 1), "rule_state": rs}
 
     def load_state_dict(self, d: dict) -> None:
         """Inverse of :meth:`state_dict`, onto the weights' device (checkpoints load on CPU)."""
@@ -95,6 +99,8 @@ class SharedPlasticity:
         self.post = [sh.local(y).to(dev) for y in d["post"]]
         self.history = sh.local(d["history"], 1).to(dev)
         rs = d["rule_state"]
+        if isinstance(rs, dict):  # a named tuple of the rule's own type (state_dict)
+            rs = type(self.rule_state)(**rs)
         if isinstance(rs, tuple):
             rs = type(rs)(*(x.to(dev) if isinstance(x, torch.Tensor) else x for x in rs))
         self.rule_state = rs
