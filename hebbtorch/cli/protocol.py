@@ -47,6 +47,7 @@ DOC_FIGURES: list[tuple[str, str, str | None, str]] = [
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from hebbtorch.plasticity import registry
     from hebbtorch.studies.protocols import PROTOCOLS
 
     p = sub.add_parser("protocol", help="run a plasticity protocol (STDP window, frequency, ...)",
@@ -54,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=[*PROTOCOLS, "docs"],
                    help="protocol, or 'docs' for every figure of docs/plasticity.md")
     p.add_argument("--rule", default=None,
-                   help="comma-separated rules: pair, triplet, gb, calcium (default per protocol)")
+                   help="comma-separated rules, any of hebbtorch.plasticity.registry: "
+                   f"{', '.join(registry.names())} (default per protocol)")
     p.add_argument("--params", default=None,
                    help="published parameter set, e.g. cortical_slices (gb) or "
                         "hippocampal/all_to_all/full (triplet); comma-separated: one per rule "
