@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import hebbtorch.kernels.alif as kalif
 import hebbtorch.kernels.lif as klif
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels import cpu
+from hebbtorch.kernels import build, cpu, dispatch
 from hebbtorch.kernels.chunked import chunked_bptt
 from hebbtorch.neurons.alif import ALIF, ALIFParameters, ALIFState, alif_sequence
 from hebbtorch.neurons.lif import LIF, LIFParameters, LIFState, lif_sequence
@@ -29,7 +29,20 @@ from hebbtorch.neurons.refractory import (
 )
 from hebbtorch.neurons.surrogate import SURROGATES
 
-pytestmark = pytest.mark.skipif(not cpu.available(), reason="no C++ compiler for the kernels")
+
+def require_kernels() -> None:
+    """Skip only where there is no C++ compiler: where there is one, a kernel that does not build
+    fails the test with the compiler's message (a skip would hide it, and users would silently
+    get the reference loop)."""
+    if not build.compiler_available():
+        pytest.skip("no C++ compiler for the kernels")
+    cpu.library()  # raises HebbtorchError naming the cause
+
+
+@pytest.fixture(autouse=True)
+def _kernels_built() -> None:
+    require_kernels()
+
 
 RTOL = 1e-5  # the issue's bar for gradients in fp32
 
@@ -336,3 +349,46 @@ def test_refractory_module_selects_fused():
     auto = RefractoryNeuron()(x)
     assert "hebbtorch_refractory_forward" in type(auto.out.grad_fn).__name__
     assert torch.equal(auto.out, RefractoryNeuron(backend="reference")(x).out)
+
+
+# ------------------------------------------------------------------------- a build that breaks
+
+
+def test_broken_kernel_source_fails_the_tests_and_warns_users_once(tmp_path, monkeypatch):
+    # a kernel source that no longer compiles: the build raises with the compiler's message,
+    # the tests' helper fails (HebbtorchError, not pytest's skip), "auto" warns once and falls
+    # back, "fused" raises
+    broken = tmp_path / "broken_cpu.cpp"
+    broken.write_text("int main( { return undeclared_symbol; }\n")
+    monkeypatch.setenv("HEBBTORCH_KERNEL_CACHE", str(tmp_path / "cache"))
+    lib = type(cpu.library)(broken, "broken_cpu", "fused CPU kernels", lambda _: None)
+    monkeypatch.setattr(cpu, "library", lib)
+    monkeypatch.setattr(dispatch, "warned", set())
+    with pytest.raises(HebbtorchError, match="broken_cpu.cpp") as err:
+        lib()
+    assert "undeclared_symbol" in str(err.value)  # the compiler's own words reach the user
+    try:
+        require_kernels()
+    except pytest.skip.Exception:  # not a HebbtorchError: would otherwise pass as a skip
+        pytest.fail("a kernel that does not build must fail the tests, not skip them")
+    except HebbtorchError as e:
+        assert "broken_cpu.cpp" in str(e)
+    else:
+        pytest.fail("require_kernels accepted a kernel that does not build")
+    x = torch.randn(5, 2, 3)
+    with pytest.warns(RuntimeWarning, match="undeclared_symbol"):
+        lif_sequence(x, LIFParameters())
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per cause
+        lif_sequence(x, LIFParameters())
+    with pytest.raises(HebbtorchError, match="broken_cpu.cpp"):
+        lif_sequence(x, LIFParameters(), backend="fused")
+
+
+def test_only_a_missing_compiler_skips(monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler-hebbtorch")
+    assert not build.compiler_available()
+    with pytest.raises(pytest.skip.Exception):
+        require_kernels()

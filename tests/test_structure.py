@@ -82,11 +82,8 @@ def _is_package_edge(a: str, b: str) -> bool:
 
 # cycles still being removed (kernels/dispatch.py); each entry goes when its cycle does
 KNOWN_CYCLES = [
-    ["hebbtorch.kernels.cpu", "hebbtorch.kernels.lif", "hebbtorch.neurons.lif"],
-    ["hebbtorch.kernels.refractory", "hebbtorch.neurons.refractory"],
     ["hebbtorch.kernels.diehl_cook", "hebbtorch.kernels.diehl_cook_triton",
      "hebbtorch.networks.diehl_cook"],
-    ["hebbtorch.kernels.alif", "hebbtorch.neurons.alif"],
 ]
 
 

@@ -137,12 +137,6 @@ def unsupported(currents: Tensor, p: ALIFParameters, state: ALIFState | None) ->
     return reason
 
 
-def use_fused(backend: str, currents: Tensor, p: ALIFParameters, state: ALIFState | None) -> bool:
-    """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
-    reason = None if backend == "reference" else unsupported(currents, p, state)
-    return cpu.use_fused(backend, reason, currents.device)
-
-
 def fused_alif_sequence(
     currents: Tensor, p: ALIFParameters, state: ALIFState | None = None
 ) -> ALIFOutput:
@@ -162,3 +156,6 @@ def fused_alif_sequence(
         RESETS.index(p.reset), cpu.SURROGATE_IDS[p.surrogate], slope, bool(p.detach_reset),
     )
     return ALIFOutput(spikes, h, A, ALIFState(v, a, s))
+
+
+cpu.register_fused("alif", fused_alif_sequence, unsupported)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +12,8 @@ import torch
 from torch import Tensor
 
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.kernels import dispatch
 from hebbtorch.kernels.build import KernelLibrary
-from hebbtorch.neurons.lif import check_backend
 from hebbtorch.neurons.surrogate import SURROGATES, get_surrogate
 
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
@@ -43,7 +41,7 @@ _SIGNATURES = {
     "ht_refractory_backward": ([_P, _P, _I64, _P, _I64, _P, _P, _I64, _I64, _R, _R, _R, _I32,
                                 _I32, _R, _P, _P, _P, _I32], None),
 }
-_warned: set[str] = set()
+_warned = dispatch.warned  # build errors reported once
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -151,34 +149,18 @@ def unsupported_common(currents: Tensor, tensors: list[Tensor], *, cuda: bool = 
     return None
 
 
+def register_fused(name: str, run: Callable[..., object],
+                   unsupported: Callable[..., str | None]) -> None:
+    """Register a neuron's fused sequence function with :mod:`.dispatch` on the CPU (built from
+    this library) and CUDA (Triton: compiled on first launch; ``unsupported`` checks Triton)."""
+    dispatch.register(name, "cpu", run, unsupported=unsupported, load=lambda: library())
+    dispatch.register(name, "cuda", run, unsupported=unsupported)
+
+
 def use_fused(backend: str, reason: str | None, device: torch.device | None = None,
               load: Callable[[], object] | None = None) -> bool:
-    """Resolve ``backend`` ("auto", "fused" or "reference") for one call; ``reason`` says why
-    the fused kernel can't take the call (None if it can).
-
-    "auto" picks the fused kernel when it supports the call and builds, else the reference
-    (with a one-time warning if the build failed); ``HEBBTORCH_BACKEND=reference`` in the
-    environment makes "auto" mean the reference. "fused" raises HebbtorchError when it can't run.
-    """
-    if check_backend(backend) == "reference" or (
-        backend == "auto" and os.environ.get("HEBBTORCH_BACKEND") == "reference"
-    ):
-        return False
-    if reason is not None:
-        if backend == "fused":
-            raise HebbtorchError(f"backend='fused' can't run this call: {reason}")
-        return False
-    if device is not None and device.type != "cpu":
-        return True  # the CUDA kernels compile on first launch; unsupported_common checked Triton
-    load = load or library  # another kernel library than the neurons' (Diehl & Cook)
-    if backend == "fused":
-        load()
-        return True
-    try:
-        load()
-    except HebbtorchError as e:
-        if str(e) not in _warned:
-            _warned.add(str(e))
-            warnings.warn(f"{e}; using the reference loop", RuntimeWarning, stacklevel=4)
-        return False
-    return True
+    """Resolve ``backend`` ("auto", "fused" or "reference") for one call of a kernel that is not
+    a registered neuron (Diehl & Cook): see :func:`hebbtorch.kernels.dispatch.resolve`. ``load``
+    builds the CPU kernel (default: the neurons' library); CUDA kernels compile on first launch."""
+    on_cpu = device is None or device.type == "cpu"
+    return dispatch.resolve(backend, reason, (load or library) if on_cpu else None)

@@ -148,12 +148,6 @@ def unsupported(currents: Tensor, p: LIFParameters, state: LIFState | None) -> s
     return cpu.unsupported_common(currents, tensors, cuda=True)
 
 
-def use_fused(backend: str, currents: Tensor, p: LIFParameters, state: LIFState | None) -> bool:
-    """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
-    reason = None if backend == "reference" else unsupported(currents, p, state)
-    return cpu.use_fused(backend, reason, currents.device)
-
-
 def fused_lif_sequence(
     currents: Tensor, p: LIFParameters, state: LIFState | None = None
 ) -> LIFOutput:
@@ -175,3 +169,6 @@ def fused_lif_sequence(
         bool(p.detach_reset),
     )
     return LIFOutput(spikes, h, LIFState(v, refrac))
+
+
+cpu.register_fused("lif", fused_lif_sequence, unsupported)

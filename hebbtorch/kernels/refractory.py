@@ -115,14 +115,13 @@ def _backward(ctx, g_inner_seq, g_out_seq, g_inner, g_out, _g_u):
 refractory_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
-def use_fused(backend: str, currents: Tensor, state: RefractoryState | None) -> bool:
-    """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
-    reason = None
-    if backend != "reference":
-        reason = cpu.unsupported_common(currents, list(state or ()), cuda=True)
-        if reason is None and currents.dtype in cpu.LOW_PRECISION:
-            reason = f"dtype {currents.dtype} (this neuron's kernels are fp32 or fp64)"
-    return cpu.use_fused(backend, reason, currents.device)
+def unsupported(currents: Tensor, p: RefractoryParameters,
+                state: RefractoryState | None) -> str | None:
+    """Why the fused kernel can't run these arguments (None if it can)."""
+    reason = cpu.unsupported_common(currents, list(state or ()), cuda=True)
+    if reason is None and currents.dtype in cpu.LOW_PRECISION:
+        reason = f"dtype {currents.dtype} (this neuron's kernels are fp32 or fp64)"
+    return reason
 
 
 def fused_refractory_sequence(
@@ -138,3 +137,6 @@ def fused_refractory_sequence(
         currents.contiguous(), inner0, out0, float(p.decay), float(p.threshold),
         float(p.penalty_threshold), bool(p.binary), cpu.SURROGATE_IDS[p.surrogate], slope)
     return RefractoryOutput(inner_seq, out_seq, RefractoryState(inner, out))
+
+
+cpu.register_fused("refractory", fused_refractory_sequence, unsupported)
