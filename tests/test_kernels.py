@@ -170,7 +170,7 @@ def test_unsupported_calls_fall_back_or_raise():
 def test_failed_build_warns_once_and_uses_reference(monkeypatch):
     monkeypatch.setattr(cpu.library, "state",
                         {"error": HebbtorchError("no compiler (simulated)")})
-    monkeypatch.setattr(cpu, "_warned", set())
+    monkeypatch.setattr(dispatch, "warned", set())
     x = torch.randn(5, 2, 3, requires_grad=True)
     with pytest.warns(RuntimeWarning, match="simulated"):
         out = lif_sequence(x, LIFParameters())
@@ -361,7 +361,7 @@ def test_broken_kernel_source_fails_the_tests_and_warns_users_once(tmp_path, mon
     broken = tmp_path / "broken_cpu.cpp"
     broken.write_text("int main( { return undeclared_symbol; }\n")
     monkeypatch.setenv("HEBBTORCH_KERNEL_CACHE", str(tmp_path / "cache"))
-    lib = type(cpu.library)(broken, "broken_cpu", "fused CPU kernels", lambda _: None)
+    lib = build.ExtensionLibrary("broken_cpu", "fused CPU kernels", [broken])
     monkeypatch.setattr(cpu, "library", lib)
     monkeypatch.setattr(dispatch, "warned", set())
     with pytest.raises(HebbtorchError, match="broken_cpu.cpp") as err:

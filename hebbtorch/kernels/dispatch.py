@@ -56,12 +56,17 @@ def register(name: str, device: str, run: Callable[..., Any], *,
     _registry[(name, device)] = Fused(run, unsupported, load)
 
 
-def lookup(name: str, device: str) -> Fused | None:
-    """The fused ``name`` on ``device``, or None (the providers are imported on first use)."""
+def load_providers() -> None:
+    """Import the modules of ``hebbtorch.kernels.PROVIDERS`` (once): they register themselves."""
     if not _loaded:
         for module in importlib.import_module("hebbtorch.kernels").PROVIDERS:
             importlib.import_module(module)
         _loaded.append(True)
+
+
+def lookup(name: str, device: str) -> Fused | None:
+    """The fused ``name`` on ``device``, or None (the providers are imported on first use)."""
+    load_providers()
     return _registry.get((name, device))
 
 
