@@ -392,3 +392,17 @@ def test_only_a_missing_compiler_skips(monkeypatch):
     assert not build.compiler_available()
     with pytest.raises(pytest.skip.Exception):
         require_kernels()
+
+
+@pytest.mark.parametrize("neuron", ["lif", "alif", "refractory"])
+def test_every_neuron_op_has_its_cpu_cuda_and_autograd_registrations(neuron):
+    # the one helper (kernels/ops.py) registered each piece; the CPU kernel comes from the C++
+    # TORCH_LIBRARY_IMPL, whose signature the dispatcher checked against the schema at load
+    for op in (f"hebbtorch::{neuron}_forward", f"hebbtorch::{neuron}_backward"):
+        for key in ("CPU", "CUDA"):
+            assert torch._C._dispatch_has_kernel_for_dispatch_key(op, key), (op, key)
+    assert torch._C._dispatch_has_kernel_for_dispatch_key(f"hebbtorch::{neuron}_forward",
+                                                          "Autograd")
+    assert dispatch.lookup(neuron, "cpu").load is not None  # registered with dispatch
+    assert dispatch.lookup(neuron, "cuda") is not None
+    assert dispatch.lookup(neuron, "mps") is None
