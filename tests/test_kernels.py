@@ -406,3 +406,96 @@ def test_every_neuron_op_has_its_cpu_cuda_and_autograd_registrations(neuron):
     assert dispatch.lookup(neuron, "cpu").load is not None  # registered with dispatch
     assert dispatch.lookup(neuron, "cuda") is not None
     assert dispatch.lookup(neuron, "mps") is None
+
+
+# ------------------------------------------- a new neuron through the shared machinery (demo)
+
+TOY_CPP = r"""
+// v[t] = a v[t-1] + I[t]: a leaky integrator, the smallest neuron with a state
+#include "neuron_kernels.h"
+
+namespace {
+std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& currents, const at::Tensor& v0,
+                                           double a) {
+  auto v_seq = at::empty_like(currents);
+  auto v = v0.clone();
+  const int64_t T = currents.size(0), M = v0.numel();
+  AT_DISPATCH_FLOATING_TYPES(currents.scalar_type(), "toy_li_forward", [&] {
+    using F = scalar_t;
+    const F* I = hebbtorch::ptr<F>(currents);
+    F *out = hebbtorch::ptr<F>(v_seq), *s = hebbtorch::ptr<F>(v);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t m = 0; m < M; ++m) out[t * M + m] = s[m] = F(a) * s[m] + I[t * M + m];
+  });
+  return {v_seq, v};
+}
+
+std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad_seq, const at::Tensor& grad_v,
+                                            double a) {
+  auto d_cur = at::empty_like(grad_seq);
+  auto carry = grad_v.contiguous().clone();
+  const int64_t T = grad_seq.size(0), M = grad_v.numel();
+  auto g_seq = grad_seq.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(grad_seq.scalar_type(), "toy_li_backward", [&] {
+    using F = scalar_t;
+    const F* g = hebbtorch::ptr<F>(g_seq);
+    F *d = hebbtorch::ptr<F>(d_cur), *c = hebbtorch::ptr<F>(carry);
+    for (int64_t t = T - 1; t >= 0; --t)
+      for (int64_t m = 0; m < M; ++m) {
+        c[m] += g[t * M + m];
+        d[t * M + m] = c[m];
+        c[m] *= F(a);
+      }
+  });
+  return {d_cur, carry};  // carry: d v0
+}
+}  // namespace
+
+TORCH_LIBRARY_IMPL(hebbtorch, CPU, m) {
+  m.impl("toy_li_forward", &forward);
+  m.impl("toy_li_backward", &backward);
+}
+"""
+
+
+@pytest.mark.slow  # compiles a new extension
+def test_a_new_neuron_is_physics_plus_kernel_source_plus_tests(tmp_path, monkeypatch):
+    from hebbtorch.kernels import ops
+
+    def reference(currents, v0, a):  # the physics file's sequence function
+        vs, v = [], v0
+        for x in currents.unbind(0):
+            v = a * v + x
+            vs.append(v)
+        return torch.stack(vs), v
+
+    source = tmp_path / "toy_li_cpu.cpp"
+    source.write_text(TOY_CPP)
+    monkeypatch.setenv("HEBBTORCH_KERNEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu, "library", build.ExtensionLibrary("toy_cpu", "toy kernels"))
+
+    def setup_context(ctx, inputs, output):
+        ctx.a = inputs[2]
+
+    def grad(ctx, g_seq, g_v):
+        d_cur, d_v0 = backward(g_seq, g_v, ctx.a)
+        return d_cur, d_v0, None
+
+    forward, backward = ops.neuron_ops(
+        "toy_li",
+        ops.Op("(Tensor currents, Tensor v0, float a) -> (Tensor, Tensor)",
+               lambda c, v0, a: (torch.empty_like(c), torch.empty_like(v0))),
+        ops.Op("(Tensor grad_seq, Tensor grad_v, float a) -> (Tensor, Tensor)",
+               lambda g, gv, a: (torch.empty_like(g), torch.empty_like(gv))),
+        grad=grad, setup_context=setup_context, source=source)
+    ops.register_neuron("toy_li", lambda c, v0, a: forward(c, v0, a), lambda *_: None)
+    x = torch.randn(7, 3, 5, dtype=torch.float64, requires_grad=True)
+    v0 = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    run = dispatch.select("toy_li", "auto", x, v0, 0.8)  # builds the source
+    assert run is not None
+    for a, b in zip(run(x, v0, 0.8), reference(x, v0, 0.8), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x, v0: forward(x, v0, 0.8), (x, v0))
+    torch.library.opcheck(forward, (x, v0, 0.8),
+                          test_utils=("test_schema", "test_autograd_registration",
+                                      "test_faketensor"))

@@ -91,7 +91,8 @@ def build_extension(sources: Sequence[Path], name: str) -> None:
     _ninja()
     sources = sorted(sources)  # the cache key must not depend on the order of registration
     cflags = [f for f in FLAGS if f not in ("-fPIC", "-shared", "-std=c++17")]
-    headers = sorted({h for s in sources for h in s.parent.glob("*.h")})
+    headers = sorted({h for d in {s.parent for s in sources} | {Path(__file__).parent}
+                      for h in d.glob("*.h")})
     texts = [p.read_text() for p in (*sources, *headers)]
     key = _key([*texts, torch.__version__, sys.version], cflags)
     ext = f"{name}_{key}"
@@ -100,6 +101,7 @@ def build_extension(sources: Sequence[Path], name: str) -> None:
     try:
         cpp_extension.load(name=ext, sources=[str(s) for s in sources], extra_cflags=cflags,
                            extra_ldflags=["-fopenmp"], build_directory=str(out),
+                           extra_include_paths=[str(Path(__file__).parent)],
                            is_python_module=False, verbose=False)
     except (RuntimeError, subprocess.CalledProcessError) as e:
         names = ", ".join(s.name for s in sources)

@@ -36,11 +36,14 @@ class Op(NamedTuple):
 
 
 def neuron_ops(neuron: str, forward: Op, backward: Op, *, grad: Callable[..., Any],
-               setup_context: Callable[..., None]) -> tuple[Any, Any]:
+               setup_context: Callable[..., None], source: Path | None = None
+               ) -> tuple[Any, Any]:
     """Define ``hebbtorch::<neuron>_forward`` / ``_backward``; the forward's autograd is
     ``grad(ctx, *grad_outputs)`` after ``setup_context(ctx, inputs, output)`` (as
-    :func:`torch.library.register_autograd`). Returns the two operators."""
-    cpu.library.add(Path(__file__).with_name(f"{neuron}_cpu.cpp"))
+    :func:`torch.library.register_autograd`). ``source``: the C++ (default
+    ``<neuron>_cpu.cpp`` beside this module; it may ``#include "neuron_kernels.h"``). Returns
+    the two operators."""
+    cpu.library.add(source or Path(__file__).with_name(f"{neuron}_cpu.cpp"))
     ops = []
     for name, op in ((f"{neuron}_forward", forward), (f"{neuron}_backward", backward)):
         _LIB.define(name + op.schema)
