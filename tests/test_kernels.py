@@ -242,6 +242,8 @@ MEMORY_SCRIPT = textwrap.dedent("""
         o = lif(lin(xc), s)
         return o.spikes, o.state
     block(x[:2], None)[0].sum().backward()  # warm-up: library load, first allocations
+    if mode == "chunked":  # and torch.utils.checkpoint's one-time import of torch._dynamo
+        chunked_bptt(block, x[:2], None, 32)[0].sum().backward()
     base = rss("VmRSS")
     open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM)
     out = chunked_bptt(block, x, None, 32)[0] if mode == "chunked" else block(x, None)[0]
