@@ -1,12 +1,13 @@
 """Compile kernel sources on first use with the system C++ compiler (``$CXX``, else ``c++``).
 
 :class:`ExtensionLibrary`: PyTorch operators (the neurons): sources that register their CPU
-implementations with ``TORCH_LIBRARY_IMPL``, built by ``torch.utils.cpp_extension`` (ninja; about
-20 s on two cores the first time). :class:`KernelLibrary`: a plain C ABI library loaded with
-ctypes (Diehl & Cook; about a second). Builds are cached under ``$HEBBTORCH_KERNEL_CACHE``, else
-``$XDG_CACHE_HOME/hebbtorch/kernels``, else ``~/.cache/hebbtorch/kernels``, keyed by a hash of
-the sources, the flags, the compiler, torch's version and the CPU (the build uses
-``-march=native``), so a changed source or another machine rebuilds.
+implementations with ``TORCH_LIBRARY_IMPL``, built by ``torch.utils.cpp_extension`` (ninja; the
+three neurons take about 35 s of CPU time the first time, loading the cached build ~0.4 s).
+:class:`KernelLibrary`: a plain C ABI library loaded with ctypes (Diehl & Cook; a few seconds).
+Builds are cached under ``$HEBBTORCH_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/hebbtorch/kernels``,
+else ``~/.cache/hebbtorch/kernels``, keyed by a hash of the sources, the flags, the compiler,
+torch's version and the CPU (the build uses ``-march=native``), so a changed source or another
+machine rebuilds.
 """
 
 from __future__ import annotations

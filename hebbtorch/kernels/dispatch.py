@@ -107,9 +107,7 @@ def select(name: str, backend: str, currents: Any, *args: Any) -> Callable[..., 
         return None
     device = currents.device.type
     impl = lookup(name, device)
-    if impl is None:
-        reason: str | None = f"device {device} (no fused kernel of {name} there)"
-        load = None
-    else:
-        reason, load = impl.unsupported(currents, *args), impl.load
-    return impl.run if resolve(backend, reason, load) and impl else None
+    if impl is None:  # "fused" raises here, "auto" falls back
+        resolve(backend, f"device {device} (no fused kernel of {name} there)", None)
+        return None
+    return impl.run if resolve(backend, impl.unsupported(currents, *args), impl.load) else None
