@@ -14,11 +14,8 @@ import torch
 from _common import tutorial_args
 
 from hebbtorch.data import load_dataset
-from hebbtorch.networks.diehl_cook import (
-    DiehlCookNetwork,
-    assign_labels,
-    predict_all_activity,
-)
+from hebbtorch.networks.diehl_cook import DiehlCookNetwork
+from hebbtorch.networks.readout import assign_labels, predict_all_activity
 from hebbtorch.viz.fields import receptive_field_mosaic
 
 args = tutorial_args("Diehl & Cook network", "docs/img/tutorials/diehl_cook")
