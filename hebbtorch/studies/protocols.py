@@ -6,7 +6,8 @@ modelling papers. Each protocol returns a JSON-ready dict.
 
 Rules by name: ``pair`` (:class:`PairSTDP`), ``triplet`` (:class:`TripletSTDP`, visual-cortex
 all-to-all full set by default), ``gb`` (Graupner & Brunel; exact event-driven calcium + the
-paper's analytic readout, "DP" set by default) and ``calcium`` (:class:`CalciumHebbian`).
+paper's analytic readout, "DP" set by default), ``calcium`` (:class:`CalciumHebbian`) and
+``calcium-bistable`` (:class:`CalciumBistable`, fitted ``sjostrom`` set by default).
 Trace rules run on the engine with dt = 1 ms (Δt on a 1 ms grid) and start at w = 1, no
 bounds, so Δw is the relative change the experiments report.
 """
@@ -35,9 +36,13 @@ from hebbtorch.plasticity import (
 )
 from hebbtorch.plasticity.distributed import entry_generator, run_trains, split_batch
 from hebbtorch.plasticity.graupner_brunel import GraupnerBrunelParameters
+from hebbtorch.plasticity.rules.calcium_bistable import (
+    CalciumBistable,
+    calcium_bistable_parameters,
+)
 from hebbtorch.studies.stdp_data import BI_POO_1998, SJOSTROM_2001, WANG_2005
 
-RULES = ("pair", "triplet", "gb", "calcium")
+RULES = ("pair", "triplet", "gb", "calcium", "calcium-bistable")
 DT_MS = 1.0
 
 # Pair STDP amplitudes for the protocols: the Bi & Poo time constants with amplitudes such that
@@ -68,6 +73,9 @@ def make_rule(rule: str, params: str | None = None) -> PlasticityRule | Graupner
         if params is not None:
             raise HebbtorchError("the calcium rule has one default parameter set (no params)")
         return CalciumHebbian(CalciumHebbianParameters())
+    if rule == "calcium-bistable":  # X = 0.5 at w = 1: Δw = 2 ΔX, in [-1, 1]
+        return CalciumBistable(calcium_bistable_parameters(params or "sjostrom"), w_lo=0.0,
+                               w_hi=2.0)
     raise HebbtorchError(f"unknown rule {rule!r}; choose from {RULES}")
 
 
