@@ -100,7 +100,7 @@ def test_event_run_matches_the_engine():
 
 
 @pytest.mark.parametrize("name, within, rmse, bipoo", [
-    ("sjostrom", 8, 0.14, 0.48), ("sjostrom_bipoo", 7, 0.18, 0.40)])
+    ("sjostrom", 8, 0.14, 0.48), ("sjostrom_bipoo", 7, 0.18, 0.40), ("bipoo", 4, 0.22, 0.27)])
 def test_fitted_sets_against_published_data(name, within, rmse, bipoo):
     r = evaluate(calcium_bistable_parameters(name), engine=True)
     s, b = r["sjostrom"], r["bi_poo"]
@@ -108,7 +108,7 @@ def test_fitted_sets_against_published_data(name, within, rmse, bipoo):
     assert s["rmse_vs_data"] < rmse
     assert b["rmse_vs_data"] < bipoo
     # the frequency effect itself: -10 ms turns from LTD at 0.1 Hz to LTP at 50 Hz
-    assert s["dw_minus10"][0] < -0.15 and s["dw_minus10"][-1] > 0.3
+    assert s["dw_minus10"][0] < -0.1 and s["dw_minus10"][-1] > 0.3
 
 
 def test_bad_parameters_raise_one_line_errors():
@@ -121,3 +121,14 @@ def test_bad_parameters_raise_one_line_errors():
     with pytest.raises(HebbtorchError, match="unknown calcium-bistable set"):
         calcium_bistable_parameters("nope")
     assert math.isfinite(OPEN.tau_Ca)
+
+
+def test_sjostrom_set_rate_protocol_is_bcm_like():
+    from hebbtorch.studies.protocols import rate_dependence
+
+    r = rate_dependence("calcium-bistable", "sjostrom", post_rates=[5, 10, 40, 50],
+                        duration_s=10, reps=4, correlation=0.0)
+    d, s = r["uncorrelated"]["drift_per_s"], r["uncorrelated"]["sem"]
+    # measured (5 reps, docs/calcium.md): -0.008, -0.008, +0.090, +0.095 per s
+    assert d[0] + 2 * s[0] < 0 and d[1] + 2 * s[1] < 0  # LTD at low post rates
+    assert d[2] - 2 * s[2] > 0 and d[3] - 2 * s[3] > 0  # LTP at high post rates

@@ -225,6 +225,10 @@ CALCIUM_BISTABLE_SETS: dict[str, CalciumBistableParameters] = {
     "sjostrom_bipoo": CalciumBistableParameters(
         tau_pre=13.27, J_pre=0.3817, tau_Ca=59.30, J_C=0.04135, tau_y=60.0, J_y=0.07528,
         a=0.3822, b=0.02777, theta_up_l=0.02867, theta_down_h=0.163),
+    # fitted mostly to Bi & Poo 1998 (loss weight of Bi & Poo 10)
+    "bipoo": CalciumBistableParameters(
+        tau_pre=8.075, J_pre=0.439, tau_Ca=67.04, J_C=0.04135, tau_y=44.44, J_y=0.05035,
+        a=0.3822, b=0.02136, theta_up_l=0.0, theta_down_h=0.163),
 }
 
 
