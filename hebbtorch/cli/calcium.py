@@ -51,10 +51,10 @@ def protocols(out: Path) -> int:
     from hebbtorch.studies.stdp_data import BI_POO_1998, SJOSTROM_2001
     from hebbtorch.viz.calcium import plot_calcium_fit, plot_calcium_protocol, plot_rate_curves
 
-    names = ("sjostrom", "sjostrom_bipoo")
+    names = ("sjostrom", "sjostrom_bipoo", "bipoo")
     fits = [{"name": n, **evaluate(calcium_bistable_parameters(n), engine=True)} for n in names]
     rates = [rate_dependence("calcium-bistable", n, correlation=0.0) for n in names]
-    rec = record_protocol(calcium_bistable_parameters("sjostrom"), 10.0, 5, 20.0)
+    rec = record_protocol(calcium_bistable_parameters("sjostrom"), 10.0, 12, 40.0)
     write_json(out / "calcium_protocols.json", {"fits": fits, "rate": rates})
     plot_calcium_fit(fits, SJOSTROM_2001, BI_POO_1998).savefig(out / "calcium_fit.png", dpi=120)
     plot_rate_curves(rates).savefig(out / "calcium_rate.png", dpi=120)

@@ -11,7 +11,7 @@ from hebbtorch.viz.style import figure
 def plot_calcium_protocol(rec: dict[str, Any]):
     """Traces (pre calcium x, post calcium C, fast post trace y) with the stop-learning
     thresholds, and the internal variable X, from :func:`record_protocol`."""
-    fig, axes = figure(2, 1, width=5.5, height=4.5, sharex=True)
+    fig, axes = figure(2, 1, width=5.5, height=2.4, sharex=True)
     t = rec["t_ms"]
     ax = axes[0, 0]
     ax.plot(t, rec["x_pre"], lw=1, label="pre calcium x")
@@ -36,7 +36,7 @@ def plot_calcium_protocol(rec: dict[str, Any]):
 
 def plot_calcium_fit(fits: list[dict[str, Any]], data: dict[str, Any], bipoo: dict[str, Any]):
     """Sjöström et al. 2001 (left) and Bi & Poo 1998 (right) with each fitted set."""
-    fig, axes = figure(1, 2, width=9.0, height=3.4)
+    fig, axes = figure(1, 2, width=4.6, height=3.4)
     ax = axes[0, 0]
     f = data["freq_hz"]
     ax.errorbar(f, data["dw_plus10"], data["sem_plus10"], fmt="s", color="C0", mfc="none",
