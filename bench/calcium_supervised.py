@@ -9,6 +9,7 @@ docs/img/calcium_learning.png.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -30,9 +31,14 @@ if __name__ == "__main__":
     ap.add_argument("--fig", default="docs/img/calcium_learning.png")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=None, help="run only the runs whose name contains this")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="combine the outputs of runs made separately (--only, in parallel)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     results = []
+    if args.merge:
+        results = [r for f in args.merge for r in json.loads(Path(f).read_text())["runs"]]
+        RUNS = []
     for name, ds, n_train, epochs, w_rec in RUNS:
         if args.only and args.only not in name:
             continue
