@@ -51,7 +51,7 @@ if __name__ == "__main__":
     write_json(Path(args.out), {"runs": results, "threads": 1,
                                 "command": "nice -n 10 python bench/calcium_supervised.py",
                                 "note": "CPU time measured on a shared, loaded 2-core machine"})
-    plot_learning_curves(results).savefig(args.fig, dpi=120)
+    plot_learning_curves(results).savefig(args.fig, dpi=120, bbox_inches="tight")
     for r in results:
         f = r["final"]
         print(f"{r['name']}: {100 * f['accuracy']:.1f} % (by drive "

@@ -56,9 +56,10 @@ def protocols(out: Path) -> int:
     rates = [rate_dependence("calcium-bistable", n, correlation=0.0) for n in names]
     rec = record_protocol(calcium_bistable_parameters("sjostrom"), 10.0, 12, 40.0)
     write_json(out / "calcium_protocols.json", {"fits": fits, "rate": rates})
-    plot_calcium_fit(fits, SJOSTROM_2001, BI_POO_1998).savefig(out / "calcium_fit.png", dpi=120)
-    plot_rate_curves(rates).savefig(out / "calcium_rate.png", dpi=120)
-    plot_calcium_protocol(rec).savefig(out / "calcium_traces.png", dpi=120)
+    for fig, name in ((plot_calcium_fit(fits, SJOSTROM_2001, BI_POO_1998), "calcium_fit.png"),
+                      (plot_rate_curves(rates), "calcium_rate.png"),
+                      (plot_calcium_protocol(rec), "calcium_traces.png")):
+        fig.savefig(out / name, dpi=120, bbox_inches="tight")
     for f in fits:
         s, b = f["sjostrom"], f["bi_poo"]
         print(f"{f['name']}: Sjöström {s['within_sem']}/10 within one SEM, RMSE "
@@ -86,7 +87,7 @@ def train(args: argparse.Namespace, out: Path) -> int:
     res |= {"name": f"{args.dataset} {'recurrent' if args.recurrent else 'feed-forward'}",
             "dataset": args.dataset, "device": str(device)}
     write_json(out / "calcium_train.json", res)
-    plot_learning_curves([res]).savefig(out / "calcium_learning.png", dpi=120)
+    plot_learning_curves([res]).savefig(out / "calcium_learning.png", dpi=120, bbox_inches="tight")
     f = res["final"]
     print(f"test accuracy {100 * f['accuracy']:.2f} % ({res['n_test']} images), mean rate "
           f"{f['mean_rate_hz']:.1f} Hz, output coding level {f['coding_level_out']:.3f}; "
