@@ -48,7 +48,7 @@ def test_isolated_pairs_follow_the_analytic_window():
     rule = CalciumBistable(OPEN)
     pre, post = pairing_times(dts, 5, 1.0)  # 1 s apart: pairs do not interact (taus <= 100 ms)
     dw = run_trace_rule(rule, pre, post, w0=0.5)
-    want = 5 * rule.window(torch.tensor(dts, dtype=torch.float64))
+    want = 5 * rule.ungated_window(torch.tensor(dts, dtype=torch.float64))
     # small deviation only from the post calcium left by the previous pairing (exp(-10) ~ 5e-5)
     assert np.allclose(dw.numpy(), want.numpy(), rtol=2e-3, atol=1e-6)
 

@@ -203,10 +203,11 @@ class CalciumBistable(PlasticityRule):
         clock = x_pre.after[1] if self.drifts else None
         return Update(dw.clamp_min(0.0), (-dw).clamp_min(0.0)), CalciumBistableState(X, clock)
 
-    def window(self, dts: torch.Tensor) -> torch.Tensor:
-        """Analytic ΔX of one isolated pair without drift, gates or soft bounds (both windows
-        open), Δt = t_post - t_pre (ms): ``a J_pre J_C exp(-Δt/tau_pre)`` for Δt > 0 and
-        ``-b J_y exp(Δt/tau_y)`` for Δt < 0."""
+    def ungated_window(self, dts: torch.Tensor) -> torch.Tensor:
+        """Analytic ΔX of one isolated pair without drift, soft bounds or gates (valid only when
+        both windows are open at C = 0, i.e. theta_up_l = theta_down_l = 0; not named
+        ``window`` so the protocols do not overlay it for gated sets), Δt = t_post - t_pre
+        (ms): ``a J_pre J_C exp(-Δt/tau_pre)`` for Δt > 0, ``-b J_y exp(Δt/tau_y)`` for Δt < 0."""
         p = self.params
         return torch.where(
             dts > 0, p.a * p.J_pre * p.J_C * torch.exp(-dts / p.tau_pre),
