@@ -39,7 +39,8 @@ import torch
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.engine import PlasticityRule, Traces, TraceSpec, Update, outer
+from hebbtorch.plasticity import registry
+from hebbtorch.plasticity.core import PlasticityRule, Traces, TraceSpec, Update, outer
 
 EFFICACIES = ("analog", "binary")
 
@@ -238,3 +239,13 @@ def calcium_bistable_parameters(name: str) -> CalciumBistableParameters:
         raise HebbtorchError(
             f"unknown calcium-bistable set {name!r}; known: {sorted(CALCIUM_BISTABLE_SETS)}")
     return CALCIUM_BISTABLE_SETS[name]
+
+
+def _make(params: str | None) -> CalciumBistable:
+    return CalciumBistable(calcium_bistable_parameters(params or "sjostrom"))
+
+
+registry.register(registry.RuleEntry(
+    "calcium-bistable", "calcium-based bistable rule with stop-learning (after Brader, Senn & "
+    "Fusi 2007; Girão, Risi & Chicca 2025)", _make,
+    f"a fitted set: {', '.join(sorted(CALCIUM_BISTABLE_SETS))} (default sjostrom)"))
