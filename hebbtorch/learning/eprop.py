@@ -82,11 +82,13 @@ def eprop_grads(
     *,
     feedback: str = "symmetric",
     feedback_matrix: torch.Tensor | None = None,
+    keep_readout: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Accumulate e-prop gradients of ``E = sum_t w_t CE(y^t, labels)`` into ``.grad``.
 
     x ``[time, batch, n_in]``; labels ``[batch]``; weights ``[time]`` (default 1/T).
-    Returns (E, readout ``[time, batch, out]`` detached); only one step is ever held.
+    Returns (E, readout ``[time, batch, out]`` detached, or its time average ``[batch, out]``
+    if not ``keep_readout``, which keeps memory independent of T); only one step is held.
     """
     _check(net, feedback)
     check_input(net, x)
@@ -108,7 +110,8 @@ def eprop_grads(
     g_out = torch.zeros_like(net.readout.weight)
     g_bout = torch.zeros_like(net.readout.bias)
     total = x.new_zeros(())
-    ys = []
+    ys: list[torch.Tensor] = []
+    y_sum = x.new_zeros(B, net.sizes[-1])
     for t in range(T):
         X = _inputs(net, x[t], state.layers[0].z)
         out = net.step(x[t], state)
@@ -122,10 +125,12 @@ def eprop_grads(
         else:
             ev = p.beta * tr.ev + X
             e = psi[:, :, None] * ev[:, None, :] if full else None
-        ebar = kappa * tr.ebar + e if full else None
+        ebar = tr.ebar.mul_(kappa).add_(e) if full else None  # in place: one [B, n, P] buffer
         tr = Traces(ev, ea, ebar, kappa * tr.zk + z, kappa * tr.ok + 1.0, psi, z)
         state = out.state
-        ys.append(out.y)
+        y_sum += out.y
+        if keep_readout:
+            ys.append(out.y)
         if float(w[t]) == 0.0:
             continue
         y = out.y.detach().requires_grad_()
@@ -135,13 +140,13 @@ def eprop_grads(
         total += loss.detach()
         L = err @ fb  # [B, n]
         if full:
-            g_in += torch.einsum("bj,bjp->jp", L, ebar)
+            g_in += torch.bmm(L.T.unsqueeze(1), ebar.transpose(0, 1)).squeeze(1)  # sum_b L ebar
         else:
             g_in += (L * psi).T @ ev
         g_out += err.T @ tr.zk
         g_bout += err.sum(0) * tr.ok
     _store(net, g_in, g_out, g_bout)
-    return total, torch.stack(ys)
+    return total, torch.stack(ys) if keep_readout else y_sum / T
 
 
 def _store(net: OnlineSNN, g_in, g_out, g_bout) -> None:

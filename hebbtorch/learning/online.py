@@ -24,7 +24,8 @@ LEARNING = ("bptt", "bptt-lean", "eprop", "eprop-random", "ottt")
 
 
 def bptt_grads(net: OnlineSNN, x: torch.Tensor, labels: torch.Tensor,
-               weights: torch.Tensor | None = None, *, chunk: int | None = None):
+               weights: torch.Tensor | None = None, *, chunk: int | None = None,
+               keep_readout: bool = True):
     """BPTT through the whole sequence (``chunk``: lean BPTT, recomputing chunks in backward)."""
     check_input(net, x)
     w = check_weights(weights, x.shape[0])
@@ -34,22 +35,25 @@ def bptt_grads(net: OnlineSNN, x: torch.Tensor, labels: torch.Tensor,
         y, _ = chunked_bptt(net.run, x, net.initial_state(x.shape[1], x), chunk)
     loss = sequence_loss(y, labels, w)
     loss.backward()
-    return loss.detach(), y.detach()
+    return loss.detach(), y.detach() if keep_readout else y.detach().mean(0)
 
 
 def grads(net: OnlineSNN, x: torch.Tensor, labels: torch.Tensor, learning: str = "bptt",
           weights: torch.Tensor | None = None, *, chunk: int = 50,
-          feedback_matrix: torch.Tensor | None = None):
-    """Fill ``.grad`` by ``learning`` (one of :data:`LEARNING`); returns (loss, readout)."""
+          feedback_matrix: torch.Tensor | None = None, keep_readout: bool = True):
+    """Fill ``.grad`` by ``learning`` (one of :data:`LEARNING`); returns (loss, readout
+    ``[time, batch, out]``, or its time average if not ``keep_readout``)."""
+    kw = dict(keep_readout=keep_readout)
     if learning == "bptt":
-        return bptt_grads(net, x, labels, weights)
+        return bptt_grads(net, x, labels, weights, **kw)
     if learning == "bptt-lean":
-        return bptt_grads(net, x, labels, weights, chunk=chunk)
+        return bptt_grads(net, x, labels, weights, chunk=chunk, **kw)
     if learning in ("eprop", "eprop-random"):
         fb = "symmetric" if learning == "eprop" else "random"
-        return eprop_grads(net, x, labels, weights, feedback=fb, feedback_matrix=feedback_matrix)
+        return eprop_grads(net, x, labels, weights, feedback=fb, feedback_matrix=feedback_matrix,
+                           **kw)
     if learning == "ottt":
-        return ottt_grads(net, x, labels, weights)
+        return ottt_grads(net, x, labels, weights, **kw)
     raise HebbtorchError(f"learning must be one of {LEARNING}, got {learning!r}")
 
 
@@ -93,5 +97,4 @@ def sequential_grads(model: torch.nn.Module, images: torch.Tensor, labels: torch
     else:
         enc = model.encoder(images, generator=generator)
         x = enc.reshape(enc.shape[0], enc.shape[1], -1)
-    loss, y = grads(net, x, labels, learning)
-    return loss, y.mean(0)
+    return grads(net, x, labels, learning, keep_readout=False)

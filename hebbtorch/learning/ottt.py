@@ -59,11 +59,13 @@ def ottt_grads(
     *,
     mode: str = "A",
     optimizer: torch.optim.Optimizer | None = None,
+    keep_readout: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """OTTT gradients of ``E = sum_t w_t CE(y^t, labels)``: accumulated into ``.grad`` (mode
     "A"), or applied by ``optimizer`` after every step with a non-zero weight (mode "O").
 
-    Returns (E, readout ``[time, batch, out]`` detached)."""
+    Returns (E, readout ``[time, batch, out]`` detached, or its time average if not
+    ``keep_readout``)."""
     if net.recurrent or net.neuron != "lif":
         raise HebbtorchError("OTTT is defined for feed-forward LIF networks; use e-prop for "
                              "recurrent or ALIF layers")
@@ -80,7 +82,8 @@ def ottt_grads(
     bias_traces = [0.0] * len(layers)
     state = net.initial_state(B, x)
     total = x.new_zeros(())
-    ys = []
+    ys: list[torch.Tensor] = []
+    y_sum = x.new_zeros(B, net.sizes[-1])
     for t in range(T):
         state = _detach(state)
         inp, new_layers = x[t], []
@@ -95,7 +98,9 @@ def ottt_grads(
             inp, _, st = net.hidden_step(i, cur, state.layers[i])
             new_layers.append(st)
         state = NetState(tuple(new_layers), y)
-        ys.append(y.detach())
+        y_sum += y.detach()
+        if keep_readout:
+            ys.append(y.detach())
         if float(w[t]) == 0.0:
             continue
         loss = step_loss(y, labels, float(w[t]))
@@ -104,4 +109,4 @@ def ottt_grads(
         if mode == "O":
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-    return total, torch.stack(ys)
+    return total, torch.stack(ys) if keep_readout else y_sum / T
