@@ -178,3 +178,34 @@ def test_online_on_cuda_matches_cpu(learning):
     g_gpu = _grads(net, x.cuda(), lab.cuda(), learning)[2]
     for k in g_cpu:
         assert torch.allclose(g_gpu[k].cpu(), g_cpu[k], rtol=1e-7, atol=1e-9), k
+
+
+def _toy_data(n=60):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    images = (torch.rand(n, 28, 28, generator=g) * 60).to(torch.uint8)
+    for k in range(10):  # one bright band per class: learnable in one epoch
+        images[labels == k, 2 * k:2 * k + 3, :] = 250
+    return images, labels, images[:30], labels[:30]
+
+
+@pytest.mark.parametrize("learning", ["eprop", "ottt"])
+def test_trainer_runs_online_rules(tmp_path, learning):
+    from hebbtorch.learning import TrainConfig, train
+
+    cfg = TrainConfig(model="lif-mlp", num_steps=4, hidden=16, epochs=2, batch_size=20,
+                      optimizer="adam", lr=0.01, schedule="constant", learning=learning,
+                      device="cpu")
+    res = train(cfg, tmp_path, quiet=True, data=_toy_data())
+    first, last = res.history[0], res.history[-1]
+    assert last["train_loss"] < first["train_loss"]
+    assert res.metrics["config"]["learning"] == learning
+
+
+def test_trainer_refuses_online_rules_it_cannot_run():
+    from hebbtorch.learning import TrainConfig
+
+    with pytest.raises(HebbtorchError, match="trains lif-mlp"):
+        TrainConfig(model="lif-conv", learning="eprop").validate()
+    with pytest.raises(HebbtorchError, match="learning must be one of"):
+        TrainConfig(model="lif-mlp", learning="rtrl").validate()
