@@ -209,3 +209,32 @@ def test_trainer_refuses_online_rules_it_cannot_run():
         TrainConfig(model="lif-conv", learning="eprop").validate()
     with pytest.raises(HebbtorchError, match="learning must be one of"):
         TrainConfig(model="lif-mlp", learning="rtrl").validate()
+
+
+def test_eprop_window_follows_bptt_window_on_the_two_neuron_protocol():
+    """One neuron, no recurrence: e-prop drops only the reset's path, so the windows agree."""
+    import numpy as np
+
+    from hebbtorch.studies.bptt_stdp import ProtocolConfig, bptt_window
+    from hebbtorch.studies.online_stdp import eprop_window
+    from hebbtorch.studies.stdp_fit import pearson
+
+    c = ProtocolConfig(neuron="lif-fast_sigmoid", loss="timing", dts=tuple(range(-30, 31)))
+    e, b = np.array(eprop_window(c)["update"]), np.array(bptt_window(c)["update"])
+    assert pearson(e, b) > 0.999
+    assert not np.allclose(e, b, rtol=1e-6)  # the reset's path is not in the trace
+    assert e[np.argmax(np.abs(e))] < 0  # timing loss: depression near coincidence, as BPTT
+
+
+def test_cue_accumulation_labels_are_the_majority_side():
+    from hebbtorch.data.cue_accumulation import cue_accumulation
+
+    trials = cue_accumulation(200, channels=5, p_cue=1.0, p_noise=0.0, seed=3)
+    T = trials.x.shape[0]
+    assert trials.loss_weights.sum().item() == pytest.approx(1.0)
+    assert trials.loss_weights[: T - 10].sum() == 0
+    left = trials.x[: T - 30, :, :5].sum((0, 2))
+    right = trials.x[: T - 30, :, 5:10].sum((0, 2))
+    assert torch.equal((right > left).long(), trials.labels)
+    with pytest.raises(HebbtorchError, match="odd"):
+        cue_accumulation(4, n_cues=6)
