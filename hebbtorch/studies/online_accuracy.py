@@ -102,6 +102,26 @@ def run_one(task: str, learning: str, seed: int) -> dict:
             "train_seconds": seconds}
 
 
+def gradient_agreement(task: str, seed: int = 0) -> dict:
+    """Online vs BPTT gradients (float32, the study's first batch, initial weights): the largest
+    difference relative to BPTT's largest entry, and the cosine, per parameter."""
+    cfg = TASKS[task]
+    train_batch, _ = DATA[task](cfg, seed)
+    torch.manual_seed(seed)
+    net = OnlineSNN(**cfg["net"])
+    x, labels, w = train_batch(0)
+    got = {}
+    for m in ("bptt", *cfg["methods"][1:]):
+        net.zero_grad(set_to_none=True)
+        grads(net, x, labels, m, w, keep_readout=False)
+        got[m] = {k: p.grad.clone() for k, p in net.named_parameters()}
+    return {m: {k: {"max_rel_diff": float((g - got["bptt"][k]).abs().max()
+                                          / got["bptt"][k].abs().max()),
+                    "cosine": float(torch.nn.functional.cosine_similarity(
+                        g.flatten(), got["bptt"][k].flatten(), 0))}
+                for k, g in gs.items()} for m, gs in got.items() if m != "bptt"}
+
+
 def summarise(rows: list[dict]) -> dict:
     out: dict = {}
     for r in rows:
@@ -117,8 +137,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--out", default="bench/results/online-accuracy.json")
+    ap.add_argument("--check-gradients", action="store_true",
+                    help="only compare the first batch's gradients with BPTT's (float32)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.check_gradients:
+        res = {t: gradient_agreement(t) for t in args.tasks}
+        res["command"] = ("python -m hebbtorch.studies.online_accuracy --check-gradients "
+                          f"--out {args.out}")
+        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res, indent=1))
+        return
     rows = []
     for task in args.tasks:
         for seed in args.seeds:
