@@ -1,5 +1,5 @@
 """Evidence (cue) accumulation, generated in code: the memory task of Bellec et al. 2020
-(Nat. Commun. 11:3625, Fig. 3; after Morcos & Harvey 2016), in fewer, coarser steps.
+(Nat. Commun. 11:3625; after Morcos & Harvey 2016), in fewer, coarser steps.
 
 Input: four groups of ``channels`` Bernoulli spike channels (left cue, right cue, recall cue,
 background noise). ``n_cues`` cues, each on one side drawn with p = 1/2, are shown for
