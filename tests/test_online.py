@@ -143,18 +143,23 @@ def test_unsupported_networks_are_refused():
         OnlineSNN((3, 4, 2), neuron="izhikevich")
 
 
-def test_sequential_view_shares_weights_and_forward():
+@pytest.mark.parametrize("neuron", ["lif", "alif"])
+def test_sequential_view_shares_weights_and_forward(neuron):
     from hebbtorch.networks.registry import build_model
 
     torch.manual_seed(0)
-    model = build_model("lif-mlp", num_steps=6, hidden=20)
+    model = build_model("lif-mlp", num_steps=6, hidden=20, neuron=neuron, beta=0.8,
+                        threshold=0.3)
     images = torch.rand(5, 28, 28)
     labels = torch.randint(0, 10, (5,))
     net = sequential_view(model)
-    assert net.w_in[0].weight is model.stages[0].weight
+    assert net.w_in[0].weight is model.stages[0].weight and net.neuron == neuron
     with torch.no_grad():
         expected = model(images)
-    for learning in ("bptt", "eprop", "ottt"):
+    if neuron == "alif":
+        with pytest.raises(HebbtorchError, match="feed-forward LIF"):
+            sequential_grads(model, images, labels, "ottt")
+    for learning in ("bptt", "eprop", "ottt")[: 3 if neuron == "lif" else 2]:
         model.zero_grad(set_to_none=True)
         loss, logits = sequential_grads(model, images, labels, learning)
         assert torch.allclose(logits, expected, rtol=1e-5, atol=1e-6)

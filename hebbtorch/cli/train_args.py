@@ -14,6 +14,7 @@ from hebbtorch.learning.config import (
     TrainConfig,
 )
 from hebbtorch.networks.registry import MODELS
+from hebbtorch.neurons.registry import NEURONS
 from hebbtorch.neurons.surrogate import SURROGATES
 
 
@@ -93,6 +94,9 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
     p.add_argument("--learning", default="bptt", choices=LEARNING_RULES,
                    help="bptt, or online: e-prop (eprop-random: random feedback) or OTTT "
                    "(lif-mlp only; memory independent of --steps), see docs/online.md")
+    p.add_argument("--neuron", default=None, choices=sorted(NEURONS),
+                   help="hidden neurons of lif-mlp/lif-conv (default lif): " + "; ".join(
+                       f"{k}: {m.help}" for k, m in NEURONS.items()))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -110,6 +114,8 @@ def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
         options["batch_norm"] = True
     if args.channels:
         options["channels"] = list(args.channels)
+    if args.neuron:  # only when set, as batch_norm
+        options["neuron"] = args.neuron
     cfg = TrainConfig(
         model=args.model,
         dataset=args.dataset,

@@ -65,10 +65,12 @@ class TrainConfig:
         if self.learning not in LEARNING_RULES:
             raise HebbtorchError(
                 f"learning must be one of {LEARNING_RULES}, got {self.learning!r}")
-        if self.learning != "bptt" and (self.model != "lif-mlp" or self.precision == "bf16"
-                                        or self.model_options.get("dropout")):
-            raise HebbtorchError(f"--learning {self.learning} trains lif-mlp without dropout "
-                                 "in fp32/tf32 only")
+        if self.learning != "bptt" and (
+                self.model != "lif-mlp" or self.precision == "bf16"
+                or self.model_options.get("dropout")
+                or self.model_options.get("neuron") not in (None, "lif", "alif")):
+            raise HebbtorchError(f"--learning {self.learning} trains lif-mlp (LIF or ALIF "
+                                 "neurons) without dropout in fp32/tf32 only")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise HebbtorchError(f"learning rate must be a positive number, got {self.lr}")
         if not 0 <= self.momentum < 1:

@@ -65,21 +65,28 @@ def check_learning(learning: str) -> str:
 
 def sequential_view(model: torch.nn.Module) -> OnlineSNN:
     """An :class:`OnlineSNN` sharing the Linear layers of a ``lif-mlp``
-    (:class:`~hebbtorch.networks.builders.SpikingSequential`): same weights, LIF parameters and
-    LI readout; the reset becomes a stop-gradient, as e-prop and OTTT need."""
+    (:class:`~hebbtorch.networks.builders.SpikingSequential` with LIF or ALIF neurons): same
+    weights, neuron parameters and LI readout; the reset becomes a stop-gradient, as e-prop and
+    OTTT need."""
     from hebbtorch.networks.builders import SpikingSequential
+    from hebbtorch.neurons.alif import ALIFParameters
+    from hebbtorch.neurons.lif import LIFParameters
 
     stages = getattr(model, "stages", None)
-    if not isinstance(model, SpikingSequential) or not all(
+    p = getattr(model, "neuron", None)
+    if not isinstance(model, SpikingSequential) or not isinstance(
+            p, LIFParameters | ALIFParameters) or not all(
             isinstance(s, torch.nn.Linear) for s in stages):
         raise HebbtorchError("online learning (e-prop, OTTT) trains the lif-mlp model only "
-                             f"(Linear layers, LIF neurons), got {type(model).__name__}")
-    if model.dropout or model.lif.refractory_steps:
+                             f"(Linear layers, LIF or ALIF neurons), got {type(model).__name__}")
+    if model.dropout or getattr(p, "refractory_steps", 0):
         raise HebbtorchError("online learning supports neither dropout nor refractory steps")
     sizes = [stages[0].in_features, *(s.out_features for s in stages)]
-    p = model.lif
-    net = OnlineSNN(sizes, beta=float(p.beta), threshold=float(p.threshold),
-                    kappa=float(model.readout.beta), surrogate=p.surrogate, slope=p.slope)
+    kw = dict(beta=float(p.beta), threshold=float(p.threshold), surrogate=p.surrogate,
+              slope=p.slope, kappa=float(model.readout.beta))
+    if isinstance(p, ALIFParameters):
+        kw.update(neuron="alif", rho=float(p.rho), adapt_scale=float(p.adapt_scale))
+    net = OnlineSNN(sizes, **kw)
     net.params = net.params._replace(reset=p.reset)
     net.w_in = torch.nn.ModuleList(stages[:-1])  # shared, not copied
     net.readout = stages[-1]
