@@ -214,6 +214,12 @@ def test_trainer_refuses_online_rules_it_cannot_run():
         TrainConfig(model="lif-conv", learning="eprop").validate()
     with pytest.raises(HebbtorchError, match="learning must be one of"):
         TrainConfig(model="lif-mlp", learning="rtrl").validate()
+    with pytest.raises(HebbtorchError, match="one hidden layer"):
+        TrainConfig(model="lif-mlp", learning="eprop",
+                    model_options={"hidden_layers": 2}).validate()
+    with pytest.raises(HebbtorchError, match="LIF neurons"):
+        TrainConfig(model="lif-mlp", learning="ottt", model_options={"neuron": "alif"}).validate()
+    TrainConfig(model="lif-mlp", learning="ottt", model_options={"hidden_layers": 2}).validate()
 
 
 def test_eprop_window_follows_bptt_window_on_the_two_neuron_protocol():

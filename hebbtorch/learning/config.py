@@ -71,6 +71,11 @@ class TrainConfig:
                 or self.model_options.get("neuron") not in (None, "lif", "alif")):
             raise HebbtorchError(f"--learning {self.learning} trains lif-mlp (LIF or ALIF "
                                  "neurons) without dropout in fp32/tf32 only")
+        if self.learning.startswith("eprop") and int(self.model_options.get("hidden_layers")
+                                                     or 1) != 1:
+            raise HebbtorchError("e-prop trains one hidden layer: use --hidden-layers 1, or ottt")
+        if self.learning == "ottt" and self.model_options.get("neuron") == "alif":
+            raise HebbtorchError("OTTT is defined for LIF neurons: use --neuron lif, or eprop")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise HebbtorchError(f"learning rate must be a positive number, got {self.lr}")
         if not 0 <= self.momentum < 1:
