@@ -17,7 +17,6 @@ from hebbtorch.plasticity import (
     PairSTDPParameters,
     PlasticConnection,
     Spikes,
-    TimeDistributed,
     TripletSTDP,
     WeightBounds,
 )

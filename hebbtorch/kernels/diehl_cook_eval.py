@@ -17,15 +17,16 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
 from hebbtorch.kernels import cpu
 from hebbtorch.kernels.build import KernelLibrary
 
-if TYPE_CHECKING:
-    from hebbtorch.networks.diehl_cook import DiehlCookNetwork
+# ``net`` below is a hebbtorch.networks.diehl_cook.DiehlCookNetwork (not imported: that module
+# imports this one)
+DiehlCookNetwork = Any
 
 _P, _I64, _U32, _I, _F, _D = (ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint32, ctypes.c_int,
                               ctypes.c_float, ctypes.c_double)
@@ -99,16 +100,15 @@ def draw(prob: torch.Tensor, seed: int, steps: int) -> torch.Tensor:
 
 
 def attempt(net: DiehlCookNetwork, pixels: torch.Tensor, intensity: torch.Tensor, seed: int,
-            counts: torch.Tensor) -> None:
+            thresh: torch.Tensor, counts: torch.Tensor) -> None:
     """One frozen attempt (``present``'s ``input_spikes`` + ``_run`` + ``_rest`` without
     learning): pixels ``[B, 784]`` (0..255), intensity ``[B]`` (0: the lane rests), input seed
-    ``seed``; the network's state advances, the E spikes are added to ``counts`` ``[B, n]``."""
-    from hebbtorch.networks.diehl_cook import thresholds
-
+    ``seed``, spike thresholds ``[2n]`` (``thresholds(net.theta, params)``); the network's
+    state advances, the E spikes are added to ``counts`` ``[B, n]``."""
     p, c, n = net.params, net.consts, net.n
     prob = input_probability(pixels, intensity, p.dt).float().contiguous()
     v, ge, gi, ref = (t.detach().float().contiguous().clone() for t in net.state)
-    thresh = thresholds(net.theta, p).float().contiguous()
+    thresh = thresh.float().contiguous()
     w = net.weight.detach().contiguous()
     out = torch.zeros(net.batch, n)
     ptr = cpu.ptr

@@ -649,7 +649,8 @@ class DiehlCookNetwork(nn.Module):
                 inten = intensity * todo
                 counts = torch.zeros_like(result)
                 if frozen_fused:  # the same input draws and steps in one call
-                    fused_eval.attempt(self, pixels, inten, seed * 1000 + attempt, counts)
+                    fused_eval.attempt(self, pixels, inten, seed * 1000 + attempt,
+                                       thresholds(self.theta, p), counts)
                 else:
                     spikes = torch.cat([
                         input_spikes(pixels[rows], inten[rows], steps, p.dt, torch.Generator(
