@@ -90,3 +90,24 @@ def test_fused_evaluation_is_the_same_on_any_thread_count(monkeypatch):
     assert torch.equal(out[0][0], out[1][0])
     for a, b in zip(out[0][1], out[1][1], strict=True):
         assert torch.equal(a, b)
+
+
+def test_thread_choices(monkeypatch):
+    """Small fused training layers run on one thread, large ones on torch's count; the
+    evaluation takes one thread per image up to torch's count; torch_threads restores the pool
+    even when its block raises; a bad override is one clear error."""
+    from hebbtorch.errors import HebbtorchError
+    from hebbtorch.kernels.threads import LARGE_LAYER, layer_threads, torch_threads
+
+    before = torch.get_num_threads()
+    assert layer_threads(N_INPUT * 100) == 1
+    assert layer_threads(LARGE_LAYER) == before
+    assert fused_eval.eval_threads(1) == 1
+    assert fused_eval.eval_threads(1000) == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("HEBBTORCH_EVAL_THREADS", "two")
+    with pytest.raises(HebbtorchError, match="HEBBTORCH_EVAL_THREADS"):
+        fused_eval.eval_threads(4)

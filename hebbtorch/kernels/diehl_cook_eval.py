@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
 from hebbtorch.kernels.build import KernelLibrary
 
@@ -50,7 +51,9 @@ def eval_threads(batch: int) -> int:
     regions per attempt), so a thread slowed by another process's load only takes fewer
     images: more threads are not slower than one, also under load (bench/bench_unsupervised.py).
     ``HEBBTORCH_EVAL_THREADS`` overrides."""
-    env = os.environ.get("HEBBTORCH_EVAL_THREADS")
+    env = os.environ.get("HEBBTORCH_EVAL_THREADS", "")
+    if env and not (env.isdigit() and int(env) > 0):
+        raise HebbtorchError(f"HEBBTORCH_EVAL_THREADS must be a positive integer, got {env!r}")
     top = int(env) if env else torch.get_num_threads()
     return max(1, min(top, batch))
 
