@@ -565,6 +565,11 @@ def test_rate_normalised_calcium_scales_c_pre_per_attempt(monkeypatch):
     assert seen == pytest.approx([0.3, 0.3 * 2 / 3, 0.3 * 2 / 4])
     assert net.rule.params.C_pre == 0.3
     seen.clear()
+    from hebbtorch.kernels import diehl_cook_eval as fused_eval  # frozen attempts run there
+
+    attempt = fused_eval.attempt
+    monkeypatch.setattr(fused_eval, "attempt",
+                        lambda *a: (seen.append(net.rule.params.C_pre), attempt(*a)))
     net.present(image, learn=False, max_attempts=2)
     assert seen == [0.3, 0.3]
     with pytest.raises(HebbtorchError, match="Graupner-Brunel"):
