@@ -77,9 +77,9 @@ def training(x: torch.Tensor, threads: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=int, default=300, help="images to train the network on")
-    ap.add_argument("--eval", type=int, default=150, help="images per evaluation measurement")
-    ap.add_argument("--train-images", type=int, default=100,
+    ap.add_argument("--train", type=int, default=100, help="images to train the network on")
+    ap.add_argument("--eval", type=int, default=100, help="images per evaluation measurement")
+    ap.add_argument("--train-images", type=int, default=50,
                     help="images per training measurement")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/unsupervised-eval.json")
     a = ap.parse_args()
@@ -88,6 +88,7 @@ def main() -> None:
     setup = make_rule("dc")
     net = DiehlCookNetwork(100, setup.rule, bounds=setup.bounds,
                            w_init=setup.init(100, torch.Generator().manual_seed(0)))
+    torch.set_num_threads(1)
     for k in range(a.train):
         net.present(x[k:k + 1], learn=True, seed=k)
     xe = x[a.train:a.train + a.eval]

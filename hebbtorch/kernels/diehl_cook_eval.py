@@ -47,10 +47,9 @@ library = KernelLibrary(Path(__file__).with_name("diehl_cook_eval_cpu.cpp"),
 
 def eval_threads(batch: int) -> int:
     """Threads for a batch of ``batch`` images: one per image up to ``torch.get_num_threads()``.
-    The images are independent and handed out one at a time (dynamic schedule, two parallel
-    regions per attempt), so a thread slowed by another process's load only takes fewer
-    images: more threads are not slower than one, also under load (bench/bench_unsupervised.py).
-    ``HEBBTORCH_EVAL_THREADS`` overrides."""
+    The images are independent and handed out one at a time to plain threads that are joined
+    (sleep) at the end, so a thread slowed by another process's load only takes fewer images and
+    none spins waiting (bench/bench_unsupervised_eval.py). ``HEBBTORCH_EVAL_THREADS`` overrides."""
     env = os.environ.get("HEBBTORCH_EVAL_THREADS", "")
     if env and not (env.isdigit() and int(env) > 0):
         raise HebbtorchError(f"HEBBTORCH_EVAL_THREADS must be a positive integer, got {env!r}")

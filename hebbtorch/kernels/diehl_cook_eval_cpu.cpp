@@ -1,6 +1,6 @@
 // Frozen evaluation of the Diehl & Cook network, CPU: one attempt of DiehlCookNetwork.present
 // (learn=False) for a batch of B images -- 350 ms of Poisson input then the 150 ms rest -- in
-// one call, the images (lanes) spread over OpenMP threads. Nothing is learned: weights, theta
+// one call, the images (lanes) spread over threads. Nothing is learned: weights, theta
 // and thresholds are read only.
 //
 // The same arithmetic, step order and float32 rounding as the reference step loop
@@ -19,10 +19,11 @@
 // Layout: E then I in every [2n] row; weights [n_in, n] row-major; state [B, 2n].
 
 #include <algorithm>
+#include <atomic>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
-#include <random>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -115,23 +116,79 @@ void jump(const Net& s, Lane& l, int64_t left) {
   }
 }
 
+// MT19937 (Matsumoto & Nishimura 1998) as torch's CPU generator runs it (seeded by
+// init_genrand), one block of 624 outputs at a time, so that the caller tempers only the outputs
+// it needs: an input that never fires (p = 0, most pixels) still advances the stream but costs
+// no tempering. The block's twist is three plain loops that the compiler vectorises.
+struct MT19937 {
+  static constexpr int N = 624, M = 397;
+  uint32_t mt[N];
+  explicit MT19937(uint32_t seed) {
+    mt[0] = seed;
+    for (int i = 1; i < N; ++i) mt[i] = 1812433253u * (mt[i - 1] ^ (mt[i - 1] >> 30)) + i;
+  }
+  static uint32_t twisted(uint32_t a, uint32_t b, uint32_t c) {
+    const uint32_t y = (a & 0x80000000u) | (b & 0x7fffffffu);
+    return c ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+  }
+  void next_block() {
+    for (int i = 0; i < N - M; ++i) mt[i] = twisted(mt[i], mt[i + 1], mt[i + M]);
+    for (int i = N - M; i < N - 1; ++i) mt[i] = twisted(mt[i], mt[i + 1], mt[i + M - N]);
+    mt[N - 1] = twisted(mt[N - 1], mt[0], mt[M - 1]);
+  }
+  static uint32_t tempered(uint32_t y) {
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+  }
+};
+
 // The Bernoulli input of one attempt, as the reference draws it (see the top): spikes of step t,
 // lane b are in[off[t * B + b] .. off[t * B + b + 1]). Serial: the draws form one stream.
 void draw(const float* p, uint32_t seed, int64_t steps, int64_t B, int64_t n_in,
           std::vector<uint16_t>* in, std::vector<int64_t>* off) {
-  std::mt19937 gen(seed);
+  MT19937 gen(seed);
+  int pos = MT19937::N;  // next unused output of the current block
   constexpr float scale = 1.0f / float(1 << 24);
   off->assign(steps * B + 1, 0);
   in->clear();
   for (int64_t t = 0; t < steps; ++t)
     for (int64_t b = 0; b < B; ++b) {
       const float* pb = p + b * n_in;
-      for (int64_t i = 0; i < n_in; ++i) {
-        const float u = float(gen() & 0xFFFFFFu) * scale;
-        if (u < pb[i]) in->push_back(uint16_t(i));
+      for (int64_t i = 0; i < n_in;) {
+        if (pos == MT19937::N) {
+          gen.next_block();
+          pos = 0;
+        }
+        const int64_t k = std::min<int64_t>(n_in - i, MT19937::N - pos);  // within the block
+        for (int64_t j = 0; j < k; ++j) {
+          if (pb[i + j] > 0.0f &&  // u >= 0 = p never spikes: skip the tempering
+              float(MT19937::tempered(gen.mt[pos + j]) & 0xFFFFFFu) * scale < pb[i + j])
+            in->push_back(uint16_t(i + j));
+        }
+        i += k;
+        pos += int(k);
       }
       (*off)[t * B + b + 1] = int64_t(in->size());
     }
+}
+
+// fn(b) for every lane b, lanes handed out one at a time to `threads` threads (this one
+// included). Plain threads joined at the end, not an OpenMP team: an OpenMP thread that runs out
+// of work spins at the barrier and between regions (libgomp's default spin lasts milliseconds),
+// which another process's load turns into lost time -- measured here, 2 OpenMP threads under
+// load were slower than 1 (bench/bench_unsupervised_eval.py). A joined thread sleeps.
+template <class Fn>
+void for_lanes(int64_t B, int32_t threads, const Fn& fn) {
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t b; (b = next.fetch_add(1)) < B;) fn(b);
+  };
+  std::vector<std::thread> team;
+  for (int32_t k = 1; k < std::min<int64_t>(threads, B); ++k) team.emplace_back(work);
+  work();
+  for (auto& t : team) t.join();
 }
 
 }  // namespace
@@ -170,8 +227,7 @@ extern "C" void ht_dc_eval(
   };
   // 1: the input steps, then rest chunks until this lane is quiet (ran[b] = steps so far, or
   // `never` when it stays loud to the end)
-#pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(threads, 1))
-  for (int64_t b = 0; b < B; ++b) {
+  for_lanes(B, threads, [&](int64_t b) {
     Lane l = lane(b);
     for (int64_t t = 0; t < steps; ++t)
       step(s, l, in.data() + off[t * B + b], off[t * B + b + 1] - off[t * B + b], true);
@@ -183,16 +239,15 @@ extern "C" void ht_dc_eval(
       if (done < rest && quiet(s, l)) break;
     }
     ran[b] = done < rest ? done : never;
-  }
+  });
   // 2: every lane on to the batch's first quiet check, then the jump over what is left
   // (when some lane stayed loud, every lane simulates the whole rest)
   const int64_t until = *std::max_element(ran.begin(), ran.end());
   const int64_t stop = until == never ? rest : until;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(threads, 1))
-  for (int64_t b = 0; b < B; ++b) {
+  for_lanes(B, threads, [&](int64_t b) {
     Lane l = lane(b);
     const int64_t from = ran[b] == never ? rest : ran[b];
     for (int64_t t = from; t < stop; ++t) step(s, l, nullptr, 0, false);
     if (stop < rest) jump(s, l, rest - stop);
-  }
+  });
 }
