@@ -3,14 +3,16 @@ changes, before and after, with the default threads and with one, on the machine
 with one other busy process (``python -c "while True: pass"``):
 
 * frozen evaluation, images/s (mnist-5k training images; one network trained on --train images):
-  ``loop-b50`` the PyTorch step loop at --eval-batch 50 (the default before), ``fused-b1`` the
+  ``loop-b50`` the PyTorch step loop at --eval-batch 50 (the default before; one chunk, and
+  only without the busy process: it takes minutes on a loaded machine), ``fused-b1`` the
   batch-1 training kernel without learning (--eval-batch 1 before), ``fused-eval-b50`` the
   batched evaluation kernel (the default now);
 * training, images/s of the exact online mode (fused kernel; torch's pool draws the input):
   2 threads (the default before) and 1 (the default now).
 
-The configurations alternate, so that a change in the machine's other load hits all of them;
-each row records the load average before it and wall and CPU seconds. Writes
+The configurations alternate (the thread counts in turn first), after a warm-up of every path,
+so that a change in the machine's other load hits all of them; each row records the load
+average before it and wall and CPU seconds; ``summary`` has the median images/s of each. Writes
 bench/results/unsupervised-eval.json.
 
     nice -n 10 python bench/bench_unsupervised_eval.py
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -81,6 +84,7 @@ def main() -> None:
     ap.add_argument("--eval", type=int, default=100, help="images per evaluation measurement")
     ap.add_argument("--train-images", type=int, default=50,
                     help="images per training measurement")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions of the kernel rows")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/unsupervised-eval.json")
     a = ap.parse_args()
     default_threads = torch.get_num_threads()
@@ -92,32 +96,51 @@ def main() -> None:
     for k in range(a.train):
         net.present(x[k:k + 1], learn=True, seed=k)
     xe = x[a.train:a.train + a.eval]
+    for path in ("loop-b50", "fused-b1", "fused-eval-b50"):  # warm-up: builds, first calls
+        evaluation(net, xe[:2], path, 1)
     rows = []
+
+    def record(row: dict) -> None:
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
     for busy in (False, True):
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
         try:
             for path in ("loop-b50", "fused-b1", "fused-eval-b50"):
-                for threads in (default_threads, 1):
-                    rows.append({"part": "evaluation", "path": path, "threads": threads,
-                                 "busy_process": busy, "images": len(xe),
-                                 **evaluation(net, xe, path, threads)})
-                    print(json.dumps(rows[-1]), flush=True)
-            for threads in (default_threads, 1):
-                rows.append({"part": "training", "path": "fused-online", "threads": threads,
-                             "busy_process": busy, "images": a.train_images,
-                             **training(x[:a.train_images], threads)})
-                print(json.dumps(rows[-1]), flush=True)
+                # the slow loop once, on one chunk of 50 and not with the busy process (minutes
+                # on a loaded machine); the kernels a.reps times, thread counts alternating
+                if path == "loop-b50" and busy:
+                    continue
+                reps, xs = (1, xe[:50]) if path == "loop-b50" else (a.reps, xe)
+                for r in range(reps):
+                    order = (default_threads, 1) if r % 2 == 0 else (1, default_threads)
+                    for threads in order:
+                        record({"part": "evaluation", "path": path, "threads": threads,
+                                "busy_process": busy, "images": len(xs),
+                                **evaluation(net, xs, path, threads)})
+            for r in range(a.reps):
+                for threads in (default_threads, 1) if r % 2 == 0 else (1, default_threads):
+                    record({"part": "training", "path": "fused-online", "threads": threads,
+                            "busy_process": busy, "images": a.train_images,
+                            **training(x[:a.train_images], threads)})
         finally:
             if hog is not None:
                 hog.kill()
                 hog.wait()
+    summary = {}
+    for row in rows:
+        key = f"{row['part']} {row['path']} threads={row['threads']} busy={row['busy_process']}"
+        summary.setdefault(key, []).append(row["images_per_s"])
+    summary = {k: {"median_images_per_s": round(statistics.median(v), 1), "runs": len(v)}
+               for k, v in summary.items()}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps({
         "network": "Diehl & Cook, dc rule, 100 neurons, mnist-5k", "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
         "niceness": os.nice(0),
         "note": "shared machine: loadavg_before is the other load when each row started",
-        "rows": rows}, indent=1) + "\n")
+        "summary": summary, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

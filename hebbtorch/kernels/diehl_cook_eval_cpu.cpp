@@ -47,11 +47,36 @@ struct Net {
   double decay_ge_d, decay_gi_d;  // for the rest jump's power, as the reference's
 };
 
-// One lane's state (pointers into the [B, 2n] tensors) and scratch.
+// One lane's state and scratch, copied out of the [B, 2n] / [B, n] tensors while it runs and
+// back when done: rows of neighbouring lanes share a cache line at their ends, and two threads
+// writing one line every step (false sharing) cost more than they gained.
 struct Lane {
-  float *v, *ge, *gi, *ref, *counts;
-  std::vector<float> drive;
+  float *v, *ge, *gi, *ref, *counts;  // into `own`
+  std::vector<float> own, drive;
   std::vector<uint8_t> spiked;
+  float* out[5];  // where own's five parts came from
+  int64_t size[5];
+
+  Lane(float* v0, float* ge0, float* gi0, float* ref0, float* counts0, int64_t n)
+      : own(9 * n), drive(n), spiked(2 * n), out{v0, ge0, gi0, ref0, counts0},
+        size{2 * n, 2 * n, 2 * n, 2 * n, n} {
+    float* at = own.data();
+    float** mine[5] = {&v, &ge, &gi, &ref, &counts};
+    for (int k = 0; k < 5; ++k) {
+      *mine[k] = at;
+      std::copy(out[k], out[k] + size[k], at);
+      at += size[k];
+    }
+  }
+  ~Lane() {
+    const float* at = own.data();
+    for (int k = 0; k < 5; ++k) {
+      std::copy(at, at + size[k], out[k]);
+      at += size[k];
+    }
+  }
+  Lane(const Lane&) = delete;
+  Lane& operator=(const Lane&) = delete;
 };
 
 // One 0.5 ms step of one lane (network_step); `in`: indices of this step's input spikes.
@@ -221,14 +246,10 @@ extern "C" void ht_dc_eval(
   draw(p, seed, steps, B, n_in, &in, &off);
   const int64_t n2 = 2 * n, never = rest + 1;
   std::vector<int64_t> ran(B, 0);  // rest steps each lane has simulated
-  auto lane = [&](int64_t b) {
-    return Lane{v + b * n2, ge + b * n2, gi + b * n2, ref + b * n2, counts + b * n,
-                std::vector<float>(n), std::vector<uint8_t>(n2)};
-  };
   // 1: the input steps, then rest chunks until this lane is quiet (ran[b] = steps so far, or
   // `never` when it stays loud to the end)
   for_lanes(B, threads, [&](int64_t b) {
-    Lane l = lane(b);
+    Lane l(v + b * n2, ge + b * n2, gi + b * n2, ref + b * n2, counts + b * n, n);
     for (int64_t t = 0; t < steps; ++t)
       step(s, l, in.data() + off[t * B + b], off[t * B + b + 1] - off[t * B + b], true);
     int64_t done = 0;
@@ -245,7 +266,7 @@ extern "C" void ht_dc_eval(
   const int64_t until = *std::max_element(ran.begin(), ran.end());
   const int64_t stop = until == never ? rest : until;
   for_lanes(B, threads, [&](int64_t b) {
-    Lane l = lane(b);
+    Lane l(v + b * n2, ge + b * n2, gi + b * n2, ref + b * n2, counts + b * n, n);
     const int64_t from = ran[b] == never ? rest : ran[b];
     for (int64_t t = from; t < stop; ++t) step(s, l, nullptr, 0, false);
     if (stop < rest) jump(s, l, rest - stop);
