@@ -31,16 +31,20 @@ from torch import nn
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels.threads import torch_threads
 from hebbtorch.plasticity.conv import PlasticConv2d
-from hebbtorch.plasticity.engine import (
+from hebbtorch.plasticity.core import (
     DEFAULT_BOUNDS,
-    WEIGHT_DEPENDENCES,
     LowRank,
     PlasticityRule,
     Traces,
     WeightBounds,
+    clip_,
+    decay_traces,
     dense,
-    trace_jump,
-    validate_trace,
+    is_soft,
+    jump_traces,
+    trace_decays,
+    validate_bounds,
+    validate_rule_traces,
 )
 
 APPLY_MODES = ("direct", "grad")
@@ -123,18 +127,15 @@ class Learner:
             raise HebbtorchError("optimizer= is for apply='grad' (direct mode has no step)")
         if not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
             raise HebbtorchError(f"dt must be a positive number of ms, got {dt!r}")
-        _check_bounds(bounds)
-        for s in (*rule.pre_traces, *rule.post_traces):
-            validate_trace(s)
-        if any(s.delay for s in rule.post_traces):
-            raise HebbtorchError("postsynaptic traces cannot be delayed (delays are presynaptic)")
+        validate_bounds(bounds)
+        validate_rule_traces(rule)
         self.conv = isinstance(layer, nn.Conv2d)
         if self.conv:
             _check_conv(layer, rule)
         self.layer, self.rule, self.post, self.dt, self.bounds = layer, rule, post, dt, bounds
         self.apply, self.enabled = apply, True
-        self.decay_pre = [math.exp(-dt / s.tau) for s in rule.pre_traces]
-        self.decay_post = [math.exp(-dt / s.tau) for s in rule.post_traces]
+        self.decay_pre = trace_decays(rule.pre_traces, dt)
+        self.decay_post = trace_decays(rule.post_traces, dt)
         self.delays = [round(s.delay / dt) for s in rule.pre_traces]
         self.rule_state = None if self.conv else rule.init_state(self._rule_weight().unsqueeze(0))
         self.last_dw: torch.Tensor | None = None
@@ -224,14 +225,12 @@ class Learner:
         ys = [y.new_zeros(B, n_post) for _ in self.decay_post]
         for t in range(T):
             pre_in = [x[t - d] if t >= d else x.new_zeros(B, n_pre) for d in self.delays]
-            bp = [a * c for a, c in zip(xs, self.decay_pre, strict=True)]
-            bq = [a * c for a, c in zip(ys, self.decay_post, strict=True)]
-            xs = [trace_jump(a, s, sp) for a, s, sp in
-                  zip(bp, pre_in, self.rule.pre_traces, strict=True)]
-            ys = [trace_jump(a, y[t], sp) for a, sp in zip(bq, self.rule.post_traces, strict=True)]
+            bp, bq = decay_traces(xs, self.decay_pre), decay_traces(ys, self.decay_post)
+            xs = jump_traces(bp, pre_in, self.rule.pre_traces)
+            ys = jump_traces(bq, [y[t]] * len(bq), self.rule.post_traces)
             upd, state = self.rule.update(
-                x[t], y[t], Traces(tuple(bp), tuple(xs), tuple(pre_in)),
-                Traces(tuple(bq), tuple(ys), (y[t],) * len(ys)), wk.unsqueeze(0), state, self.dt)
+                x[t], y[t], Traces(bp, xs, tuple(pre_in)), Traces(bq, ys, (y[t],) * len(ys)),
+                wk.unsqueeze(0), state, self.dt)
             state = _batch_mean_state(state, B)
             wk = self._step(wk, fold(upd.ltp), fold(upd.ltd))
         self.rule_state = state
@@ -244,24 +243,19 @@ class Learner:
         if ltp is None and ltd is None:
             return w
         b = self.bounds
-        soft = b is not None and b.dependence == "multiplicative"
+        soft = is_soft(b)
         dw = torch.zeros_like(w)
         if ltp is not None:
             dw = dw + (ltp * (b.w_max - w) if soft else ltp)
         if ltd is not None:
             dw = dw - (ltd * (w - b.w_min) if soft else ltd)
-        w = w + dw
-        if b is not None and (b.w_min is not None or b.w_max is not None):
-            w = w.clamp(min=b.w_min, max=b.w_max)
-        return w
+        return clip_(w + dw, b)
 
     @torch.no_grad()
     def after_step(self) -> None:
         """After an optimiser step: clip the weight to the bounds and re-derive the rule state
         (e.g. Graupner-Brunel's ρ) from the weight."""
-        b = self.bounds
-        if b is not None and (b.w_min is not None or b.w_max is not None):
-            self.layer.weight.clamp_(min=b.w_min, max=b.w_max)
+        clip_(self.layer.weight, self.bounds)
         if self.rule_state is not None:
             self.rule_state = self.rule.resync_state(self.rule_state,
                                                      self._rule_weight().unsqueeze(0))
@@ -306,18 +300,6 @@ def _batch_mean_state(state: Any, batch: int) -> Any:
         return state
     return type(state)(*(s.mean(0, keepdim=True) if isinstance(s, torch.Tensor) and s.dim() == 3
                          and s.shape[0] == batch else s for s in state))
-
-
-def _check_bounds(b: WeightBounds | None) -> None:
-    if b is None:
-        return
-    if b.dependence not in WEIGHT_DEPENDENCES:
-        raise HebbtorchError(
-            f"weight dependence must be one of {WEIGHT_DEPENDENCES}, got {b.dependence!r}")
-    if b.dependence == "multiplicative" and (b.w_min is None or b.w_max is None):
-        raise HebbtorchError("multiplicative (soft-bound) weights need both w_min and w_max")
-    if b.w_min is not None and b.w_max is not None and b.w_min > b.w_max:
-        raise HebbtorchError(f"w_min ({b.w_min:g}) > w_max ({b.w_max:g})")
 
 
 def _check_conv(conv: nn.Conv2d, rule: PlasticityRule) -> None:
