@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--train-images", type=int, default=50,
                     help="images per training measurement")
     ap.add_argument("--reps", type=int, default=3, help="repetitions of the kernel rows")
+    ap.add_argument("--no-loop", action="store_true", help="leave out the step loop's rows")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/unsupervised-eval.json")
     a = ap.parse_args()
     default_threads = torch.get_num_threads()
@@ -96,7 +97,7 @@ def main() -> None:
     for k in range(a.train):
         net.present(x[k:k + 1], learn=True, seed=k)
     xe = x[a.train:a.train + a.eval]
-    for path in ("loop-b50", "fused-b1", "fused-eval-b50"):  # warm-up: builds, first calls
+    for path in ("fused-b1", "fused-eval-b50"):  # warm-up: builds, first calls
         evaluation(net, xe[:2], path, 1)
     rows = []
 
@@ -110,7 +111,7 @@ def main() -> None:
             for path in ("loop-b50", "fused-b1", "fused-eval-b50"):
                 # the slow loop once, on one chunk of 50 and not with the busy process (minutes
                 # on a loaded machine); the kernels a.reps times, thread counts alternating
-                if path == "loop-b50" and busy:
+                if path == "loop-b50" and (busy or a.no_loop):
                     continue
                 reps, xs = (1, xe[:50]) if path == "loop-b50" else (a.reps, xe)
                 for r in range(reps):

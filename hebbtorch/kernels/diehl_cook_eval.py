@@ -24,6 +24,7 @@ import torch
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
 from hebbtorch.kernels.build import KernelLibrary
+from hebbtorch.kernels.threads import torch_threads
 
 # ``net`` below is a hebbtorch.networks.diehl_cook.DiehlCookNetwork (not imported: that module
 # imports this one)
@@ -108,7 +109,9 @@ def attempt(net: DiehlCookNetwork, pixels: torch.Tensor, intensity: torch.Tensor
     ``seed``, spike thresholds ``[2n]`` (``thresholds(net.theta, params)``); the network's
     state advances, the E spikes are added to ``counts`` ``[B, n]``."""
     p, c, n = net.params, net.consts, net.n
-    prob = input_probability(pixels, intensity, p.dt).float().contiguous()
+    threads = eval_threads(net.batch)
+    with torch_threads(1):  # [B, 784]: torch's pool would only wait for itself under load
+        prob = input_probability(pixels, intensity, p.dt).float().contiguous()
     v, ge, gi, ref = (t.detach().float().contiguous().clone() for t in net.state)
     thresh = thresh.float().contiguous()
     w = net.weight.detach().contiguous()
@@ -118,7 +121,6 @@ def attempt(net: DiehlCookNetwork, pixels: torch.Tensor, intensity: torch.Tensor
         ptr(prob), seed & 0xFFFFFFFF, round(p.t_present / p.dt), round(p.t_rest / p.dt),
         net.batch, w.shape[0], n, ptr(w), ptr(thresh), ptr(v), ptr(ge), ptr(gi), ptr(ref),
         *(ptr(t.contiguous()) for t in (c.v_rest, c.v_reset, c.E_inh, c.neg_dt_tau, c.n_ref)),
-        c.decay_ge, c.decay_gi, c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, ptr(out),
-        eval_threads(net.batch))
+        c.decay_ge, c.decay_gi, c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, ptr(out), threads)
     counts += out.to(counts)
     net.state = type(net.state)(v, ge, gi, ref)
