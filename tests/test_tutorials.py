@@ -16,6 +16,7 @@ TUTORIALS = {  # script -> pictures it must write
     "encode_image_video.py": ["rate_raster.png", "latency_raster.png", "dvs_events.png"],
     "plasticity_protocols.py": ["window.png", "frequency.png", "rmse.json"],
     "attach_stdp.py": ["weights.png"],
+    "hybrid_stdp_bptt.py": ["loss.png"],
     "diehl_cook.py": ["receptive_fields.png"],
     "bptt_engenders_stdp.py": ["windows.png", "fits.json"],
 }
