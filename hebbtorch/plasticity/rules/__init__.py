@@ -1,0 +1,1 @@
+"""Plasticity rules, one file each."""
