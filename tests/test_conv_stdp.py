@@ -223,3 +223,23 @@ def test_learned_kernels_beat_random_on_bars():
         r = fit_readout(net.features(x_tr), y_tr, epochs=40, lr=1e-2)
         scores.append(accuracy(r, net.features(x_te), y_te))
     assert scores[1] > scores[0] + 0.05, scores
+
+
+# ------------------------------------------------------------------ pictures and command line
+def test_kernel_pictures_shapes():
+    from hebbtorch.viz.conv_stdp import kernel_pictures, plot_kernels
+
+    net = ConvSTDPNet(generator=torch.Generator().manual_seed(0))
+    pics = kernel_pictures(net)
+    assert [tuple(p.shape) for p in pics] == [(32, 5, 5), (150, 7, 7)]
+    # layer 1 with DoG input: on minus off channel
+    assert torch.equal(pics[0], net.weights[0][:, 0] - net.weights[0][:, 1])
+    plot_kernels(net, max_maps=8)
+
+
+def test_cli_rejects_wrong_layer_count(tmp_path, capsys):
+    from hebbtorch.cli.main import main
+
+    rc = main(["conv-stdp", "--layer-images", "5", "--out", str(tmp_path)])
+    assert rc == 2
+    assert "layer_images has 1 entries for 2 layers" in capsys.readouterr().err

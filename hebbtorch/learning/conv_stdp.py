@@ -91,7 +91,7 @@ class Readout(NamedTuple):
 
 
 def fit_readout(
-    feats: torch.Tensor, labels: torch.Tensor, *, epochs: int = 30, lr: float = 1e-3,
+    feats: torch.Tensor, labels: torch.Tensor, *, epochs: int = 50, lr: float = 5e-3,
     weight_decay: float = 1e-4, batch_size: int = 256, seed: int = 0,
 ) -> Readout:
     """Multinomial logistic regression by Adam on minibatches (features may be bool)."""
@@ -118,3 +118,54 @@ def fit_readout(
 
 def accuracy(readout: Readout, feats: torch.Tensor, labels: torch.Tensor) -> float:
     return float((readout.predict(feats) == labels.long()).float().mean())
+
+
+class ConvSTDPConfig(NamedTuple):
+    """One experiment: learn the kernels on ``layer_images`` training images per layer (a
+    random subset, the same for every layer), then fit the readout on the features of the
+    first ``readout_images`` training images (None: all) and test on the test split.
+    ``learn=False`` keeps the random initial kernels (the baseline)."""
+
+    dataset: str = "mnist-5k"
+    seed: int = 0
+    layer_images: tuple[int, ...] = (1000, 2000)
+    batch_size: int = 8
+    schedule: STDPSchedule = STDPSchedule(double_every=100)
+    inhibit: bool = True
+    learn: bool = True
+    readout_images: int | None = None
+    readout_epochs: int = 50
+
+
+def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
+    """Train ``net`` as ``cfg`` says on ``train`` (an ImageDataset), read out, test. Returns the
+    numbers (accuracies in %, seconds wall and process CPU per stage)."""
+    if len(cfg.layer_images) != len(net.p.layers):
+        raise HebbtorchError(
+            f"layer_images has {len(cfg.layer_images)} entries for {len(net.p.layers)} layers")
+    g = torch.Generator().manual_seed(cfg.seed)
+    perm = torch.randperm(train.images.shape[0], generator=g)
+    out: dict = {"layers": []}
+    for i, n in enumerate(cfg.layer_images):
+        c0 = time.process_time()
+        if cfg.learn and n > 0:
+            st = train_layer(net, i, train.images[perm[:n]], batch_size=cfg.batch_size,
+                             schedule=cfg.schedule, inhibit=cfg.inhibit)
+        else:
+            st = {"images": 0, "seconds": 0.0,
+                  "convergence": float((net.weights[i] * (1 - net.weights[i])).mean())}
+        st["cpu_seconds"] = time.process_time() - c0
+        out["layers"].append(st)
+    n_ro = train.images.shape[0] if cfg.readout_images is None else cfg.readout_images
+    t0, c0 = time.perf_counter(), time.process_time()
+    f_tr = net.features(train.images[:n_ro]).cpu()
+    f_te = net.features(test.images).cpu()
+    out["features"] = {"dim": int(f_tr.shape[1]), "active": float(f_tr.float().mean()),
+                       "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = fit_readout(f_tr, train.labels[:n_ro], epochs=cfg.readout_epochs, seed=cfg.seed)
+    out["readout"] = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+                      "images": int(n_ro)}
+    out["train_accuracy"] = 100 * accuracy(r, f_tr, train.labels[:n_ro])
+    out["test_accuracy"] = 100 * accuracy(r, f_te, test.labels)
+    return out
