@@ -24,7 +24,7 @@ import torch
 from hebbtorch.data import load_dataset
 from hebbtorch.io import write_json
 from hebbtorch.learning.conv_stdp import ConvSTDPConfig, STDPSchedule, run_experiment
-from hebbtorch.networks.conv_stdp import ConvLayerParameters, ConvSTDPNet, ConvSTDPParameters
+from hebbtorch.networks.conv_stdp import ConvSTDPNet, ConvSTDPParameters
 
 ABLATIONS = ("none", "random", "no-inhibition", "no-dog")
 
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--double-every", type=int, default=100)
     ap.add_argument("--readout-images", type=int, default=None)
     ap.add_argument("--readout-epochs", type=int, default=50)
+    ap.add_argument("--features", choices=("spikes", "potential"), default="spikes")
     ap.add_argument("--ablation", choices=ABLATIONS, default="none")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
@@ -58,7 +59,8 @@ def main() -> None:
             dataset=args.dataset, seed=seed, layer_images=tuple(args.layer_images),
             batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
             inhibit=args.ablation != "no-inhibition", learn=args.ablation != "random",
-            readout_images=args.readout_images, readout_epochs=args.readout_epochs)
+            readout_images=args.readout_images, readout_epochs=args.readout_epochs,
+            features=args.features)
         net = ConvSTDPNet(params_for(args.ablation), generator=torch.Generator().manual_seed(seed))
         t0 = time.perf_counter()
         r = run_experiment(net, cfg, train, test)
@@ -67,7 +69,8 @@ def main() -> None:
         print(f"seed {seed}: test {r['test_accuracy']:.2f} % (train {r['train_accuracy']:.2f} %), "
               f"{r['wall_seconds']:.0f} s", flush=True)
     acc = [r["test_accuracy"] for r in runs]
-    suffix = "" if args.ablation == "none" else f"-{args.ablation}"
+    suffix = ("" if args.ablation == "none" else f"-{args.ablation}") + (
+        "" if args.features == "spikes" else f"-{args.features}")
     out = Path(args.out or f"bench/results/conv-stdp-{args.dataset}{suffix}.json")
     write_json(out, {
         "command": "python " + " ".join(sys.argv),

@@ -139,6 +139,9 @@ def test_features_last_frame_equals_full_run():
     wave = net.encode(imgs)
     full = net.run(wave).amax(0).flatten(1) > 0
     assert torch.equal(net.features(imgs), full)
+    pot = net.run(wave, "potential")
+    assert bool((pot[1:] >= pot[:-1]).all())  # potentials never fall
+    assert torch.equal(net.features(imgs, output="potential"), pot[-1].flatten(1))
 
 
 def test_bad_layer_channels():

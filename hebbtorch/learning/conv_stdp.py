@@ -124,7 +124,9 @@ class ConvSTDPConfig(NamedTuple):
     """One experiment: learn the kernels on ``layer_images`` training images per layer (a
     random subset, the same for every layer), then fit the readout on the features of the
     first ``readout_images`` training images (None: all) and test on the test split.
-    ``learn=False`` keeps the random initial kernels (the baseline)."""
+    ``learn=False`` keeps the random initial kernels (the baseline). ``features``: ``spikes``
+    (binary: which pooled last-layer units fire) or ``potential`` (their pooled potentials at
+    the end of the window, divided by their standard deviation over the training features)."""
 
     dataset: str = "mnist-5k"
     seed: int = 0
@@ -135,6 +137,7 @@ class ConvSTDPConfig(NamedTuple):
     learn: bool = True
     readout_images: int | None = None
     readout_epochs: int = 50
+    features: str = "spikes"
 
 
 def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
@@ -158,9 +161,12 @@ def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
         out["layers"].append(st)
     n_ro = train.images.shape[0] if cfg.readout_images is None else cfg.readout_images
     t0, c0 = time.perf_counter(), time.process_time()
-    f_tr = net.features(train.images[:n_ro]).cpu()
-    f_te = net.features(test.images).cpu()
-    out["features"] = {"dim": int(f_tr.shape[1]), "active": float(f_tr.float().mean()),
+    f_tr = net.features(train.images[:n_ro], output=cfg.features).cpu()
+    f_te = net.features(test.images, output=cfg.features).cpu()
+    if cfg.features == "potential":  # one scale for all features, from the training set
+        scale = float(f_tr.std()) or 1.0
+        f_tr, f_te = f_tr / scale, f_te / scale
+    out["features"] = {"dim": int(f_tr.shape[1]), "active": float((f_tr > 0).float().mean()),
                        "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
     t0, c0 = time.perf_counter(), time.process_time()
     r = fit_readout(f_tr, train.labels[:n_ro], epochs=cfg.readout_epochs, seed=cfg.seed)

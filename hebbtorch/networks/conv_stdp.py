@@ -24,6 +24,8 @@ from hebbtorch.checks import check_range
 from hebbtorch.encoding.dog import DoGParameters, dog_filter, latency_bins, spike_wave
 from hebbtorch.errors import HebbtorchError
 
+FEATURES = ("spikes", "potential")
+
 
 class ConvLayerParameters(NamedTuple):
     """One IF conv layer. ``pad``: zero padding of its input; ``threshold``: firing threshold
@@ -194,23 +196,32 @@ class ConvSTDPNet(nn.Module):
             x = (kept > 0).to(kept.dtype)
         raise HebbtorchError(f"layer {layer} out of range (the network has {len(self.p.layers)})")
 
-    def run(self, wave: torch.Tensor) -> torch.Tensor:
-        """Pooled spike frames of the last layer ``[T, B, C, H, W]`` (inference: no inhibition,
-        as in KheradpishehDeep.py's test path)."""
+    def run(self, wave: torch.Tensor, output: str = "spikes") -> torch.Tensor:
+        """Pooled frames of the last layer ``[T, B, C, H, W]`` (inference: no inhibition, as in
+        KheradpishehDeep.py's test path): its spikes, or (``output="potential"``) its
+        membrane potentials, max-pooled the same way."""
+        if output not in FEATURES:
+            raise HebbtorchError(f"output must be one of {FEATURES}, got {output!r}")
         x = wave
-        for lp, w in zip(self.p.layers, self.weights, strict=True):
-            spikes, _ = fire(conv_frames(x, w, lp.pad), lp.threshold)
-            x = pool_frames(spikes, lp.pool)
+        for i, (lp, w) in enumerate(zip(self.p.layers, self.weights, strict=True)):
+            pot = conv_frames(x, w, lp.pad)
+            last = i == len(self.p.layers) - 1
+            x = pool_frames(pot if last and output == "potential" else fire(pot, lp.threshold)[0],
+                            lp.pool)
         return x
 
     @torch.no_grad()
-    def features(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """Which pooled last-layer units fire at all ``[B, features]`` (bool). Weights are >= 0
-        and waves cumulative, so potentials never fall: firing within the window equals firing
-        on the last frame, and only that frame is simulated (``run`` over all T frames then
-        ``max`` over time gives the same; tested)."""
+    def features(self, images: torch.Tensor, batch_size: int = 1000, output: str = "spikes"
+                 ) -> torch.Tensor:
+        """Readout features ``[B, n]`` of images ``[B, H, W]``: which pooled last-layer units
+        fire at all (bool; ``output="spikes"``), or their pooled potentials at the end of the
+        window (float; ``"potential"``). Weights are >= 0 and waves cumulative, so potentials
+        never fall: firing within the window equals firing on the last frame, and only that
+        frame is simulated (``run`` over all T frames then ``max`` over time gives the same;
+        tested)."""
         out = []
         for i in range(0, images.shape[0], batch_size):
             wave = self.encode(images[i:i + batch_size])
-            out.append(self.run(wave[-1:])[0].flatten(1) > 0)
+            f = self.run(wave[-1:], output)[0].flatten(1)
+            out.append(f > 0 if output == "spikes" else f)
         return torch.cat(out)
