@@ -29,9 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readout-images", type=positive_int, default=None,
                    help="training images the readout is fitted on (default all)")
     p.add_argument("--readout-epochs", type=positive_int, default=50)
-    p.add_argument("--features", choices=("spikes", "potential"), default="spikes",
-                   help="readout input: which pooled last-layer units fire (default) or their "
-                   "pooled potentials at the end of the window")
     add_common(p, "runs/conv-stdp")
     p.set_defaults(func=run)
 
@@ -52,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = ConvSTDPConfig(
         dataset=args.dataset, seed=args.seed, layer_images=tuple(args.layer_images),
         batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
-        readout_images=args.readout_images, readout_epochs=args.readout_epochs,
-        features=args.features)
+        readout_images=args.readout_images, readout_epochs=args.readout_epochs)
     net = ConvSTDPNet(generator=gen, device=device)
     res = run_experiment(net, cfg, train, test)
     res.update(config=cfg._asdict(), device=str(device))
     write_json(out / "metrics.json", res)
     torch.save([w.detach().cpu() for w in net.weights], out / "kernels.pt")
     save_figure(plot_kernels(net), out / "kernels.png")
-    print(json.dumps({"test_accuracy": round(res["test_accuracy"], 2),
-                      "train_accuracy": round(res["train_accuracy"], 2), "out": str(out)}))
+    print(json.dumps({k: {"train": round(v["train_accuracy"], 2),
+                          "test": round(v["test_accuracy"], 2)}
+                      for k, v in res["readouts"].items()} | {"out": str(out)}))
     return 0
