@@ -22,7 +22,7 @@ from hebbtorch.networks.conv_stdp import (
     k_winners,
     pointwise_inhibition,
 )
-from hebbtorch.plasticity.engine import PlasticConnection, WeightBounds
+from hebbtorch.plasticity import PlasticConnection, WeightBounds
 from hebbtorch.plasticity.rules.kheradpisheh import (
     KheradpishehParameters,
     KheradpishehSTDP,

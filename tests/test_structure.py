@@ -80,14 +80,8 @@ def _is_package_edge(a: str, b: str) -> bool:
     return b.startswith(a + ".") or a.startswith(b + ".")
 
 
-# cycles still being removed (kernels/dispatch.py); each entry goes when its cycle does
-KNOWN_CYCLES = [
-    ["hebbtorch.kernels.cpu", "hebbtorch.kernels.lif", "hebbtorch.neurons.lif"],
-    ["hebbtorch.kernels.refractory", "hebbtorch.neurons.refractory"],
-    ["hebbtorch.kernels.diehl_cook", "hebbtorch.kernels.diehl_cook_triton",
-     "hebbtorch.networks.diehl_cook"],
-    ["hebbtorch.kernels.alif", "hebbtorch.neurons.alif"],
-]
+# cycles still being removed; each entry goes when its cycle does (none left: keep it empty)
+KNOWN_CYCLES: list[list[str]] = []
 
 
 def test_no_import_cycles():

@@ -8,6 +8,7 @@ from hebbtorch.cli.common import positive_float, positive_int
 from hebbtorch.encoding.registry import IMAGE_ENCODERS
 from hebbtorch.learning.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 from hebbtorch.networks.registry import MODELS
+from hebbtorch.neurons.registry import NEURONS
 from hebbtorch.neurons.surrogate import SURROGATES
 
 
@@ -84,6 +85,9 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
                    help="lif-conv/ann-conv: batch norm after each conv and the FC hidden layer")
     p.add_argument("--channels", type=positive_int, nargs="+", default=None, metavar="C",
                    help="lif-conv/ann-conv: channels of each conv layer (default 32 64)")
+    p.add_argument("--neuron", default=None, choices=sorted(NEURONS),
+                   help="hidden neurons of lif-mlp/lif-conv (default lif): " + "; ".join(
+                       f"{k}: {m.help}" for k, m in NEURONS.items()))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -101,6 +105,8 @@ def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
         options["batch_norm"] = True
     if args.channels:
         options["channels"] = list(args.channels)
+    if args.neuron:  # only when set, as batch_norm
+        options["neuron"] = args.neuron
     cfg = TrainConfig(
         model=args.model,
         dataset=args.dataset,

@@ -124,7 +124,12 @@ def to_nir(model: nn.Module, input_shape: tuple[int, ...] | None = None, *,
                              "delay, refractory dip) has no NIR node"}.get(kind, "")
         raise HebbtorchError(f"only SpikingSequential networks can be exported to NIR, not "
                              f"{kind}{': ' + why if why else ''}")
-    p: LIFParameters = model.lif
+    p = model.neuron
+    if not isinstance(p, LIFParameters):
+        why = {"alif": "ALIF's adaptive threshold", "seed": "the seed's refractory ReLU-spike "
+               "neuron (graded output, one-step delay, refractory dip)"}.get(model.neuron_name)
+        raise HebbtorchError(f"NIR has no node for {why or model.neuron_name} neurons: only "
+                             "networks of LIF neurons can be exported")
     if p.refractory_steps:
         raise HebbtorchError("NIR's LIF has no refractory period: refractory_steps must be 0")
     if not dt > 0:

@@ -1,7 +1,8 @@
 """Fused multi-step ALIF (Bellec et al. 2018, eqs. 1-3, as
 :func:`hebbtorch.neurons.alif.alif_step`): one kernel call for the whole time axis, forward and
-surrogate backward, registered as ``hebbtorch::alif_forward`` / ``hebbtorch::alif_backward``:
-C++ on the CPU, Triton on CUDA (:mod:`hebbtorch.kernels.alif_triton`; fp32 or fp64).
+surrogate backward: the operators ``hebbtorch::alif_forward`` / ``hebbtorch::alif_backward``,
+C++ on the CPU (``alif_cpu.cpp``), Triton on CUDA (:mod:`hebbtorch.kernels.alif_triton`); fp32
+or fp64.
 
 Spikes are bit-identical to the reference loop. Backward keeps the membrane before reset and the
 effective threshold ``A`` (both are outputs, so nothing extra when the caller keeps them) and
@@ -14,35 +15,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels import cpu, finite
+from hebbtorch.kernels import cpu, finite, ops
 from hebbtorch.neurons.alif import ALIFOutput, ALIFParameters, ALIFState
 from hebbtorch.neurons.lif import RESETS
 
-
-@torch.library.custom_op("hebbtorch::alif_forward", mutates_args=(), device_types="cpu")
-def alif_forward(
-    currents: Tensor, beta: Tensor, rho: Tensor, one_minus_rho: Tensor, threshold: Tensor,
-    adapt_scale: float, v0: Tensor, a0: Tensor, s0: Tensor, reset: int, surrogate: int,
-    slope: float, detach_reset: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """currents ``[T, *S]``; per-neuron tensors and state ``S``, contiguous, one dtype.
-    Returns (spikes, h, A, final v, final a, final s). Raises HebbtorchError on NaN/inf input."""
-    T, M = currents.shape[0], v0.numel()
-    spikes, h, A = (torch.empty_like(currents) for _ in range(3))
-    v, a, s = v0.clone(), a0.clone(), s0.clone()
-    p = cpu.ptr
-    bad = cpu.kernel("ht_alif_forward", currents.dtype)(
-        p(currents), T, M, p(beta), p(rho), p(one_minus_rho), p(threshold), adapt_scale, p(v),
-        p(a), p(s), reset, p(spikes), p(h), p(A), torch.get_num_threads())
-    if bad:
-        raise HebbtorchError(finite.message(bad))
-    return spikes, h, A, v, a, s
+# currents [T, *S]; per-neuron tensors and state S, contiguous, one dtype. Returns (spikes, h, A,
+# final v, final a, final s). NaN or infinite currents are an error.
+FORWARD = ("(Tensor currents, Tensor beta, Tensor rho, Tensor one_minus_rho, Tensor threshold, "
+           "float adapt_scale, Tensor v0, Tensor a0, Tensor s0, int reset, int surrogate, "
+           "float slope, bool detach_reset) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)")
+# reverse-time pass: (d currents [T, *S], d v0, d a0, d s0 S)
+BACKWARD = ("(Tensor h, Tensor A, Tensor? grad_spikes, Tensor? grad_h, Tensor? grad_A, "
+            "Tensor? grad_v, Tensor? grad_a, Tensor? grad_s, Tensor beta, Tensor rho, "
+            "Tensor one_minus_rho, float adapt_scale, int reset, int surrogate, float slope, "
+            "bool detach_reset) -> (Tensor, Tensor, Tensor, Tensor)")
 
 
-@alif_forward.register_kernel("cuda")
-def _(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, reset, surrogate,
-      slope, detach_reset):
+def _forward_cuda(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, reset,
+                  surrogate, slope, detach_reset):
     from hebbtorch.kernels import alif_triton  # imports Triton: only on the first CUDA call
 
     spikes, h, A = (torch.empty_like(currents) for _ in range(3))
@@ -53,38 +43,14 @@ def _(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, re
     return spikes, h, A, v, a, s
 
 
-@alif_forward.register_fake
-def _(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, reset, surrogate,
-      slope, detach_reset):
+def _forward_fake(currents, beta, rho, one_minus_rho, threshold, adapt_scale, v0, a0, s0, reset,
+                  surrogate, slope, detach_reset):
     return (*(torch.empty_like(currents) for _ in range(3)),
             *(torch.empty_like(v0) for _ in range(3)))
 
 
-@torch.library.custom_op("hebbtorch::alif_backward", mutates_args=(), device_types="cpu")
-def alif_backward(
-    h: Tensor, A: Tensor, grad_spikes: Tensor | None, grad_h: Tensor | None,
-    grad_A: Tensor | None, grad_v: Tensor | None, grad_a: Tensor | None, grad_s: Tensor | None,
-    beta: Tensor, rho: Tensor, one_minus_rho: Tensor, adapt_scale: float, reset: int,
-    surrogate: int, slope: float, detach_reset: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Reverse-time pass: (d currents ``[T, *S]``, d v0, d a0, d s0 ``S``)."""
-    T, M = h.shape[0], beta.numel()
-    d_cur = torch.empty_like(h)
-    d_v0, d_a0, d_s0 = (torch.empty_like(beta) for _ in range(3))
-    (gs, s_gs), (gh, s_gh), (ga, s_ga) = (cpu.over_time(g, beta) for g in (grad_spikes, grad_h,
-                                                                           grad_A))
-    gv, g_a, g_s = (cpu.per_step(g, beta) for g in (grad_v, grad_a, grad_s))
-    p = cpu.ptr
-    cpu.kernel("ht_alif_backward", h.dtype)(
-        p(h), p(A), p(gs), s_gs, p(gh), s_gh, p(ga), s_ga, p(gv), p(g_a), p(g_s), p(beta), p(rho),
-        p(one_minus_rho), adapt_scale, T, M, reset, surrogate, slope, int(detach_reset),
-        p(d_cur), p(d_v0), p(d_a0), p(d_s0), torch.get_num_threads())
-    return d_cur, d_v0, d_a0, d_s0
-
-
-@alif_backward.register_kernel("cuda")
-def _(h, A, grad_spikes, grad_h, grad_A, grad_v, grad_a, grad_s, beta, rho, one_minus_rho,
-      adapt_scale, reset, surrogate, slope, detach_reset):
+def _backward_cuda(h, A, grad_spikes, grad_h, grad_A, grad_v, grad_a, grad_s, beta, rho,
+                   one_minus_rho, adapt_scale, reset, surrogate, slope, detach_reset):
     from hebbtorch.kernels import alif_triton
 
     d_cur = torch.empty_like(h)
@@ -98,9 +64,8 @@ def _(h, A, grad_spikes, grad_h, grad_A, grad_v, grad_a, grad_s, beta, rho, one_
     return d_cur, d_v0, d_a0, d_s0
 
 
-@alif_backward.register_fake
-def _(h, A, grad_spikes, grad_h, grad_A, grad_v, grad_a, grad_s, beta, rho, one_minus_rho,
-      adapt_scale, reset, surrogate, slope, detach_reset):
+def _backward_fake(h, A, grad_spikes, grad_h, grad_A, grad_v, grad_a, grad_s, beta, rho,
+                   one_minus_rho, adapt_scale, reset, surrogate, slope, detach_reset):
     return torch.empty_like(h), *(torch.empty_like(beta) for _ in range(3))
 
 
@@ -112,7 +77,7 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.set_materialize_grads(False)  # unused outputs: no T x M tensors of zeros
 
 
-def _backward(ctx, g_spikes, g_h, g_A, g_v, g_a, g_s):
+def _grad(ctx, g_spikes, g_h, g_A, g_v, g_a, g_s):
     h, A, beta, rho, omr = ctx.saved_tensors
     d_cur, d_v0, d_a0, d_s0 = alif_backward(h, A, g_spikes, g_h, g_A, g_v, g_a, g_s, beta, rho,
                                             omr, *ctx.config)
@@ -121,7 +86,9 @@ def _backward(ctx, g_spikes, g_h, g_A, g_v, g_a, g_s):
             d_a0 if need[7] else None, d_s0 if need[8] else None, None, None, None, None)
 
 
-alif_forward.register_autograd(_backward, setup_context=_setup_context)
+alif_forward, alif_backward = ops.neuron_ops(
+    "alif", ops.Op(FORWARD, _forward_fake, _forward_cuda),
+    ops.Op(BACKWARD, _backward_fake, _backward_cuda), grad=_grad, setup_context=_setup_context)
 
 
 def unsupported(currents: Tensor, p: ALIFParameters, state: ALIFState | None) -> str | None:
@@ -137,12 +104,6 @@ def unsupported(currents: Tensor, p: ALIFParameters, state: ALIFState | None) ->
     return reason
 
 
-def use_fused(backend: str, currents: Tensor, p: ALIFParameters, state: ALIFState | None) -> bool:
-    """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
-    reason = None if backend == "reference" else unsupported(currents, p, state)
-    return cpu.use_fused(backend, reason, currents.device)
-
-
 def fused_alif_sequence(
     currents: Tensor, p: ALIFParameters, state: ALIFState | None = None
 ) -> ALIFOutput:
@@ -156,9 +117,13 @@ def fused_alif_sequence(
         state = ALIFState(*(currents.new_zeros(shape) for _ in range(3)))
     slope = cpu.surrogate_slope(p.surrogate, p.slope)
     # 1 - rho formed as the reference forms it (in Python for a float, in torch for a tensor)
-    spikes, h, A, v, a, s = alif_forward(
-        currents.contiguous(), per_neuron(p.beta), per_neuron(p.rho), per_neuron(1.0 - p.rho),
-        per_neuron(p.threshold), float(p.adapt_scale), *(per_neuron(x) for x in state),
+    spikes, h, A, v, a, s = ops.call(
+        alif_forward, currents.contiguous(), per_neuron(p.beta), per_neuron(p.rho),
+        per_neuron(1.0 - p.rho), per_neuron(p.threshold), float(p.adapt_scale),
+        *(per_neuron(x) for x in state),
         RESETS.index(p.reset), cpu.SURROGATE_IDS[p.surrogate], slope, bool(p.detach_reset),
     )
     return ALIFOutput(spikes, h, A, ALIFState(v, a, s))
+
+
+ops.register_neuron("alif", fused_alif_sequence, unsupported)

@@ -2,8 +2,8 @@
 ``cuda`` implementation of ``hebbtorch::alif_forward`` / ``hebbtorch::alif_backward``
 (:mod:`hebbtorch.kernels.alif`).
 
-Same arithmetic and order as ``alif_forward_block`` / ``alif_backward_block`` in
-``neurons_cpu.cpp``, so fp32 spikes match the reference bit for bit. The membrane step is LIF's
+Same arithmetic and order as ``forward_block`` / ``backward_block`` in ``alif_cpu.cpp``, so fp32
+spikes match the reference bit for bit. The membrane step is LIF's
 (:func:`hebbtorch.kernels.lif_triton._fwd_update` with the effective threshold ``A[t]``); launch
 shape, tile loads and surrogates are shared with :mod:`hebbtorch.kernels.lif_triton`. Currents
 and state are fp32 or fp64, one dtype.

@@ -1,66 +1,32 @@
-"""The CPU kernel library (``neurons_cpu.cpp``: LIF, ALIF, refractory): built on first use,
-loaded with ctypes, and the backend choice shared by the fused neurons."""
+"""The neurons' CPU kernel library (``lif_cpu.cpp``, ``alif_cpu.cpp``, ``refractory_cpu.cpp``,
+built on first use) and what the fused neurons share: which calls they take, the surrogate ids,
+the grads' layout for the CUDA kernels, their registration with :mod:`.dispatch`."""
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
-import os
-import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels.build import KernelLibrary
-from hebbtorch.neurons.lif import check_backend
+from hebbtorch.kernels import dispatch
+from hebbtorch.kernels.build import ExtensionLibrary
 from hebbtorch.neurons.surrogate import SURROGATES, get_surrogate
 
-SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+FLOATS = (torch.float32, torch.float64)  # what the CPU kernels take
 # 16-bit currents (bf16 matmuls) are taken by the CUDA kernels, with the neuron state in fp32
 LOW_PRECISION = (torch.bfloat16, torch.float16)
-# the Surrogate enum of neurons_cpu.cpp
+# the Surrogate enum of neuron_kernels.h
 SURROGATE_IDS = {n: i for i, n in enumerate(("fast_sigmoid", "arctan", "triangle",
                                              "straight_through"))}
 if set(SURROGATE_IDS) != set(SURROGATES):
-    raise ImportError("neurons_cpu.cpp must know every surrogate in hebbtorch.neurons.surrogate")
+    raise ImportError("neuron_kernels.h must know every surrogate in hebbtorch.neurons.surrogate")
 
-_P, _I64, _I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-# name -> (argument types with R standing for the float type, return type)
-_R = object()
-_SIGNATURES = {
-    "ht_lif_forward": ([_P, _I64, _I64, _P, _P, _P, _P, _I32, _I64, _P, _P, _P, _I32], _I64),
-    "ht_lif_backward": ([_P, _P, _P, _I64, _P, _I64, _P, _P, _P, _P, _I64, _I64, _I32, _I32, _R,
-                         _I32, _P, _P, _P, _P, _I32], None),
-    "ht_alif_forward": ([_P, _I64, _I64, _P, _P, _P, _P, _R, _P, _P, _P, _I32, _P, _P, _P, _I32],
-                        _I64),
-    "ht_alif_backward": ([_P, _P, _P, _I64, _P, _I64, _P, _I64, _P, _P, _P, _P, _P, _P, _R, _I64,
-                          _I64, _I32, _I32, _R, _I32, _P, _P, _P, _P, _I32], None),
-    "ht_refractory_forward": ([_P, _I64, _I64, _R, _R, _R, _I32, _P, _P, _P, _P, _P, _I32],
-                              _I64),
-    "ht_refractory_backward": ([_P, _P, _I64, _P, _I64, _P, _P, _I64, _I64, _R, _R, _R, _I32,
-                                _I32, _R, _P, _P, _P, _I32], None),
-}
-_warned: set[str] = set()
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    for name, (args, ret) in _SIGNATURES.items():
-        for sfx, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
-            fn = getattr(lib, f"{name}_{sfx}")
-            fn.argtypes = [real if a is _R else a for a in args]
-            fn.restype = ret
-
-
-# build (first call in this process; cached on disk) and load the kernel library
-library = KernelLibrary(Path(__file__).with_name("neurons_cpu.cpp"), "neurons_cpu",
-                        "fused CPU kernels", _declare)
-
-
-def kernel(name: str, dtype: torch.dtype) -> Callable[..., int | None]:
-    return getattr(library(), f"{name}_{SUFFIX[dtype]}")
+# the neurons' operators (one *_cpu.cpp per neuron, added by hebbtorch.kernels.ops.neuron_ops):
+# built together on first use (cached on disk) and loaded once per process
+library = ExtensionLibrary("neurons_cpu", "fused CPU kernels", prepare=dispatch.load_providers)
 
 
 def available() -> bool:
@@ -127,9 +93,9 @@ def unsupported_common(currents: Tensor, tensors: list[Tensor], *, cuda: bool = 
     if device == "cuda" and cuda:
         if not triton_available():
             return "Triton is not installed (it comes with CUDA builds of PyTorch)"
-        dtypes = (*SUFFIX, *LOW_PRECISION)
+        dtypes = (*FLOATS, *LOW_PRECISION)
     elif device == "cpu":
-        dtypes = tuple(SUFFIX)
+        dtypes = FLOATS
     else:
         return f"device {device} (no fused kernel of this neuron there)"
     if currents.dtype not in dtypes:
@@ -153,32 +119,8 @@ def unsupported_common(currents: Tensor, tensors: list[Tensor], *, cuda: bool = 
 
 def use_fused(backend: str, reason: str | None, device: torch.device | None = None,
               load: Callable[[], object] | None = None) -> bool:
-    """Resolve ``backend`` ("auto", "fused" or "reference") for one call; ``reason`` says why
-    the fused kernel can't take the call (None if it can).
-
-    "auto" picks the fused kernel when it supports the call and builds, else the reference
-    (with a one-time warning if the build failed); ``HEBBTORCH_BACKEND=reference`` in the
-    environment makes "auto" mean the reference. "fused" raises HebbtorchError when it can't run.
-    """
-    if check_backend(backend) == "reference" or (
-        backend == "auto" and os.environ.get("HEBBTORCH_BACKEND") == "reference"
-    ):
-        return False
-    if reason is not None:
-        if backend == "fused":
-            raise HebbtorchError(f"backend='fused' can't run this call: {reason}")
-        return False
-    if device is not None and device.type != "cpu":
-        return True  # the CUDA kernels compile on first launch; unsupported_common checked Triton
-    load = load or library  # another kernel library than the neurons' (Diehl & Cook)
-    if backend == "fused":
-        load()
-        return True
-    try:
-        load()
-    except HebbtorchError as e:
-        if str(e) not in _warned:
-            _warned.add(str(e))
-            warnings.warn(f"{e}; using the reference loop", RuntimeWarning, stacklevel=4)
-        return False
-    return True
+    """Resolve ``backend`` ("auto", "fused" or "reference") for one call of a kernel that is not
+    a registered neuron (Diehl & Cook): see :func:`hebbtorch.kernels.dispatch.resolve`. ``load``
+    builds the CPU kernel (default: the neurons' library); CUDA kernels compile on first launch."""
+    on_cpu = device is None or device.type == "cpu"
+    return dispatch.resolve(backend, reason, (load or library) if on_cpu else None)

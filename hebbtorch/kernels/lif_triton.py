@@ -1,7 +1,7 @@
 """Fused multi-step LIF on CUDA: the Triton kernels behind the ``cuda`` implementation of the
 ops ``hebbtorch::lif_forward`` / ``hebbtorch::lif_backward`` (:mod:`hebbtorch.kernels.lif`).
 
-Same arithmetic, in the same order, as ``neurons_cpu.cpp`` and the reference loop
+Same arithmetic, in the same order, as ``lif_cpu.cpp`` and the reference loop
 (Gerstner et al. 2014, eq. 1.5), so fp32 spikes match the reference bit for bit. Each program
 owns ``Config.block`` neurons and walks the whole time axis with their state in registers: one
 read of the input and one write of each output per neuron-step, the fewest bytes possible. The
@@ -178,7 +178,7 @@ def _bwd_tile(X, sX, tt, live2, offs, dtype):
 def _bwd_update(t, M, offs, live, u, gs_t, gh_t, r, up, rp, vprev_first, dI, b, th, dv, db, dt,
                 k, keep, RESET: tl.constexpr, SURR: tl.constexpr, REFR: tl.constexpr,
                 NEED_BETA: tl.constexpr, NEED_THR: tl.constexpr):
-    """Step t of the reverse recursion (see backward_block in neurons_cpu.cpp); ``up``/``rp``
+    """Step t of the reverse recursion (see backward_block in lif_cpu.cpp); ``up``/``rp``
     are h and the refractory mask of step t - 1 (ignored at t = 0, where v0 is used)."""
     x = u - th
     if REFR:

@@ -1,7 +1,8 @@
 """Fused multi-step refractory neuron of Chevalier (2018) on CPU, as
 :func:`hebbtorch.neurons.refractory.refractory_step`: one kernel call for the whole time axis,
-forward and backward (ReLU derivative when graded, the surrogate when ``binary``), registered as
-``hebbtorch::refractory_forward`` / ``hebbtorch::refractory_backward``.
+forward and backward (ReLU derivative when graded, the surrogate when ``binary``): the operators
+``hebbtorch::refractory_forward`` / ``hebbtorch::refractory_backward``, C++ on the CPU
+(``refractory_cpu.cpp``), Triton on CUDA (:mod:`hebbtorch.kernels.refractory_triton`).
 
 Outputs are bit-identical to the reference loop. Backward keeps the inner state before the
 reset ``[time, batch, ...]``; the one-step-late outputs need nothing else.
@@ -12,32 +13,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hebbtorch.errors import HebbtorchError
-from hebbtorch.kernels import cpu, finite
+from hebbtorch.kernels import cpu, finite, ops
 from hebbtorch.neurons.refractory import RefractoryOutput, RefractoryParameters, RefractoryState
 
-
-@torch.library.custom_op("hebbtorch::refractory_forward", mutates_args=(), device_types="cpu")
-def refractory_forward(
-    currents: Tensor, inner0: Tensor, out0: Tensor, decay: float, threshold: float,
-    penalty_threshold: float, binary: bool, surrogate: int, slope: float,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """currents ``[T, *S]``; inner0/out0 ``S``. Returns (inner_seq, out_seq, final inner, final
-    out, inner before reset ``[T, *S]``). Raises HebbtorchError on NaN/inf input."""
-    T, M = currents.shape[0], inner0.numel()
-    inner_seq, out_seq, u_seq = (torch.empty_like(currents) for _ in range(3))
-    inner, out = inner0.clone(), out0.clone()
-    p = cpu.ptr
-    bad = cpu.kernel("ht_refractory_forward", currents.dtype)(
-        p(currents), T, M, decay, threshold, penalty_threshold / threshold, int(binary),
-        p(inner), p(out), p(inner_seq), p(out_seq), p(u_seq), torch.get_num_threads())
-    if bad:
-        raise HebbtorchError(finite.message(bad))
-    return inner_seq, out_seq, inner, out, u_seq
+# currents [T, *S]; inner0/out0 S. Returns (inner_seq, out_seq, final inner, final out, inner
+# before reset [T, *S]). NaN or infinite currents are an error.
+FORWARD = ("(Tensor currents, Tensor inner0, Tensor out0, float decay, float threshold, "
+           "float penalty_threshold, bool binary, int surrogate, float slope) "
+           "-> (Tensor, Tensor, Tensor, Tensor, Tensor)")
+# reverse-time pass: (d currents [T, *S], d inner0, d out0 S)
+BACKWARD = ("(Tensor u_seq, Tensor? grad_inner_seq, Tensor? grad_out_seq, Tensor? grad_inner, "
+            "Tensor? grad_out, float decay, float threshold, float penalty_threshold, "
+            "bool binary, int surrogate, float slope) -> (Tensor, Tensor, Tensor)")
 
 
-@refractory_forward.register_kernel("cuda")
-def _(currents, inner0, out0, decay, threshold, penalty_threshold, binary, surrogate, slope):
+def _forward_cuda(currents, inner0, out0, decay, threshold, penalty_threshold, binary,
+                  surrogate, slope):
     from hebbtorch.kernels import refractory_triton  # imports Triton: only on the first CUDA call
 
     inner_seq, out_seq, u_seq = (torch.empty_like(currents) for _ in range(3))
@@ -48,37 +39,14 @@ def _(currents, inner0, out0, decay, threshold, penalty_threshold, binary, surro
     return inner_seq, out_seq, inner, out, u_seq
 
 
-@refractory_forward.register_fake
-def _(currents, inner0, out0, decay, threshold, penalty_threshold, binary, surrogate, slope):
+def _forward_fake(currents, inner0, out0, decay, threshold, penalty_threshold, binary, surrogate,
+                  slope):
     return (torch.empty_like(currents), torch.empty_like(currents), torch.empty_like(inner0),
             torch.empty_like(out0), torch.empty_like(currents))
 
 
-@torch.library.custom_op("hebbtorch::refractory_backward", mutates_args=(), device_types="cpu")
-def refractory_backward(
-    u_seq: Tensor, grad_inner_seq: Tensor | None, grad_out_seq: Tensor | None,
-    grad_inner: Tensor | None, grad_out: Tensor | None, decay: float, threshold: float,
-    penalty_threshold: float, binary: bool, surrogate: int, slope: float,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Reverse-time pass: (d currents ``[T, *S]``, d inner0, d out0 ``S``)."""
-    T = u_seq.shape[0]
-    like = u_seq[0]
-    M = like.numel()
-    d_cur, d_inner0, d_out0 = torch.empty_like(u_seq), torch.empty_like(like), torch.empty_like(
-        like)
-    (gi, s_gi), (go, s_go) = cpu.over_time(grad_inner_seq, like), cpu.over_time(grad_out_seq, like)
-    g_si, g_so = cpu.per_step(grad_inner, like), cpu.per_step(grad_out, like)
-    p = cpu.ptr
-    cpu.kernel("ht_refractory_backward", u_seq.dtype)(
-        p(u_seq), p(gi), s_gi, p(go), s_go, p(g_si), p(g_so), T, M, decay, threshold,
-        penalty_threshold / threshold, int(binary), surrogate, slope, p(d_cur), p(d_inner0),
-        p(d_out0), torch.get_num_threads())
-    return d_cur, d_inner0, d_out0
-
-
-@refractory_backward.register_kernel("cuda")
-def _(u_seq, grad_inner_seq, grad_out_seq, grad_inner, grad_out, decay, threshold,
-      penalty_threshold, binary, surrogate, slope):
+def _backward_cuda(u_seq, grad_inner_seq, grad_out_seq, grad_inner, grad_out, decay, threshold,
+                   penalty_threshold, binary, surrogate, slope):
     from hebbtorch.kernels import refractory_triton
 
     like = u_seq[0]
@@ -92,9 +60,8 @@ def _(u_seq, grad_inner_seq, grad_out_seq, grad_inner, grad_out, decay, threshol
     return d_cur, d_inner0, d_out0
 
 
-@refractory_backward.register_fake
-def _(u_seq, grad_inner_seq, grad_out_seq, grad_inner, grad_out, decay, threshold,
-      penalty_threshold, binary, surrogate, slope):
+def _backward_fake(u_seq, grad_inner_seq, grad_out_seq, grad_inner, grad_out, decay, threshold,
+                   penalty_threshold, binary, surrogate, slope):
     return torch.empty_like(u_seq), torch.empty_like(u_seq[0]), torch.empty_like(u_seq[0])
 
 
@@ -104,7 +71,7 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.set_materialize_grads(False)  # unused outputs: no T x M tensors of zeros
 
 
-def _backward(ctx, g_inner_seq, g_out_seq, g_inner, g_out, _g_u):
+def _grad(ctx, g_inner_seq, g_out_seq, g_inner, g_out, _g_u):
     (u_seq,) = ctx.saved_tensors
     d_cur, d_inner0, d_out0 = refractory_backward(u_seq, g_inner_seq, g_out_seq, g_inner, g_out,
                                                   *ctx.config)
@@ -112,17 +79,18 @@ def _backward(ctx, g_inner_seq, g_out_seq, g_inner, g_out, _g_u):
     return (d_cur, d_inner0 if need[1] else None, d_out0 if need[2] else None, *[None] * 6)
 
 
-refractory_forward.register_autograd(_backward, setup_context=_setup_context)
+refractory_forward, refractory_backward = ops.neuron_ops(
+    "refractory", ops.Op(FORWARD, _forward_fake, _forward_cuda),
+    ops.Op(BACKWARD, _backward_fake, _backward_cuda), grad=_grad, setup_context=_setup_context)
 
 
-def use_fused(backend: str, currents: Tensor, state: RefractoryState | None) -> bool:
-    """Resolve ``backend`` for this call, see :func:`hebbtorch.kernels.cpu.use_fused`."""
-    reason = None
-    if backend != "reference":
-        reason = cpu.unsupported_common(currents, list(state or ()), cuda=True)
-        if reason is None and currents.dtype in cpu.LOW_PRECISION:
-            reason = f"dtype {currents.dtype} (this neuron's kernels are fp32 or fp64)"
-    return cpu.use_fused(backend, reason, currents.device)
+def unsupported(currents: Tensor, p: RefractoryParameters,
+                state: RefractoryState | None) -> str | None:
+    """Why the fused kernel can't run these arguments (None if it can)."""
+    reason = cpu.unsupported_common(currents, list(state or ()), cuda=True)
+    if reason is None and currents.dtype in cpu.LOW_PRECISION:
+        reason = f"dtype {currents.dtype} (this neuron's kernels are fp32 or fp64)"
+    return reason
 
 
 def fused_refractory_sequence(
@@ -134,7 +102,10 @@ def fused_refractory_sequence(
         state = RefractoryState(currents.new_zeros(shape), currents.new_zeros(shape))
     inner0, out0 = (cpu.per_neuron(x, shape, currents.dtype, currents.device) for x in state)
     slope = cpu.surrogate_slope(p.surrogate, p.slope) if p.binary else 0.0  # graded: unused
-    inner_seq, out_seq, inner, out, _ = refractory_forward(
-        currents.contiguous(), inner0, out0, float(p.decay), float(p.threshold),
+    inner_seq, out_seq, inner, out, _ = ops.call(
+        refractory_forward, currents.contiguous(), inner0, out0, float(p.decay), float(p.threshold),
         float(p.penalty_threshold), bool(p.binary), cpu.SURROGATE_IDS[p.surrogate], slope)
     return RefractoryOutput(inner_seq, out_seq, RefractoryState(inner, out))
+
+
+ops.register_neuron("refractory", fused_refractory_sequence, unsupported)

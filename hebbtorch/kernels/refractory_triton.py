@@ -1,7 +1,7 @@
 """Chevalier's refractory neuron on CUDA: the Triton kernels behind the ``cuda`` implementation of
 ``hebbtorch::refractory_forward`` / ``hebbtorch::refractory_backward``
-(:mod:`hebbtorch.kernels.refractory`). Same arithmetic and order as ``neurons_cpu.cpp``; launch
-shape and the tile loads shared with :mod:`hebbtorch.kernels.lif_triton`.
+(:mod:`hebbtorch.kernels.refractory`). Same arithmetic and order as ``refractory_cpu.cpp``;
+launch shape and the tile loads shared with :mod:`hebbtorch.kernels.lif_triton`.
 """
 
 from __future__ import annotations

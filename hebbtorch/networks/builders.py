@@ -2,14 +2,17 @@
 layer sizes, ReLU instead of spiking neurons).
 
 Spiking nets: input encoder (or direct current: the image drives the first layer at every step)
--> [synapses -> LIF] x hidden -> synapses -> leaky-integrator readout; logits are the readout
-membrane averaged over time. Synaptic layers act on all steps at once (``[time * batch, ...]``);
+-> [synapses -> spiking neurons] x hidden -> synapses -> leaky-integrator readout; logits are the
+readout membrane averaged over time. The hidden neurons are LIF by default, or any model of
+:data:`hebbtorch.neurons.registry.NEURONS` (ALIF, the seed's refractory neuron), chosen by the
+parameters given as ``neuron``. Synaptic layers act on all steps at once (``[time * batch, ...]``);
 only the neurons loop over time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,7 +20,8 @@ from torch import nn
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.networks.base import Recording
 from hebbtorch.neurons.li import LIParameters, li_sequence
-from hebbtorch.neurons.lif import LIFParameters, lif_sequence, validate_lif
+from hebbtorch.neurons.lif import LIFParameters
+from hebbtorch.neurons.registry import model_of, run_hidden
 
 
 def _time_distributed(
@@ -30,8 +34,10 @@ def _time_distributed(
 
 
 class SpikingSequential(nn.Module):
-    """Stages of synapses, each followed by LIF neurons except the last (LI readout).
+    """Stages of synapses, each followed by spiking neurons except the last (LI readout).
 
+    neuron: the hidden neurons' parameters, whose type picks the model: ``LIFParameters``,
+        ``ALIFParameters``, ``RefractoryParameters`` (see :mod:`hebbtorch.neurons.registry`).
     stages: modules mapping ``[N, ...] -> [N, ...]`` per step (Linear, Conv2d + pool, ...).
     encoder: module ``(x [batch, ...], generator) -> [time, batch, ...]``; None = direct current.
         It sees the image as given (encoders such as saccades need its rows and columns).
@@ -44,7 +50,7 @@ class SpikingSequential(nn.Module):
         self,
         stages: Sequence[nn.Module],
         num_steps: int,
-        lif: LIFParameters,
+        neuron: Any,
         readout_beta: float = 0.9,
         encoder: nn.Module | None = None,
         pre_stage: nn.Module | None = None,
@@ -60,7 +66,8 @@ class SpikingSequential(nn.Module):
         self.dropout_from = int(dropout_from)
         self.stages = nn.ModuleList(stages)
         self.num_steps = int(num_steps)
-        self.lif = validate_lif(lif)
+        self.neuron_name = model_of(neuron)[0]  # HebbtorchError for an unknown model
+        self.neuron = neuron
         self.readout = LIParameters(readout_beta)
         self.encoder = encoder
         self.pre_stage = pre_stage if pre_stage is not None else nn.Identity()
@@ -76,10 +83,10 @@ class SpikingSequential(nn.Module):
             current = _time_distributed(self._first, self.encoder(x, generator=generator))
         rec: dict[str, torch.Tensor] = {}
         for i, stage in enumerate(self.stages[1:], start=1):
-            out = lif_sequence(current, self.lif)
+            out, v = run_hidden(current, self.neuron)
             if keep:
-                rec[f"layer{i}.v"], rec[f"layer{i}.spikes"] = out.v, out.spikes
-            spikes = self._drop(out.spikes) if i >= self.dropout_from else out.spikes
+                rec[f"layer{i}.v"], rec[f"layer{i}.spikes"] = v, out
+            spikes = self._drop(out) if i >= self.dropout_from else out
             current = _time_distributed(stage, spikes)
         v = li_sequence(current, self.readout)
         if keep:
@@ -98,7 +105,21 @@ class SpikingSequential(nn.Module):
         return self._run(x, generator, keep=False)[0]
 
     def record(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Recording:
-        return Recording(self._run(x, generator, keep=True)[1], float(self.lif.threshold))
+        return Recording(self._run(x, generator, keep=True)[1],
+                         float(torch.as_tensor(self.neuron.threshold).flatten()[0]))
+
+    @property
+    def lif(self) -> LIFParameters:
+        """The hidden neurons' parameters when they are LIF (HebbtorchError otherwise)."""
+        if not isinstance(self.neuron, LIFParameters):
+            raise HebbtorchError(f"the hidden neurons are {self.neuron_name}, not LIF")
+        return self.neuron
+
+
+def _hidden(neuron: Any, lif: LIFParameters | None) -> Any:
+    if neuron is not None and lif is not None:
+        raise HebbtorchError("give the hidden neurons as neuron= or lif=, not both")
+    return neuron if neuron is not None else lif or LIFParameters()
 
 
 def _check_sizes(sizes: Sequence[int]) -> list[int]:
@@ -116,15 +137,17 @@ def spiking_mlp(
     readout_beta: float = 0.9,
     encoder: nn.Module | None = None,
     dropout: float = 0.0,
+    neuron: Any = None,
 ) -> SpikingSequential:
-    """MLP ``sizes[0] -> ... -> sizes[-1]`` of LIF neurons with an LI readout; ``dropout`` acts on
-    the hidden spikes."""
+    """MLP ``sizes[0] -> ... -> sizes[-1]`` of spiking neurons with an LI readout; ``dropout``
+    acts on the hidden spikes. ``neuron``: the hidden neurons' parameters (any model, see
+    :class:`SpikingSequential`); ``lif``: LIF parameters (the default model)."""
     sizes = _check_sizes(sizes)
     stages = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     return SpikingSequential(
         stages,
         num_steps,
-        lif or LIFParameters(),
+        _hidden(neuron, lif),
         readout_beta,
         encoder,
         pre_stage=nn.Flatten(),
@@ -186,16 +209,18 @@ def spiking_convnet(
     in_channels: int = 1,
     batch_norm: bool = False,
     dropout: float = 0.0,
+    neuron: Any = None,
 ) -> SpikingSequential:
     """conv3x3 -> LIF -> [pool -> conv3x3 -> LIF]... -> pool -> FC(hidden) -> LIF -> FC -> LI.
 
+    ``neuron``: another model's parameters for every "LIF" above (see :class:`SpikingSequential`).
     ``in_channels``: channels of one step's input, e.g. 2 for ON/OFF events ``[T, B, 2, H, W]``.
     ``batch_norm``: batch norm after each conv and the FC hidden layer (see :func:`_conv_stages`).
     ``dropout``: on the FC hidden layer's spikes only (the conv maps are left whole).
     """
     stages = _conv_stages(channels, hidden, n_out, image, in_channels, batch_norm)
     return SpikingSequential(
-        stages, num_steps, lif or LIFParameters(), readout_beta, encoder, pre_stage=_AddChannel(),
+        stages, num_steps, _hidden(neuron, lif), readout_beta, encoder, pre_stage=_AddChannel(),
         dropout=dropout, dropout_from=len(stages) - 1,
     )
 

@@ -11,7 +11,7 @@ from hebbtorch.encoding.registry import encoder_channels, make_encoder
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.networks.builders import ann_convnet, ann_mlp, spiking_convnet, spiking_mlp
 from hebbtorch.networks.seed import NonSpikingNet, SpikingNet
-from hebbtorch.neurons.lif import LIFParameters
+from hebbtorch.neurons.registry import make_neuron
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,13 @@ def _encoder(T: int, o: dict) -> nn.Module | None:
 
 def _lif_mlp(T: int, h: int | None, o: dict) -> nn.Module:
     enc = _encoder(T, o)
-    return spiking_mlp(_mlp_sizes(h, o, encoder_channels(enc)), T, lif=_lif(o), encoder=enc,
-                       dropout=o.get("dropout", 0.0))
+    return spiking_mlp(_mlp_sizes(h, o, encoder_channels(enc)), T, neuron=_neuron(o),
+                       encoder=enc, dropout=o.get("dropout", 0.0))
 
 
 def _lif_conv(T: int, h: int | None, o: dict) -> nn.Module:
     enc = _encoder(T, o)
-    return spiking_convnet(hidden=h or 256, num_steps=T, lif=_lif(o), encoder=enc,
+    return spiking_convnet(hidden=h or 256, num_steps=T, neuron=_neuron(o), encoder=enc,
                            in_channels=encoder_channels(enc), **_conv_options(o))
 
 
@@ -64,9 +64,11 @@ def _conv_options(o: dict) -> dict:
             "dropout": o.get("dropout", 0.0)}
 
 
-def _lif(o: dict) -> LIFParameters:
-    return LIFParameters(beta=o.get("beta", 0.9), threshold=o.get("threshold", 1.0),
-                         surrogate=o.get("surrogate", "fast_sigmoid"), slope=o.get("slope"))
+def _neuron(o: dict):
+    """The hidden neurons' parameters: ``o["neuron"]`` (lif, alif, seed; default lif)."""
+    return make_neuron(o.get("neuron") or "lif", beta=o.get("beta", 0.9),
+                       threshold=o.get("threshold", 1.0),
+                       surrogate=o.get("surrogate", "fast_sigmoid"), slope=o.get("slope"))
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -77,8 +79,9 @@ MODELS: dict[str, ModelSpec] = {
     "seed-ann": ModelSpec(lambda T, h, o: NonSpikingNet(n_hidden=h or 100), "seed-snn", False, 1,
                           "the seed's NonSpikingNet: 784-100-10 ReLU"),
     "lif-mlp": ModelSpec(_lif_mlp, "ann-mlp", True, 25,
-                         "LIF MLP 784(xC)-H(-H...)-10 with LI readout (surrogate gradients); "
-                         "C inputs per pixel with a C-channel encoder"),
+                         "spiking MLP 784(xC)-H(-H...)-10 of LIF (or --neuron) neurons with LI "
+                         "readout (surrogate gradients); C inputs per pixel with a C-channel "
+                         "encoder"),
     "ann-mlp": ModelSpec(lambda T, h, o: ann_mlp(_mlp_sizes(h, o), o.get("dropout", 0.0)),
                          "lif-mlp", False, 1, "ReLU MLP 784-H(-H...)-10"),
     "lif-conv": ModelSpec(_lif_conv, "ann-conv", True, 8,
@@ -89,7 +92,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-ENCODED = ("lif-mlp", "lif-conv")  # models whose input stage is chosen with an encoder
+ENCODED = ("lif-mlp", "lif-conv")  # models whose input stage and neurons can be chosen
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -105,6 +108,9 @@ def build_model(name: str, num_steps: int | None = None, hidden: int | None = No
     spec = get_spec(name)
     if options.get("encoder") and name not in ENCODED:
         raise HebbtorchError(f"model {name!r} has a fixed input stage; --encoder applies to "
+                             f"{', '.join(ENCODED)}")
+    if options.get("neuron") and name not in ENCODED:
+        raise HebbtorchError(f"model {name!r} has fixed neurons; --neuron applies to "
                              f"{', '.join(ENCODED)}")
     steps = spec.default_steps if num_steps is None else int(num_steps)
     if steps < 1:

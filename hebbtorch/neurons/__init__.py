@@ -30,6 +30,7 @@ from hebbtorch.neurons.refractory import (
     refractory_sequence,
     refractory_step,
 )
+from hebbtorch.neurons.registry import NEURONS, NeuronModel, make_neuron, run_hidden
 from hebbtorch.neurons.surrogate import SURROGATES, spike
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "LIF", "LIFOutput", "LIFParameters", "LIFState", "beta_from_tau", "lif_sequence", "lif_step",
     "RefractoryNeuron", "RefractoryOutput", "RefractoryParameters", "RefractoryState",
     "refractory_sequence", "refractory_step",
+    "NEURONS", "NeuronModel", "make_neuron", "run_hidden",
     "SURROGATES", "spike",
 ]

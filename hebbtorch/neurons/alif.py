@@ -17,7 +17,9 @@ from torch import nn
 
 from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.neurons.lif import apply_reset, beta_from_tau, check_backend
+from hebbtorch.kernels import dispatch
+from hebbtorch.kernels.dispatch import check_backend
+from hebbtorch.neurons.lif import apply_reset, beta_from_tau
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 
@@ -87,10 +89,9 @@ def alif_sequence(
     if p.reset not in ("subtract", "zero"):  # a misspelt reset must not run as "zero"
         raise HebbtorchError(f"reset must be 'subtract' or 'zero', got {p.reset!r}")
     get_surrogate(p.surrogate)
-    from hebbtorch.kernels.alif import fused_alif_sequence, use_fused  # kernels import this
-
-    if use_fused(backend, currents, p, state):
-        return fused_alif_sequence(currents, p, state)  # checks finiteness inside the kernel
+    fused = dispatch.select("alif", backend, currents, p, state)
+    if fused is not None:
+        return fused(currents, p, state)  # checks finiteness inside the kernel
     check_finite("currents", currents)
     state = alif_initial_state(currents[0]) if state is None else state
     out: list[list[torch.Tensor]] = [[], [], []]

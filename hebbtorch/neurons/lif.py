@@ -19,17 +19,11 @@ from torch import nn
 
 from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.kernels import dispatch
+from hebbtorch.kernels.dispatch import BACKENDS, check_backend  # noqa: F401 (re-exported)
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 RESETS = ("subtract", "zero")
-BACKENDS = ("auto", "fused", "reference")  # see lif_sequence
-
-
-def check_backend(backend: str) -> str:
-    """Reject a backend other than "auto", "fused" or "reference"."""
-    if backend not in BACKENDS:
-        raise HebbtorchError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    return backend
 
 
 def beta_from_tau(tau_mem: float, dt: float) -> float:
@@ -137,10 +131,9 @@ def lif_sequence(
             f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
         )
     validate_lif(p)  # a misspelt reset must not silently run as another one
-    from hebbtorch.kernels.lif import fused_lif_sequence, use_fused  # kernels import this module
-
-    if use_fused(backend, currents, p, state):
-        return fused_lif_sequence(currents, p, state)  # checks finiteness inside the kernel
+    fused = dispatch.select("lif", backend, currents, p, state)
+    if fused is not None:
+        return fused(currents, p, state)  # checks finiteness inside the kernel
     check_finite("currents", currents)
     state = lif_initial_state(currents[0]) if state is None else state
     spikes, vs = [], []

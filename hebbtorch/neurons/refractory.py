@@ -21,7 +21,8 @@ from torch.nn import functional as F
 
 from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.neurons.lif import check_backend
+from hebbtorch.kernels import dispatch
+from hebbtorch.kernels.dispatch import check_backend
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 
@@ -91,10 +92,9 @@ def refractory_sequence(
             f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
         )
     validate_refractory(p)
-    from hebbtorch.kernels.refractory import fused_refractory_sequence, use_fused
-
-    if use_fused(backend, currents, state):
-        return fused_refractory_sequence(currents, p, state)  # checks finiteness in the kernel
+    fused = dispatch.select("refractory", backend, currents, p, state)
+    if fused is not None:
+        return fused(currents, p, state)  # checks finiteness in the kernel
     check_finite("currents", currents)
     state = refractory_initial_state(currents[0]) if state is None else state
     inners, outs = [], []

@@ -7,8 +7,8 @@ them to the bounds.
 
 Two forms of the same rule:
 
-* :class:`KheradpishehSTDP`, an engine rule (:class:`~hebbtorch.plasticity.engine.PlasticityRule`)
-  for dense :class:`~hebbtorch.plasticity.engine.PlasticConnection`: the presynaptic trace is
+* :class:`KheradpishehSTDP`, an engine rule (:class:`~hebbtorch.plasticity.core.PlasticityRule`)
+  for dense :class:`~hebbtorch.plasticity.connection.PlasticConnection`: the presynaptic trace is
   latched "has fired" (``nearest`` mode, tau = inf, so it never decays), and on a post spike
   LTP = ``a_plus x w`` and LTD = ``a_minus (1 - x)(1 - w)``; the engine's multiplicative bounds
   [0, 1] multiply them by ``(1 - w)`` and ``w``, giving eq. 3 exactly. Neurons must spike at
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.engine import PlasticityRule, Traces, TraceSpec, Update, pre_side
+from hebbtorch.plasticity.core import PlasticityRule, Traces, TraceSpec, Update, pre_side
 
 
 class KheradpishehParameters(NamedTuple):
