@@ -78,7 +78,8 @@ def test_spec_update_is_bit_identical_to_the_paper_form_steps(interaction):
 
 
 def test_registry_is_the_one_vocabulary():
-    assert set(registry.names()) == {"dc", "pair", "triplet", "calcium", "gb"}
+    assert set(registry.names()) == {"dc", "pair", "triplet", "calcium", "gb",
+                                     "calcium-bistable"}
     assert isinstance(registry.make("triplet", "hippocampal/nearest/full"), TripletSTDP)
     assert registry.make("pair", "nearest").params.interaction == "nearest"
     with pytest.raises(HebbtorchError, match="unknown rule 'stdp'; choose from"):

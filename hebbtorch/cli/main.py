@@ -26,6 +26,7 @@ COMMANDS = [
     "export-nir",
     "spikeprop",
     "unsupervised",
+    "calcium",
     "conv-stdp",
 ]
 

@@ -6,7 +6,8 @@ modelling papers. Each protocol returns a JSON-ready dict.
 
 Rules by name: ``pair`` (:class:`PairSTDP`), ``triplet`` (:class:`TripletSTDP`, visual-cortex
 all-to-all full set by default), ``gb`` (Graupner & Brunel; exact event-driven calcium + the
-paper's analytic readout, "DP" set by default) and ``calcium`` (:class:`CalciumHebbian`).
+paper's analytic readout, "DP" set by default), ``calcium`` (:class:`CalciumHebbian`) and
+``calcium-bistable`` (:class:`CalciumBistable`, fitted ``sjostrom`` set by default).
 Trace rules run on the engine with dt = 1 ms (Δt on a 1 ms grid) and start at w = 1, no
 bounds, so Δw is the relative change the experiments report.
 """
@@ -32,6 +33,7 @@ from hebbtorch.plasticity import (
     registry,
 )
 from hebbtorch.plasticity.batched import entry_generator, run_trains, split_batch
+from hebbtorch.plasticity.rules.calcium_bistable import CalciumBistable
 from hebbtorch.plasticity.rules.gb import GraupnerBrunelParameters
 from hebbtorch.studies.stdp_data import BI_POO_1998, SJOSTROM_2001, WANG_2005
 
@@ -50,6 +52,8 @@ def make_rule(rule: str, params: str | None = None) -> PlasticityRule | Graupner
     ``nearest``. Pair STDP takes the protocol amplitudes (:data:`PAIR_PROTOCOL_PARAMS`); gb is
     returned as its parameters (the protocols read it out analytically, :func:`run_gb`)."""
     r = registry.make(rule, params)
+    if isinstance(r, CalciumBistable):  # X = 0.5 at w = 1: Δw = 2 ΔX, in [-1, 1]
+        return CalciumBistable(r.params, efficacy=r.mode, w_lo=0.0, w_hi=2.0)
     if isinstance(r, PairSTDP):
         return PairSTDP(PAIR_PROTOCOL_PARAMS._replace(interaction=r.params.interaction))
     if isinstance(r, GraupnerBrunel):

@@ -6,6 +6,12 @@ from hebbtorch.plasticity.rules.calcium import (
     CalciumHebbianParameters,
     calcium_hebbian_step,
 )
+from hebbtorch.plasticity.rules.calcium_bistable import (
+    CALCIUM_BISTABLE_SETS,
+    CalciumBistable,
+    CalciumBistableParameters,
+    calcium_bistable_parameters,
+)
 from hebbtorch.plasticity.rules.dc import DiehlCookSTDP, DiehlCookSTDPParameters
 from hebbtorch.plasticity.rules.gb import (
     GB_PARAMETER_SETS,
@@ -35,6 +41,8 @@ from hebbtorch.plasticity.rules.triplet import (
 )
 
 __all__ = [
+    "CALCIUM_BISTABLE_SETS", "CalciumBistable", "CalciumBistableParameters",
+    "calcium_bistable_parameters",
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",
     "DiehlCookSTDP", "DiehlCookSTDPParameters", "GBState", "GraupnerBrunel",
     "GraupnerBrunelParameters", "KheradpishehParameters", "KheradpishehSTDP", "PairSTDP",

@@ -11,8 +11,8 @@ is our own rule built to the properties the paper describes; every modelling cho
 2. Potentiation at a post spike: ``Δw+ = eta_plus Ca_pre(t) Ca_post(t+)`` -- the presynaptic
    calcium carries the pre-before-post timing; the postsynaptic calcium *including* this spike
    (>= J_post) scales LTP with postsynaptic activity, which gives the rate dependence
-   (BCM-like: LTD wins at low post rates, LTP at high) and Sjöström-like growth of LTP with
-   pairing frequency.
+   (BCM-like: LTD wins at low post rates, LTP at high); measured, LTP at +10 ms *falls* with
+   pairing frequency (not Sjöström-like; see plasticity/rules/calcium_bistable.py for a fit).
 3. Depression at a pre spike: ``Δw- = eta_minus Ca_post(t-)`` -- the postsynaptic calcium left
    by earlier post spikes (post-before-pre timing).
 4. Stop-learning region (Brader, Senn & Fusi 2007 style): no change while the postsynaptic
