@@ -477,11 +477,15 @@ def test_fused_graupner_brunel_matches_the_reference_loop(times, gb_set, drift_e
     _assert_same_run(ref, fused_net)
 
 
-def test_fused_graupner_brunel_is_the_same_on_any_thread_count():
+def test_fused_graupner_brunel_is_the_same_on_any_thread_count(monkeypatch):
     """The fused kernel splits Graupner-Brunel's row updates over OpenMP threads
-    (``torch.get_num_threads()``); rows are independent, so one and three threads give the
-    same bits (three: an uneven split of the 784 rows)."""
+    (``torch.get_num_threads()`` for large layers: here every layer counts as large); rows are
+    independent, so one and three threads give the same bits (three: an uneven split of the
+    784 rows)."""
     from hebbtorch.kernels import diehl_cook as fused
+    from hebbtorch.kernels import threads as kernel_threads
+
+    monkeypatch.setattr(kernel_threads, "LARGE_LAYER", 0)
     from hebbtorch.learning.unsupervised import make_rule
 
     setup = make_rule("gb", gb_set="cortical_slices")
@@ -563,6 +567,11 @@ def test_rate_normalised_calcium_scales_c_pre_per_attempt(monkeypatch):
     assert seen == pytest.approx([0.3, 0.3 * 2 / 3, 0.3 * 2 / 4])
     assert net.rule.params.C_pre == 0.3
     seen.clear()
+    from hebbtorch.kernels import diehl_cook_eval as fused_eval  # frozen attempts run there
+
+    attempt = fused_eval.attempt
+    monkeypatch.setattr(fused_eval, "attempt",
+                        lambda *a: (seen.append(net.rule.params.C_pre), attempt(*a)))
     net.present(image, learn=False, max_attempts=2)
     assert seen == [0.3, 0.3]
     with pytest.raises(HebbtorchError, match="Graupner-Brunel"):

@@ -6,7 +6,13 @@ import argparse
 
 from hebbtorch.cli.common import positive_float, positive_int
 from hebbtorch.encoding.registry import IMAGE_ENCODERS
-from hebbtorch.learning.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
+from hebbtorch.learning.config import (
+    LEARNING_RULES,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TrainConfig,
+)
 from hebbtorch.networks.registry import MODELS
 from hebbtorch.neurons.registry import NEURONS
 from hebbtorch.neurons.surrogate import SURROGATES
@@ -85,6 +91,9 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
                    help="lif-conv/ann-conv: batch norm after each conv and the FC hidden layer")
     p.add_argument("--channels", type=positive_int, nargs="+", default=None, metavar="C",
                    help="lif-conv/ann-conv: channels of each conv layer (default 32 64)")
+    p.add_argument("--learning", default="bptt", choices=LEARNING_RULES,
+                   help="bptt, or online: e-prop (eprop-random: random feedback) or OTTT "
+                   "(lif-mlp only; memory independent of --steps), see docs/online.md")
     p.add_argument("--neuron", default=None, choices=sorted(NEURONS),
                    help="hidden neurons of lif-mlp/lif-conv (default lif): " + "; ".join(
                        f"{k}: {m.help}" for k, m in NEURONS.items()))
@@ -128,6 +137,7 @@ def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
         download=args.download,
         precision=args.precision,
         model_options=options,
+        learning=args.learning,
     )
     for k, v in override.items():
         setattr(cfg, k, v)

@@ -29,6 +29,7 @@ import torch
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
 from hebbtorch.kernels.build import KernelLibrary
+from hebbtorch.kernels.threads import layer_threads
 from hebbtorch.plasticity.core import (
     ONE,
     TRACE_MODES,
@@ -218,7 +219,8 @@ def run(net: Network, spikes: torch.Tensor | None, steps: int, learn: bool,
         *(ptr(t) for t in st), *(ptr(t) for t in (c.v_rest, c.v_reset, c.E_inh, c.neg_dt_tau,
                                                    c.n_ref)),
         c.decay_ge, c.decay_gi, c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, p.theta_plus,
-        ptr(counts), int(learn), int(rest), ctypes.byref(rule), torch.get_num_threads())
+        ptr(counts), int(learn), int(rest), ctypes.byref(rule),
+        layer_threads(net.weight.numel()))
     net.state = st
     if rule.gb:
         lrn = net.learner

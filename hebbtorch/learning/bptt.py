@@ -30,6 +30,7 @@ from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import atomic_write, write_json
 from hebbtorch.kernels import finite
 from hebbtorch.learning.config import TrainConfig
+from hebbtorch.learning.online import sequential_grads
 from hebbtorch.learning.precision import autocast, matmul_precision
 from hebbtorch.learning.report import write_history
 from hebbtorch.networks.registry import build_model, get_spec
@@ -37,7 +38,7 @@ from hebbtorch.seed import resolve_device
 
 CHECKPOINT = "checkpoint.pt"
 # TrainConfig fields newer than some checkpoints; each default must be the behaviour before it
-ADDED_FIELDS = ("precision",)
+ADDED_FIELDS = ("precision", "learning")
 
 
 @dataclass
@@ -158,6 +159,8 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
     main = info.is_main
     if info.enabled:
         ddp.check_batch(cfg.batch_size, info)
+        if cfg.learning != "bptt":
+            raise HebbtorchError(f"--learning {cfg.learning} runs in one process only")
     if main:
         out.mkdir(parents=True, exist_ok=True)
     if data is None:
@@ -236,7 +239,10 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
             with autocast(cfg.precision, device):
-                logits = net(x, generator=noise)
+                if cfg.learning == "bptt":
+                    logits = net(x, generator=noise)
+                else:  # e-prop / OTTT fill .grad themselves, one time step at a time
+                    logits = sequential_grads(model, x, y, cfg.learning, noise)[1]
             logits = logits.float()  # the loss in fp32 (a no-op unless bf16)
             if info.enabled:
                 # sum / global batch * world size: DDP's mean over ranks is then the global
@@ -253,7 +259,8 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
                 raise HebbtorchError(
                     f"loss became {loss.item()} at epoch {epoch + 1}, batch {b}: lower the "
                     "learning rate (state before this batch saved in the checkpoint)")
-            loss.backward()
+            if cfg.learning == "bptt":
+                loss.backward()
             optimizer.step()
             if info.enabled:
                 loss_value, acc = float(global_loss), float(stats[1]) / n_global

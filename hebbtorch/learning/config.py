@@ -10,6 +10,7 @@ from hebbtorch.learning.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "seed", "cosine")
+LEARNING_RULES = ("bptt", "eprop", "eprop-random", "ottt")  # see hebbtorch.learning.online
 
 
 @dataclass
@@ -21,6 +22,8 @@ class TrainConfig:
     precision: of the synaptic matmuls, ``fp32`` (exact, TF32 off), ``tf32`` (CUDA only; a
     no-op on CPU) or ``bf16`` (autocast; fp32 loss, weights and neuron state); see
     :mod:`hebbtorch.learning.precision`. Configs saved before it existed mean ``fp32``.
+    learning: ``bptt``, or the online rules ``eprop`` / ``eprop-random`` / ``ottt`` of
+    :mod:`hebbtorch.learning.online` (lif-mlp only, per-step loss; see docs/online.md).
     """
 
     model: str = "seed-snn"
@@ -43,6 +46,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     precision: str = "fp32"
     model_options: dict = field(default_factory=dict)
+    learning: str = "bptt"
 
     def validate(self) -> TrainConfig:
         from hebbtorch.networks.registry import get_spec
@@ -58,6 +62,20 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise HebbtorchError(
                 f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.learning not in LEARNING_RULES:
+            raise HebbtorchError(
+                f"learning must be one of {LEARNING_RULES}, got {self.learning!r}")
+        if self.learning != "bptt" and (
+                self.model != "lif-mlp" or self.precision == "bf16"
+                or self.model_options.get("dropout")
+                or self.model_options.get("neuron") not in (None, "lif", "alif")):
+            raise HebbtorchError(f"--learning {self.learning} trains lif-mlp (LIF or ALIF "
+                                 "neurons) without dropout in fp32/tf32 only")
+        if self.learning.startswith("eprop") and int(self.model_options.get("hidden_layers")
+                                                     or 1) != 1:
+            raise HebbtorchError("e-prop trains one hidden layer: use --hidden-layers 1, or ottt")
+        if self.learning == "ottt" and self.model_options.get("neuron") == "alif":
+            raise HebbtorchError("OTTT is defined for LIF neurons: use --neuron lif, or eprop")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise HebbtorchError(f"learning rate must be a positive number, got {self.lr}")
         if not 0 <= self.momentum < 1:

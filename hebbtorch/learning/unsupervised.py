@@ -29,6 +29,7 @@ from tqdm import tqdm
 from hebbtorch import distributed as ddp
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import atomic_write, save_figure, write_json
+from hebbtorch.kernels.threads import torch_threads
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,
@@ -274,6 +275,8 @@ def train_unsupervised(
     stopped = False
     bar = tqdm(total=images, initial=run["seen"], desc=f"train {rule}", unit="img",
                disable=quiet or not info.is_main)
+    # one image at a time, every step's operations are tiny: one thread (batched: the pool)
+    train_threads = 1 if share.count == 1 else torch.get_num_threads()
     t0 = time.time() - run["train_seconds"]
     c0 = time.process_time() - run["train_cpu_seconds"]
     while run["seen"] < images:
@@ -282,8 +285,9 @@ def train_unsupervised(
         if len(idx) < batch:  # the last images do not fill a batch: stop here
             break
         # one input seed per image (the online run's seed for batch 1)
-        counts, used = net.present(xtr[idx[lanes]], learn=True,
-                                   seed=(seed * 10_000_019 + j + lanes).tolist())
+        with torch_threads(train_threads):  # see hebbtorch.kernels.threads
+            counts, used = net.present(xtr[idx[lanes]], learn=True,
+                                       seed=(seed * 10_000_019 + j + lanes).tolist())
         counts, used = share.gather(counts), share.gather(used)
         run["retries"] += int((used - net.params.intensity).sum())
         run["block_counts"].append(counts.cpu())

@@ -34,6 +34,7 @@ from hebbtorch.checks import check_range
 from hebbtorch.encoding.rate import rate_encode
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import diehl_cook as fused
+from hebbtorch.kernels import diehl_cook_eval as fused_eval
 from hebbtorch.neurons.lif import check_backend
 from hebbtorch.plasticity.batched import LaneShare
 from hebbtorch.plasticity.core import PlasticityRule, WeightBounds, flush_subnormal
@@ -443,6 +444,7 @@ class DiehlCookNetwork(nn.Module):
         else:
             raise HebbtorchError(f"got {len(seed)} seeds for a batch of {self.batch}")
         c_pre = self.rule.params.C_pre if learn and self.rate_normalised_calcium else None
+        frozen_fused = not learn and fused_eval.use_fused(self, isinstance(seed, int))
         try:
             for attempt in range(max_attempts):
                 if learn:
@@ -451,13 +453,17 @@ class DiehlCookNetwork(nn.Module):
                     self.rule.params = self.rule.params._replace(
                         C_pre=c_pre * p.intensity / float(intensity[0]))
                 inten = intensity * todo
-                spikes = torch.cat([
-                    input_spikes(pixels[rows], inten[rows], steps, p.dt, torch.Generator(
-                        device=pixels.device).manual_seed(s * 1000 + attempt))
-                    for rows, s in streams], 1)
                 counts = torch.zeros_like(result)
-                self._run(spikes, steps, learn, counts)
-                self._rest(learn)
+                if frozen_fused:  # the same input draws and steps in one call
+                    fused_eval.attempt(self, pixels, inten, seed * 1000 + attempt,
+                                       thresholds(self.theta, p), counts)
+                else:
+                    spikes = torch.cat([
+                        input_spikes(pixels[rows], inten[rows], steps, p.dt, torch.Generator(
+                            device=pixels.device).manual_seed(s * 1000 + attempt))
+                        for rows, s in streams], 1)
+                    self._run(spikes, steps, learn, counts)
+                    self._rest(learn)
                 if learn:
                     self.theta.mul_(self.theta_decay)
                 ok = todo & (counts.sum(1) >= p.min_spikes)

@@ -4,7 +4,8 @@ descriptions, subnormal flush) under every rule, and a registry of rule names.
 Users of the core: :class:`PlasticConnection` (a batch of independent networks, dense or
 sparse-masked, delays per presynaptic neuron or per synapse), :class:`SharedPlasticity` (one
 weight shared by a batch, batch-averaged changes: the Diehl & Cook network) and the
-weight-shared :class:`PlasticConv2d`.
+weight-shared :class:`PlasticConv2d`; :class:`Learner` attaches a rule to an ordinary
+``nn.Linear`` / ``nn.Conv2d`` of a user's model.
 Rules (``plasticity/rules/``, by name in :mod:`~hebbtorch.plasticity.registry`): ``dc``
 (:class:`DiehlCookSTDP`), ``pair`` (:class:`PairSTDP`), ``triplet`` (:class:`TripletSTDP`,
 Pfister & Gerstner 2006), ``calcium`` (:class:`CalciumHebbian`, after Girão, Risi & Chicca 2025)
@@ -27,6 +28,7 @@ from hebbtorch.plasticity.core import (
     kernel_spec,
     pre_side,
 )
+from hebbtorch.plasticity.learner import Learner, Spikes, TimeDistributed
 from hebbtorch.plasticity.rules import (
     GB_PARAMETER_SETS,
     TRIPLET_PARAMETER_SETS,
@@ -56,9 +58,10 @@ from hebbtorch.plasticity.shared import SharedPlasticity
 __all__ = [
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",
     "DiehlCookSTDP", "DiehlCookSTDPParameters", "EngineState", "Factor", "GraupnerBrunel",
-    "GraupnerBrunelParameters", "PairSTDP", "PairSTDPParameters", "PlasticConnection",
-    "PlasticConv2d", "PlasticityRule", "RuleSpec", "SharedPlasticity", "TraceRule", "TraceSpec",
-    "Traces", "TripletSTDP", "TripletSTDPParameters", "Update", "WeightBounds",
+    "GraupnerBrunelParameters", "Learner", "PairSTDP", "PairSTDPParameters", "PlasticConnection",
+    "PlasticConv2d", "PlasticityRule", "RuleSpec", "SharedPlasticity", "Spikes",
+    "TimeDistributed", "TraceRule", "TraceSpec", "Traces", "TripletSTDP", "TripletSTDPParameters",
+    "Update", "WeightBounds",
     "calcium_hebbian_step", "calcium_time_above", "flush_subnormal", "gb_initial_weights",
     "gb_parameters", "gb_rho_step", "gb_synaptic_change", "gb_transition_probabilities",
     "kernel_spec", "pair_stdp_step", "pre_side", "registry", "triplet_parameters",

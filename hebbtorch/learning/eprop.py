@@ -1,0 +1,161 @@
+"""e-prop (Bellec et al. 2020, Nat. Commun. 11:3625): the gradient computed forward in time as
+learning signal x eligibility trace, for one hidden LIF or ALIF layer (feed-forward or recurrent)
+with a leaky readout. Memory does not grow with the number of steps.
+
+For a synapse i -> j with presynaptic input X_i^t (inputs x^t, the layer's own z^{t-1} if
+recurrent, and a constant 1 for the bias), in this library's discrete time (see
+:mod:`hebbtorch.neurons.alif`; the reset's spike is a stop-gradient):
+
+    eligibility vector, LIF:  ev^t = beta ev^{t-1} + X^t        (the filtered input, "z-bar")
+    ALIF adds the adaptation: ea^t = rho ea^{t-1} + (1 - rho) psi^{t-1} (ev^{t-1} - c ea^{t-1})
+                              ev^t = beta (ev^{t-1} - z^{t-1} c ea^{t-1}) + X^t
+    eligibility trace:        e_ji^t = psi_j^t (ev^t - c ea^t)   (psi: surrogate derivative)
+    readout filter:           ebar^t = kappa ebar^{t-1} + e^t
+    learning signal:          L_j^t = sum_k B_kj dE^t/dy_k^t     (B = W_out: symmetric e-prop;
+                                                                 fixed random: random e-prop)
+    gradient:                 dE/dW_ji ~= sum_t L_j^t ebar_ji^t
+
+These are the paper's eligibility vector/trace, learning signal and filtered-trace definitions
+(Methods) with c = ``adapt_scale`` and this library's ``(1 - rho)`` adaptation increment. For a
+feed-forward layer with symmetric feedback the sum is the exact BPTT gradient (same reset choice);
+recurrent connections are where e-prop drops terms (the future learning signal).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from hebbtorch.errors import HebbtorchError
+from hebbtorch.learning.online_net import (
+    OnlineSNN,
+    check_input,
+    check_weights,
+    step_loss,
+)
+from hebbtorch.neurons.surrogate import get_surrogate
+
+FEEDBACK = ("symmetric", "random")
+
+
+class Traces(NamedTuple):
+    """ev ``[B, P]`` (LIF) or ``[B, n, P]`` (ALIF); ea, ebar ``[B, n, P]`` or None; zk: readout-
+    filtered spikes ``[B, n]``; ok: readout-filtered constant (bias); psi/z: last step's."""
+
+    ev: torch.Tensor
+    ea: torch.Tensor | None
+    ebar: torch.Tensor | None
+    zk: torch.Tensor
+    ok: float
+    psi: torch.Tensor
+    z: torch.Tensor
+
+
+def random_feedback(net: OnlineSNN, seed: int = 0) -> torch.Tensor:
+    """Fixed random feedback ``[n_out, n]`` scaled like the readout's initialisation."""
+    w = net.readout.weight
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(w.shape, generator=g, dtype=w.dtype) / w.shape[1] ** 0.5).to(w.device)
+
+
+def _inputs(net: OnlineSNN, x: torch.Tensor, z_prev: torch.Tensor) -> torch.Tensor:
+    parts = [x, z_prev] if net.recurrent else [x]
+    return torch.cat([*parts, x.new_ones(x.shape[0], 1)], 1)
+
+
+def _check(net: OnlineSNN, feedback: str) -> None:
+    if len(net.sizes) != 3:
+        raise HebbtorchError(
+            f"e-prop here trains one hidden layer (as Bellec et al.); got sizes {net.sizes}: "
+            "use OTTT or BPTT for deeper nets")
+    if feedback not in FEEDBACK:
+        raise HebbtorchError(f"feedback must be one of {FEEDBACK}, got {feedback!r}")
+
+
+@torch.no_grad()
+def eprop_grads(
+    net: OnlineSNN,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    *,
+    feedback: str = "symmetric",
+    feedback_matrix: torch.Tensor | None = None,
+    keep_readout: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Accumulate e-prop gradients of ``E = sum_t w_t CE(y^t, labels)`` into ``.grad``.
+
+    x ``[time, batch, n_in]``; labels ``[batch]``; weights ``[time]`` (default 1/T).
+    Returns (E, readout ``[time, batch, out]`` detached, or its time average ``[batch, out]``
+    if not ``keep_readout``, which keeps memory independent of T); only one step is held.
+    """
+    _check(net, feedback)
+    check_input(net, x)
+    T, B = x.shape[:2]
+    w = check_weights(weights, T)
+    n = net.sizes[1]
+    fb = net.readout.weight if feedback == "symmetric" else (
+        feedback_matrix if feedback_matrix is not None else random_feedback(net))
+    p, kappa = net.params, net.kappa
+    alif = net.neuron == "alif"
+    sur = get_surrogate(p.surrogate)
+    state = net.initial_state(B, x)
+    P = _inputs(net, x[0], state.layers[0].z).shape[1]
+    full = alif or kappa > 0  # LIF without readout leak keeps the factorised trace psi x ev
+    ev = x.new_zeros(B, n, P) if alif else x.new_zeros(B, P)
+    tr = Traces(ev, x.new_zeros(B, n, P) if alif else None, x.new_zeros(B, n, P) if full else None,
+                x.new_zeros(B, n), 0.0, x.new_zeros(B, n), x.new_zeros(B, n))
+    g_in = x.new_zeros(n, P)
+    g_out = torch.zeros_like(net.readout.weight)
+    g_bout = torch.zeros_like(net.readout.bias)
+    total = x.new_zeros(())
+    ys: list[torch.Tensor] = []
+    y_sum = x.new_zeros(B, net.sizes[-1])
+    for t in range(T):
+        X = _inputs(net, x[t], state.layers[0].z)
+        out = net.step(x[t], state)
+        z, psi = out.z[0], sur.grad(out.x_thr[0], net.slope)
+        ev, ea = tr.ev, tr.ea
+        if alif:
+            c, rho = p.adapt_scale, p.rho
+            ea = rho * tr.ea + (1 - rho) * tr.psi[:, :, None] * (tr.ev - c * tr.ea)
+            ev = p.beta * (tr.ev - tr.z[:, :, None] * c * tr.ea) + X[:, None, :]
+            e = psi[:, :, None] * (ev - c * ea)
+        else:
+            ev = p.beta * tr.ev + X
+            e = psi[:, :, None] * ev[:, None, :] if full else None
+        ebar = tr.ebar.mul_(kappa).add_(e) if full else None  # in place: one [B, n, P] buffer
+        tr = Traces(ev, ea, ebar, kappa * tr.zk + z, kappa * tr.ok + 1.0, psi, z)
+        state = out.state
+        y_sum += out.y
+        if keep_readout:
+            ys.append(out.y)
+        if float(w[t]) == 0.0:
+            continue
+        y = out.y.detach().requires_grad_()
+        with torch.enable_grad():
+            loss = step_loss(y, labels, float(w[t]))
+            (err,) = torch.autograd.grad(loss, y)
+        total += loss.detach()
+        L = err @ fb  # [B, n]
+        if full:
+            g_in += torch.bmm(L.T.unsqueeze(1), ebar.transpose(0, 1)).squeeze(1)  # sum_b L ebar
+        else:
+            g_in += (L * psi).T @ ev
+        g_out += err.T @ tr.zk
+        g_bout += err.sum(0) * tr.ok
+    _store(net, g_in, g_out, g_bout)
+    return total, torch.stack(ys) if keep_readout else y_sum / T
+
+
+def _store(net: OnlineSNN, g_in, g_out, g_bout) -> None:
+    n_in = net.sizes[0]
+    grads = [(net.w_in[0].weight, g_in[:, :n_in]), (net.w_in[0].bias, g_in[:, -1]),
+             (net.readout.weight, g_out), (net.readout.bias, g_bout)]
+    if net.recurrent:
+        g_rec = g_in[:, n_in:-1].clone()
+        g_rec.fill_diagonal_(0.0)
+        grads.append((net.w_rec[0].weight, g_rec))
+    for param, g in grads:
+        param.grad = g.clone() if param.grad is None else param.grad + g

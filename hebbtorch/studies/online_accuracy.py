@@ -1,0 +1,171 @@
+"""BPTT vs e-prop vs OTTT on the same network and budget: cue accumulation (recurrent ALIF) and
+Fashion-MNIST (feed-forward LIF, direct current input), several seeds; JSON report.
+
+    python -m hebbtorch.studies.online_accuracy [--seeds 0 1 2] [--out FILE]
+
+The budgets are small (sized for a shared CPU); the numbers they give are what such a budget
+reaches, not the methods' best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from hebbtorch.data.cue_accumulation import cue_accumulation
+from hebbtorch.learning.online import grads
+from hebbtorch.learning.online_net import OnlineSNN
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x [T, B, n], labels [B], weights [T]
+
+TASKS: dict[str, dict] = {
+    "cue-accumulation": dict(
+        net=dict(sizes=(40, 50, 2), neuron="alif", recurrent=True, beta=math.exp(-1 / 20),
+                 rho=math.exp(-1 / 200), adapt_scale=20.0, kappa=math.exp(-1 / 10),
+                 threshold=0.5),
+        methods=("bptt", "eprop"), updates=300, batch=32, lr=0.01,
+        test_trials=1000),
+    "fashion-mnist": dict(
+        net=dict(sizes=(784, 100, 10), neuron="lif", beta=0.9, kappa=0.5),
+        methods=("bptt", "eprop", "ottt"), updates=200, batch=50, lr=2e-3, steps=6,
+        train_images=10000, test_images=2000),
+}
+
+
+def _cue_data(cfg: dict, seed: int):
+    def train_batch(i: int) -> Batch:
+        return cue_accumulation(cfg["batch"], seed=1_000_003 * seed + i + 1)
+
+    return train_batch, cue_accumulation(cfg["test_trials"], seed=10_000 + seed)
+
+
+def _fashion_data(cfg: dict, seed: int):
+    from hebbtorch.data import load_dataset
+
+    T = cfg["steps"]
+    tr, te = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(tr.labels), generator=g)[:cfg["train_images"]]
+    w = torch.full((T,), 1.0 / T)
+
+    def frames(images: torch.Tensor) -> torch.Tensor:
+        flat = images.float().div(255.0).reshape(len(images), -1)
+        return flat.unsqueeze(0).expand(T, *flat.shape)
+
+    def train_batch(i: int) -> Batch:
+        start = (i * cfg["batch"]) % len(order)
+        idx = order[start:start + cfg["batch"]]
+        return frames(tr.images[idx]), tr.labels[idx].long(), w
+
+    n = cfg["test_images"]
+    return train_batch, (frames(te.images[:n]), te.labels[:n].long(), w)
+
+
+DATA: dict[str, Callable] = {"cue-accumulation": _cue_data, "fashion-mnist": _fashion_data}
+
+
+@torch.no_grad()
+def accuracy(net: OnlineSNN, test: Batch, chunk: int = 500) -> float:
+    """Accuracy of ``argmax_k sum_t w_t y_k^t`` (the readout where the loss looks)."""
+    x, labels, w = test
+    correct = 0
+    for i in range(0, x.shape[1], chunk):
+        y = net(x[:, i:i + chunk])
+        logits = (w.to(y.dtype)[:, None, None] * y).sum(0)
+        correct += int((logits.argmax(1) == labels[i:i + chunk]).sum())
+    return correct / x.shape[1]
+
+
+def run_one(task: str, learning: str, seed: int) -> dict:
+    cfg = TASKS[task]
+    train_batch, test = DATA[task](cfg, seed)
+    torch.manual_seed(seed)
+    net = OnlineSNN(**cfg["net"])
+    opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
+    t0, losses = time.perf_counter(), []
+    for i in range(cfg["updates"]):
+        x, labels, w = train_batch(i)
+        opt.zero_grad(set_to_none=True)
+        loss, _ = grads(net, x, labels, learning, w, keep_readout=False)
+        opt.step()
+        losses.append(float(loss))
+    seconds = time.perf_counter() - t0
+    return {"task": task, "learning": learning, "seed": seed,
+            "test_accuracy": accuracy(net, test), "final_train_loss": sum(losses[-20:]) / 20,
+            "train_seconds": seconds}
+
+
+def gradient_agreement(task: str, seed: int = 0) -> dict:
+    """Online vs BPTT gradients (float32, the study's first batch, initial weights): the largest
+    difference relative to BPTT's largest entry, and the cosine, per parameter."""
+    cfg = TASKS[task]
+    train_batch, _ = DATA[task](cfg, seed)
+    torch.manual_seed(seed)
+    net = OnlineSNN(**cfg["net"])
+    x, labels, w = train_batch(0)
+    got = {}
+    for m in ("bptt", *cfg["methods"][1:]):
+        net.zero_grad(set_to_none=True)
+        grads(net, x, labels, m, w, keep_readout=False)
+        got[m] = {k: p.grad.clone() for k, p in net.named_parameters()}
+    return {m: {k: {"max_rel_diff": float((g - got["bptt"][k]).abs().max()
+                                          / got["bptt"][k].abs().max()),
+                    "cosine": float(torch.nn.functional.cosine_similarity(
+                        g.flatten(), got["bptt"][k].flatten(), 0))}
+                for k, g in gs.items()} for m, gs in got.items() if m != "bptt"}
+
+
+def summarise(rows: list[dict]) -> dict:
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r["task"], {}).setdefault(r["learning"], []).append(r["test_accuracy"])
+    return {task: {m: {"mean": sum(a) / len(a),
+                       "sd": (sum((v - sum(a) / len(a)) ** 2 for v in a) / max(len(a) - 1, 1))
+                       ** 0.5, "n": len(a)} for m, a in ms.items()}
+            for task, ms in out.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="BPTT vs e-prop vs OTTT accuracy")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--out", default="bench/results/online-accuracy.json")
+    ap.add_argument("--check-gradients", action="store_true",
+                    help="only compare the first batch's gradients with BPTT's (float32)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.check_gradients:
+        res = {t: gradient_agreement(t) for t in args.tasks}
+        res["command"] = ("python -m hebbtorch.studies.online_accuracy --check-gradients "
+                          f"--out {args.out}")
+        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res, indent=1))
+        return
+    rows = []
+    for task in args.tasks:
+        for seed in args.seeds:
+            for learning in TASKS[task]["methods"]:
+                rows.append(run_one(task, learning, seed))
+                r = rows[-1]
+                print(f"{task} {learning:12s} seed {seed}: test {100 * r['test_accuracy']:.1f} % "
+                      f"({r['train_seconds']:.0f} s)", flush=True)
+    result = {"tasks": {t: TASKS[t] for t in args.tasks}, "rows": rows,
+              "summary": summarise(rows), "threads": 1, "torch": torch.__version__,
+              "python": platform.python_version(),
+              "command": "python -m hebbtorch.studies.online_accuracy "
+                         f"--seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}",
+              "load": "shared 2-core CPU machine under load; seconds indicative"}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
