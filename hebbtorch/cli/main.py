@@ -27,6 +27,7 @@ COMMANDS = [
     "spikeprop",
     "unsupervised",
     "calcium",
+    "conv-stdp",
 ]
 
 

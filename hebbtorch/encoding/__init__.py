@@ -7,6 +7,14 @@ from hebbtorch.encoding.decode import (
     spike_count,
 )
 from hebbtorch.encoding.delta import DeltaEncoder, delta_decode, delta_encode
+from hebbtorch.encoding.dog import (
+    DoGParameters,
+    dog_bank,
+    dog_filter,
+    dog_kernel,
+    latency_bins,
+    spike_wave,
+)
 from hebbtorch.encoding.dvs import (
     EVENT_DTYPE,
     DVSEmulator,
@@ -49,6 +57,12 @@ from hebbtorch.encoding.temporal import (
 __all__ = [
     "EVENT_DTYPE",
     "DVSEmulator",
+    "DoGParameters",
+    "dog_bank",
+    "dog_filter",
+    "dog_kernel",
+    "latency_bins",
+    "spike_wave",
     "DeltaEncoder",
     "FadeDeltaEncoder",
     "LatencyEncoder",

@@ -25,6 +25,12 @@ from hebbtorch.plasticity.rules.gb import (
     gb_synaptic_change,
     gb_transition_probabilities,
 )
+from hebbtorch.plasticity.rules.kheradpisheh import (
+    KheradpishehParameters,
+    KheradpishehSTDP,
+    conv_winner_update,
+    kheradpisheh_dw,
+)
 from hebbtorch.plasticity.rules.pair import PairSTDP, PairSTDPParameters, pair_stdp_step
 from hebbtorch.plasticity.rules.triplet import (
     TRIPLET_PARAMETER_SETS,
@@ -39,8 +45,10 @@ __all__ = [
     "calcium_bistable_parameters",
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",
     "DiehlCookSTDP", "DiehlCookSTDPParameters", "GBState", "GraupnerBrunel",
-    "GraupnerBrunelParameters", "PairSTDP", "PairSTDPParameters", "TripletSTDP",
+    "GraupnerBrunelParameters", "KheradpishehParameters", "KheradpishehSTDP", "PairSTDP",
+    "PairSTDPParameters", "TripletSTDP",
     "TripletSTDPParameters", "calcium_hebbian_step", "calcium_time_above", "gb_initial_weights",
     "gb_parameters", "gb_rho_step", "gb_synaptic_change", "gb_transition_probabilities",
-    "pair_stdp_step", "triplet_parameters", "triplet_stdp_step",
+    "conv_winner_update", "kheradpisheh_dw", "pair_stdp_step", "triplet_parameters",
+    "triplet_stdp_step",
 ]
