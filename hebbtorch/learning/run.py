@@ -276,3 +276,28 @@ class Divergence:
             raise HebbtorchError(
                 f"loss became {loss:.3g} at {where}: the learning rate ({self.lr:g}) is likely "
                 f"too large; lower --lr ({kept})")
+
+
+# ------------------------------------------------------------------------------------ memory
+def available_memory(device: str | torch.device = "cpu") -> int | None:
+    """Bytes free for a new allocation on ``device`` (None where it cannot be told)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(nbytes: float, what: str, hint: str,
+                 device: str | torch.device = "cpu") -> None:
+    """Refuse before the work an allocation larger than the free memory, naming the option."""
+    free = available_memory(device)
+    if free is not None and nbytes > free:
+        raise HebbtorchError(f"{what} needs about {nbytes / 2**30:.1f} GiB but only "
+                             f"{free / 2**30:.1f} GiB are free on {device}; {hint}")
