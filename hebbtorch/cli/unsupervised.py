@@ -46,9 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training images shown (cycling through the training set)")
     add_batch_size(p, 1, "1: exact online learning (default); >1: that many images at once, "
                    "weight updates averaged over them (split across torchrun's processes)")
-    p.add_argument("--label-images", type=positive_int, default=1000,
-                   help="training images used (frozen) to label the neurons")
-    p.add_argument("--test-images", type=positive_int, default=1000)
+    p.add_argument("--label-images", type=positive_int, default=None,
+                   help="training images used (frozen) to label the neurons (default 1000, or "
+                   "all if fewer)")
+    p.add_argument("--test-images", type=positive_int, default=None,
+                   help="test images classified (default 1000, or all if fewer)")
     p.add_argument("--eval-batch", type=positive_int, default=50,
                    help="images simulated at once in the frozen evaluation")
     p.add_argument("--update-interval", type=positive_int, default=250,

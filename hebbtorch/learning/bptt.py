@@ -16,6 +16,7 @@ always computed on fp32 logits.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -33,7 +34,14 @@ from hebbtorch.kernels import finite
 from hebbtorch.learning.config import TrainConfig
 from hebbtorch.learning.precision import autocast, matmul_precision
 from hebbtorch.learning.report import write_history
-from hebbtorch.learning.run import CHECKPOINT, Budget, Divergence, RunFolder, load_checkpoint
+from hebbtorch.learning.run import (
+    CHECKPOINT,
+    Budget,
+    Divergence,
+    RunFolder,
+    check_memory,
+    load_checkpoint,
+)
 from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
 
@@ -101,6 +109,21 @@ def _same_config(old: dict, new: dict) -> bool:
     return {**{k: defaults[k] for k in ADDED_FIELDS}, **old} == new
 
 
+def _check_memory(cfg: TrainConfig, pixels: int, classes: int, n_train: int) -> None:
+    """A lower bound of the memory of a run (an MLP of its sizes: weights with gradients and
+    optimizer state, and the neuron states BPTT keeps for every step), refused before the
+    model is built when it cannot fit."""
+    spec = get_spec(cfg.model)
+    steps = spec.default_steps if cfg.num_steps is None else cfg.num_steps
+    hidden = cfg.hidden or 100
+    layers = int(cfg.model_options.get("hidden_layers", 1))
+    weights = pixels * hidden + hidden * hidden * (layers - 1) + hidden * classes
+    batch = min(cfg.batch_size, n_train)
+    states = batch * steps * (pixels + 3 * hidden * layers) if spec.spiking else batch * hidden
+    check_memory(4.0 * (4 * weights + states), f"{cfg.model} with --hidden {hidden}, --steps "
+                 f"{steps} and batches of {batch}", "lower them", resolve_device(cfg.device))
+
+
 def _with_data_shape(cfg: TrainConfig, tr_x, tr_y, te_x, te_y,
                      n_classes: int | None = None) -> None:
     """Size the model's input and output from the data (option only where it differs from
@@ -110,6 +133,7 @@ def _with_data_shape(cfg: TrainConfig, tr_x, tr_y, te_x, te_y,
     if len(shape.image_shape) != 2:
         raise HebbtorchError(f"{cfg.dataset}: expected grey images [N, H, W], got "
                              f"{tuple(tr_x.shape)}")
+    _check_memory(cfg, math.prod(shape.image_shape), shape.n_classes, len(tr_y))
     if shape.image_shape != (28, 28):
         cfg.model_options["image"] = list(shape.image_shape)
     if shape.n_classes != 10:

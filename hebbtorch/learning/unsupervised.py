@@ -193,7 +193,8 @@ def respond(net: DiehlCookNetwork, pixels: torch.Tensor, seed: int,
 
 def train_unsupervised(
     out: str | Path, *, rule: str = "dc", neurons: int = 100, dataset: str = "mnist-5k",
-    images: int = 1000, batch: int = 1, label_images: int = 1000, test_images: int = 1000,
+    images: int = 1000, batch: int = 1, label_images: int | None = None,
+    test_images: int | None = None,
     eval_batch: int = 50, update_interval: int = 250, checkpoint_every: int = 250,
     seed: int = 0, data_root: str | None = None, time_budget_s: float | None = None,
     quiet: bool = False, device: str = "cpu", gb_calcium: tuple[float, float] | None = None,
@@ -215,7 +216,7 @@ def train_unsupervised(
     spikes are then drawn by CUDA generators, i.e. other samples than on the CPU."""
     out = Path(out)
     for name, v in (("neurons", neurons), ("images", images), ("batch", batch),
-                    ("label_images", label_images), ("test_images", test_images),
+                    ("label_images", label_images or 1), ("test_images", test_images or 1),
                     ("eval_batch", eval_batch), ("update_interval", update_interval),
                     ("checkpoint_every", checkpoint_every)):
         if int(v) != v or v < 1:
@@ -240,16 +241,19 @@ def train_unsupervised(
     xtr, ytr = _load(dataset, "train", data_root)
     xte, yte = _load(dataset, "test", data_root)
     check_splits(xtr, ytr, xte, yte, dataset, max_classes=10)
+    label_images = min(1000, len(ytr)) if label_images is None else label_images
+    test_images = min(1000, len(yte)) if test_images is None else test_images
     for name, v, n, split in (("label_images", label_images, len(ytr), "training"),
                               ("test_images", test_images, len(yte), "test")):
         if v > n:
             raise HebbtorchError(f"--{name.replace('_', '-')} {v}: {dataset} has only {n} "
                                  f"{split} images")
     p = DiehlCookParameters()  # input spikes of a presentation: [steps, lanes, 784] floats
-    per_lane = 2 * 4 * N_INPUT * (p.t_present / p.dt) + 4 * N_INPUT * neurons
+    per_lane = 2 * 4 * N_INPUT * (p.t_present / p.dt) + 4 * 8 * N_INPUT * neurons
     check_memory(per_lane * max(eval_batch, batch), "the simulation of "
-                 f"{max(eval_batch, batch)} images at once", "lower --eval-batch / --batch-size",
-                 device)
+                 f"{max(eval_batch, batch)} images at once", "lower --eval-batch / --batch-size "
+                 "or --neurons", device)
+    check_memory(16.0 * images, f"the training order of {images} images", "lower --images")
     order = _order(len(ytr), images, seed)
 
     info = ddp.current()
