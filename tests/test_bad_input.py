@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hebbtorch.cli.main import main
-from hebbtorch.data import write_idx
 from hebbtorch.data.idx import encode_idx, parse_idx
 from hebbtorch.errors import HebbtorchError
+from tests.conftest import idx_folder
 
 CASES = {"n": 0}
 FAST = settings(max_examples=25, deadline=None, derandomize=True,
@@ -46,20 +46,6 @@ def assert_clean(code: int, err: str) -> None:
         assert code == 2, (code, err)
         lines = err.strip().splitlines()
         assert len(lines) == 1 and "error" in lines[0], err
-
-
-def idx_folder(folder: Path, n_train=40, n_test=20, shape=(28, 28), classes=10, seed=0) -> Path:
-    """A tiny IDX data set whose class c brightens row band c (separable)."""
-    g = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        y = (np.arange(n) % classes).astype(np.uint8)
-        x = g.integers(0, 30, (n, *shape), dtype=np.uint8)
-        for c in range(classes):
-            x[y == c, (c * shape[0]) // classes] = 255
-        write_idx(folder / f"{split}-images-idx3-ubyte", x)
-        write_idx(folder / f"{split}-labels-idx1-ubyte", y)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -346,7 +346,9 @@ def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.Dis
         if epoch + 1 < cfg.epochs and stop_now():
             return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
     if start_epoch >= cfg.epochs and main:  # resumed a finished run: nothing ran
-        metrics = json.loads((out / "metrics.json").read_text())
+        report = out / "metrics.json"
+        metrics = (json.loads(report.read_text()) if report.exists()  # killed before it
+                   else _report(cfg, model, history, batch_log, device, out, info.world_size))
     run.finish()
     return TrainResult(model, history, metrics)
 
