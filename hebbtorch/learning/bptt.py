@@ -15,7 +15,6 @@ always computed on fp32 logits.
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
@@ -345,10 +344,9 @@ def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.Dis
             ddp.broadcast_object((history, metrics), info)
         if epoch + 1 < cfg.epochs and stop_now():
             return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
-    if start_epoch >= cfg.epochs and main:  # resumed a finished run: nothing ran
-        report = out / "metrics.json"
-        metrics = (json.loads(report.read_text()) if report.exists()  # killed before it
-                   else _report(cfg, model, history, batch_log, device, out, info.world_size))
+    if start_epoch >= cfg.epochs and main:  # resumed a finished run: nothing ran; the report
+        # again, as the process may have been killed between the last checkpoint and it
+        metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
     run.finish()
     return TrainResult(model, history, metrics)
 
