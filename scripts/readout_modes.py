@@ -27,11 +27,9 @@ from hebbtorch.learning.unsupervised import make_rule, respond
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,
-    DiehlCookSTDP,
-    DiehlCookSTDPParameters,
-    assign_labels,
-    predict_all_activity,
 )
+from hebbtorch.networks.readout import assign_labels, predict_all_activity
+from hebbtorch.plasticity import DiehlCookSTDP, DiehlCookSTDPParameters
 
 ROOT = Path(__file__).resolve().parents[1]
 

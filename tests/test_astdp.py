@@ -19,7 +19,7 @@ from hebbtorch.learning.astdp import (
     stdp_contrast,
     stdp_scale,
 )
-from hebbtorch.plasticity.stdp import PairSTDPParameters, pair_stdp_step
+from hebbtorch.plasticity import PairSTDPParameters, pair_stdp_step
 
 
 @pytest.fixture(autouse=True, scope="module")

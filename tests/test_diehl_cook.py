@@ -18,23 +18,23 @@ from hebbtorch.networks.diehl_cook import (
     DiehlCookNetwork,
     DiehlCookParameters,
     DiehlCookState,
-    DiehlCookSTDP,
-    SharedPlasticity,
-    assign_labels,
-    flush_subnormal,
     network_step,
     normalize_columns,
     population_constants,
-    predict_all_activity,
-    predict_proportion,
     thresholds,
 )
+from hebbtorch.networks.readout import assign_labels, predict_all_activity, predict_proportion
 from hebbtorch.plasticity import (
     CalciumHebbian,
+    DiehlCookSTDP,
     GraupnerBrunel,
+    PairSTDP,
+    PairSTDPParameters,
     PlasticConnection,
+    SharedPlasticity,
     TripletSTDP,
     WeightBounds,
+    flush_subnormal,
     gb_parameters,
     triplet_parameters,
 )
@@ -351,6 +351,8 @@ FUSED_RULES = {
                                                                  "full")), SOFT),
     "calcium": (CalciumHebbian(), SOFT),
     "calcium-hard": (CalciumHebbian(), HARD),
+    "pair": (PairSTDP(), HARD),
+    "pair-nearest-soft": (PairSTDP(PairSTDPParameters(interaction="nearest")), SOFT),
 }
 
 
@@ -587,6 +589,7 @@ def test_backend_choice_for_the_unsupervised_network(monkeypatch):
     soft_gb = DiehlCookNetwork(3, gb, bounds=WeightBounds(0.03, 0.1, "multiplicative"))
     assert "soft bounds" in fused.unsupported(soft_gb)
     assert fused.use_fused(DiehlCookNetwork(3, TripletSTDP()))
+    assert fused.use_fused(DiehlCookNetwork(3, PairSTDP()))
     assert fused.use_fused(DiehlCookNetwork(3, CalciumHebbian(), bounds=SOFT))
     with pytest.raises(HebbtorchError, match="batched"):
         fused.use_fused(DiehlCookNetwork(3, batch=2, backend="fused"))
@@ -691,7 +694,7 @@ cpu, tri = nets
 assert counts[0].sum() > 100, counts[0].sum()
 assert (cpu.weight - w).abs().max() > 1e-3  # it learned
 assert torch.equal(counts[0], counts[1])
-torch.testing.assert_close(tri.weight, cpu.weight, rtol=0, atol=2e-5)
+torch.testing.assert_close(tri.weight, cpu.weight, rtol=0, atol=1e-6)  # CUDA_WEIGHT_ATOL
 torch.testing.assert_close(tri.theta, cpu.theta, rtol=0, atol=1e-5)
 for a, b in zip((*tri.learner.pre, *tri.learner.post), (*cpu.learner.pre, *cpu.learner.post)):
     torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
@@ -699,7 +702,7 @@ for a, b in zip((*tri.learner.pre, *tri.learner.post), (*cpu.learner.pre, *cpu.l
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dc", "triplet", "calcium"])
+@pytest.mark.parametrize("rule", ["dc", "pair", "triplet", "calcium"])
 def test_triton_kernel_in_interpreter_matches_cpu_kernel(rule: str) -> None:
     """The CUDA kernel's program (diehl_cook_triton) run by Triton's CPU interpreter (one
     program: n = 100) learns as the CPU kernel does, for every rule it takes. Needs Triton (CUDA
@@ -709,3 +712,42 @@ def test_triton_kernel_in_interpreter_matches_cpu_kernel(rule: str) -> None:
     proc = subprocess.run([sys.executable, "-c", _INTERPRETED, rule], env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+# the CUDA kernel's weights against the CPU kernel's (tests/test_diehl_cook_cuda.py)
+CUDA_WEIGHT_ATOL = 1e-6
+
+
+@pytest.mark.parametrize("name", ["dc", "pair"])
+def test_one_missed_depression_event_exceeds_the_cuda_tolerance(name):
+    """The CUDA comparison must notice a single missed depression event: on the CUDA test's
+    busy network (input weights x 2), record every LTD entry the rule produces (a missed one
+    would leave that weight higher by exactly the entry under additive bounds) and check that
+    the events larger than :data:`CUDA_WEIGHT_ATOL` carry > 99 % of all depression. (dc: about
+    56 % of its LTD entries are larger; the rest come from post traces below 0.01 -- pre
+    spikes > 92 ms after the post spike -- which no float32 comparison of weights near 1 can
+    resolve: one ulp there is 6e-8.)"""
+    from hebbtorch.learning.unsupervised import make_rule
+
+    setup = make_rule(name)
+    w = setup.init(100, torch.Generator().manual_seed(100)) * 2.0
+    rule = setup.rule
+    sizes: list[torch.Tensor] = []
+    update = rule.update
+
+    def recording(*args):
+        upd, st = update(*args)
+        if upd.ltd is not None:
+            a, b = upd.ltd  # entries a_i b_j on the rows of this step's input spikes
+            ltd = (a[0].unsqueeze(1) * b[0].unsqueeze(0))[a[0] > 0]
+            sizes.append(ltd[ltd > 0].flatten())
+        return upd, st
+
+    rule.update = recording  # the reference loop calls it (an instance attribute)
+    net = DiehlCookNetwork(100, rule, bounds=setup.bounds, w_init=w, backend="reference")
+    pix = torch.rand(1, N_INPUT, generator=torch.Generator().manual_seed(1)) * 255
+    net.present(pix, learn=True, seed=0)
+    events = torch.cat(sizes)
+    assert events.numel() > 1000
+    big = events > CUDA_WEIGHT_ATOL
+    assert float(events[big].sum() / events.sum()) > 0.99

@@ -11,6 +11,7 @@ from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import diehl_cook as fused
 from hebbtorch.learning.unsupervised import make_rule
 from hebbtorch.networks.diehl_cook import DiehlCookNetwork, input_spikes
+from tests.test_diehl_cook import CUDA_WEIGHT_ATOL
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -29,7 +30,7 @@ def _twins(n: int, seed: int, scale: float,
 
 @pytest.mark.parametrize("n", [100, 300, 1000])  # 1, 3 and 8 programs (the per-step wait)
 @pytest.mark.parametrize("learn", [True, False])
-@pytest.mark.parametrize("rule", ["dc", "triplet", "calcium"])
+@pytest.mark.parametrize("rule", ["dc", "pair", "triplet", "calcium"])
 def test_presentation_and_rest_match_cpu_kernel(n: int, learn: bool, rule: str) -> None:
     if not learn and rule != "dc":
         pytest.skip("frozen: the rule is not used")
@@ -50,7 +51,11 @@ def test_presentation_and_rest_match_cpu_kernel(n: int, learn: bool, rule: str) 
             counts[name] = c.cpu()
         assert counts["cpu"].sum() > 20  # the comparison means something
         torch.testing.assert_close(counts["gpu"], counts["cpu"], rtol=0, atol=0)
-        torch.testing.assert_close(gpu.weight.cpu(), cpu.weight, rtol=0, atol=2e-5)
+        # tight enough that one missed depression event shows (CUDA_WEIGHT_ATOL, checked on
+        # the CPU by test_one_missed_depression_event_exceeds_the_cuda_tolerance); the two
+        # kernels do the same float32 operations in the same order (fp fusion off), apart from
+        # the normalisation's sum (torch, per device) and the membrane's exp
+        torch.testing.assert_close(gpu.weight.cpu(), cpu.weight, rtol=0, atol=CUDA_WEIGHT_ATOL)
         torch.testing.assert_close(gpu.theta.cpu(), cpu.theta, rtol=0, atol=1e-5)
         for a, b in zip(gpu.state, cpu.state, strict=True):
             torch.testing.assert_close(a.cpu(), b, rtol=1e-4, atol=1e-4)
@@ -63,7 +68,7 @@ def test_presentation_and_rest_match_cpu_kernel(n: int, learn: bool, rule: str) 
 
 
 def test_cuda_path_takes_the_spike_triggered_rules_not_graupner_brunel() -> None:
-    for rule in ("dc", "triplet", "calcium", "gb"):
+    for rule in ("dc", "pair", "triplet", "calcium", "gb"):
         setup = make_rule(rule)
         net = DiehlCookNetwork(100, setup.rule, bounds=setup.bounds, device="cuda")
         why = fused.unsupported(net)

@@ -15,7 +15,7 @@ from gloo import WORLD, free_port, run_gloo
 from hebbtorch import distributed as ddp
 from hebbtorch.cli.main import main
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.distributed import entry_seed, run_trains, split_batch
+from hebbtorch.plasticity.batched import entry_seed, run_trains, split_batch
 from hebbtorch.studies.protocols import (
     learning_speed,
     make_rule,

@@ -10,13 +10,23 @@ import torch
 
 from hebbtorch.cli.main import main
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity import PairSTDP
+from hebbtorch.plasticity import (
+    GB_PARAMETER_SETS,
+    GraupnerBrunel,
+    PairSTDP,
+    PlasticConnection,
+    WeightBounds,
+    calcium_time_above,
+    gb_transition_probabilities,
+)
 from hebbtorch.studies.protocols import (
     PAIR_PROTOCOL_PARAMS,
     frequency_dependence,
     learning_speed,
+    pairing_times,
     pairing_window,
     rate_dependence,
+    times_to_train,
     triplets_quadruplets,
 )
 from hebbtorch.studies.stdp_data import BI_POO_1998, WANG_2005
@@ -33,6 +43,49 @@ def test_gb_dp_depresses_for_small_negative_and_potentiates_for_positive_dt():
     dw = dict(zip(r["dt_ms"], r["dw"], strict=True))
     assert all(dw[d] < -0.05 for d in (-30, -20, -10))
     assert all(dw[d] > 0.05 for d in (5, 10, 20, 30))
+
+
+@pytest.mark.slow
+def test_gb_as_run_by_the_engine_reproduces_the_protocol_numbers():
+    """Graupner-Brunel's DP set simulated by the engine (PlasticConnection, 1 ms steps, noise
+    on, the bistable drift included) through the protocol's 60 pairings at 1 Hz, 300 synapses
+    starting DOWN and 300 UP per Δt: the fractions that end past ρ* must match the analytic
+    transition probabilities the protocol numbers come from (Graupner & Brunel 2012, SI: exact
+    calcium, ρ an Ornstein-Uhlenbeck process, drift neglected), and so must the strength ratio
+    (the ``gb`` window's Δw + 1). Measured (this seed): UP 0.41/0.69/0.52 vs 0.37/0.64/0.58,
+    DOWN 0.54/0.27/0.41 vs 0.54/0.31/0.33, ratio 0.91/1.28/1.07 vs 0.88/1.22/1.17 at
+    Δt = -10/+10/+20 ms; the tolerance 0.15 covers the sampling error (sd <= 0.03) and the
+    drift the readout leaves out. A wrong calcium delay, threshold or sign moves them by more."""
+    p = GB_PARAMETER_SETS["DP"]
+    dts, n = [-10.0, 10.0, 20.0], 300
+    pre_t, post_t = pairing_times(dts, 60, 1.0)
+    window = pairing_window("gb", "DP", dts=dts)
+    pre, post = times_to_train(pre_t, 1.0), times_to_train(post_t, 1.0)
+    T = max(pre.shape[0], post.shape[0])
+    rows = torch.arange(len(dts)).repeat_interleave(2 * n)  # Δt index, then DOWN x n, UP x n
+    up0 = torch.arange(2 * n).repeat(len(dts)) >= n
+    trains = []
+    for tr in (pre, post):
+        full = torch.zeros(T, len(rows), 1)
+        full[:tr.shape[0]] = tr[:, rows]
+        trains.append(full)
+    rule = GraupnerBrunel(p, noise=True, generator=torch.Generator().manual_seed(0),
+                          times=False)
+    w0 = torch.where(up0, p.b, 1.0).view(-1, 1, 1)
+    conn = PlasticConnection(1, 1, rule, batch=len(rows), dt=1.0, w_init=w0,
+                             bounds=WeightBounds(1.0, p.b))
+    conn.run(*trains)
+    rho = conn.state.rule.rho[:, 0, 0]
+    up, down = gb_transition_probabilities(*calcium_time_above(pre_t, post_t, p), p)
+    for i in range(len(dts)):
+        p_up = float((rho[(rows == i) & ~up0] > p.rho_star).float().mean())
+        p_down = float((rho[(rows == i) & up0] < p.rho_star).float().mean())
+        assert p_up == pytest.approx(float(up[i]), abs=0.15)
+        assert p_down == pytest.approx(float(down[i]), abs=0.15)
+        end_up = p.beta * p_up + (1 - p.beta) * (1 - p_down)
+        ratio = (1 - end_up + end_up * p.b) / (p.beta + (1 - p.beta) * p.b)
+        assert ratio - 1 == pytest.approx(window["dw"][i], abs=0.15)
+        assert (ratio > 1) == (window["dw"][i] > 0)
 
 
 def test_gb_cortical_slices_follow_sjostrom_frequency_data():

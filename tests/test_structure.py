@@ -84,8 +84,6 @@ def _is_package_edge(a: str, b: str) -> bool:
 KNOWN_CYCLES = [
     ["hebbtorch.kernels.cpu", "hebbtorch.kernels.lif", "hebbtorch.neurons.lif"],
     ["hebbtorch.kernels.refractory", "hebbtorch.neurons.refractory"],
-    ["hebbtorch.kernels.diehl_cook", "hebbtorch.kernels.diehl_cook_triton",
-     "hebbtorch.networks.diehl_cook"],
     ["hebbtorch.kernels.alif", "hebbtorch.neurons.alif"],
 ]
 

@@ -23,8 +23,8 @@ from hebbtorch.networks.diehl_cook import (
     DiehlCookParameters,
     initial_weights,
 )
-from hebbtorch.plasticity.distributed import LaneShare, gather_update, lane_share
-from hebbtorch.plasticity.engine import Update
+from hebbtorch.plasticity.batched import LaneShare, gather_update, lane_share
+from hebbtorch.plasticity.core import Update
 
 # 2 batches of 5 images (the lanes carry their activity from one to the next) in uneven shares
 # (3 + 2 lanes); with 16 neurons MKL rounds the rows of 2- or 3-row products with the weights

@@ -47,6 +47,7 @@ DOC_FIGURES: list[tuple[str, str, str | None, str]] = [
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from hebbtorch.plasticity import registry
     from hebbtorch.studies.protocols import PROTOCOLS
 
     p = sub.add_parser("protocol", help="run a plasticity protocol (STDP window, frequency, ...)",
@@ -54,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=[*PROTOCOLS, "docs"],
                    help="protocol, or 'docs' for every figure of docs/plasticity.md")
     p.add_argument("--rule", default=None,
-                   help="comma-separated rules: pair, triplet, gb, calcium (default per protocol)")
+                   help="comma-separated rules, any of hebbtorch.plasticity.registry: "
+                   f"{', '.join(registry.names())} (default per protocol)")
     p.add_argument("--params", default=None,
                    help="published parameter set, e.g. cortical_slices (gb) or "
                         "hippocampal/all_to_all/full (triplet); comma-separated: one per rule "
@@ -76,7 +78,8 @@ def run_one(name: str, rules: str, params: str | None, seed: int, reps: int | No
             out: Path, stem: str | None = None) -> list[dict[str, Any]]:
     from hebbtorch.distributed import is_main_process
     from hebbtorch.io import save_figure, write_json
-    from hebbtorch.studies.protocols import PROTOCOLS, RULES
+    from hebbtorch.plasticity import registry
+    from hebbtorch.studies.protocols import PROTOCOLS
     from hebbtorch.viz.plasticity import plot_protocol
 
     fn = PROTOCOLS[name]
@@ -89,8 +92,7 @@ def run_one(name: str, rules: str, params: str | None, seed: int, reps: int | No
             raise HebbtorchError(
                 f"--params has {len(per_rule)} comma-separated sets for {len(names)} rules")
     for rule, rule_params in zip(names, per_rule, strict=True):
-        if rule not in RULES:
-            raise HebbtorchError(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
+        registry.get(rule)  # one clear line for an unknown name
         kw: dict[str, Any] = {}
         if name in ("rate", "speed"):
             kw["seed"] = seed

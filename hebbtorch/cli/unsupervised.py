@@ -15,15 +15,17 @@ from hebbtorch.cli.common import (
     positive_float,
     positive_int,
 )
+from hebbtorch.plasticity import registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "unsupervised", help="Diehl & Cook 2015 unsupervised network with a local rule; "
         "writes metrics.json, checkpoint.pt and pictures; resumes from its checkpoint")
-    p.add_argument("--rule", choices=("dc", "triplet", "calcium", "gb"), default="dc",
+    p.add_argument("--rule", choices=registry.names(), default="dc",
                    help="dc: the original trace STDP (default); triplet: Pfister & Gerstner; "
-                   "calcium: calcium-trace Hebbian; gb: Graupner & Brunel")
+                   "calcium: calcium-trace Hebbian; gb: Graupner & Brunel; pair: pair STDP "
+                   "(every name of hebbtorch.plasticity.registry)")
     p.add_argument("--gb-calcium", type=positive_float, nargs=2, metavar=("C_PRE", "C_POST"),
                    default=None, help="gb only: calcium amplitudes instead of the set's "
                    "(DP: 1 and 2)")

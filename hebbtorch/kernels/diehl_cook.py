@@ -1,10 +1,12 @@
 """Fused exact-online Diehl & Cook simulation on CPU (``diehl_cook_cpu.cpp``): the time steps of
-a presentation or of a rest period in one call, for batch 1, learning with any rule the kernel
-can describe (:func:`rule_spec`: the original trace STDP, triplet STDP with all-to-all or
-nearest-spike traces, the calcium-trace rule) under additive or soft-bound weight dependence with
-a hard clip, or with Graupner & Brunel's rule without noise (additive, hard clip: its dense
-per-synapse efficacy ρ, updated in every step, with or without spikes) -- or without learning
-(any rule). :class:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork` uses it automatically
+a presentation or of a rest period in one call, for batch 1, learning with any rule that
+describes itself (:func:`~hebbtorch.plasticity.core.kernel_spec`: every
+:class:`~hebbtorch.plasticity.core.TraceRule` -- dc, pair, triplet, calcium and any new one --
+whose 1-2 traces per side are undelayed) under additive or soft-bound weight dependence with
+a hard clip, or with Graupner & Brunel's rule without noise (its own code in the kernel: a
+dense per-synapse efficacy ρ with a bistable drift, updated in every step, with or without
+spikes; additive, hard clip) -- or without learning (any rule).
+:class:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork` uses it automatically
 (``backend="auto"``) where it applies; the reference is the PyTorch step loop of that module
 (``SharedPlasticity`` for the rule).
 
@@ -20,66 +22,26 @@ from __future__ import annotations
 import ctypes
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any
 
 import torch
 
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
 from hebbtorch.kernels.build import KernelLibrary
-from hebbtorch.plasticity import CalciumHebbian, GraupnerBrunel, PlasticityRule, TripletSTDP
-from hebbtorch.plasticity.engine import TRACE_MODES, TraceSpec
+from hebbtorch.plasticity.core import (
+    ONE,
+    TRACE_MODES,
+    PlasticityRule,
+    RuleSpec,
+    TraceSpec,
+    kernel_spec,
+)
+from hebbtorch.plasticity.rules.gb import GraupnerBrunel
 
-if TYPE_CHECKING:
-    from hebbtorch.networks.diehl_cook import DiehlCookNetwork
-
-
-class Factor(NamedTuple):
-    """``k0 + k1 * trace`` (dimensionless): ``trace`` indexes the rule's pre- or postsynaptic
-    traces (by the side the factor is on), taken before this step's spikes or, with ``after``
-    (postsynaptic factors only), including them."""
-
-    k0: float
-    k1: float
-    trace: int = 0
-    after: bool = False
-
-
-ONE = Factor(1.0, 0.0)
-
-
-class RuleSpec(NamedTuple):
-    """A rule in the kernel's form: on a post spike of j ``LTP_ij = ltp_pre_i ltp_post_j``, on a
-    pre spike of i ``LTD_ij = ltd_pre_i ltd_post_j`` (the same products, in the same order, as
-    the rule's :class:`~hebbtorch.plasticity.engine.Update` factor pairs); ``gate``: (post trace,
-    low, high) -- both post factors are 0 while that trace (before the spikes) is outside
-    [low, high]."""
-
-    ltp_pre: Factor
-    ltp_post: Factor
-    ltd_pre: Factor
-    ltd_post: Factor
-    gate: tuple[int, float, float] = (0, -math.inf, math.inf)
-
-
-def rule_spec(rule: PlasticityRule) -> RuleSpec | None:
-    """``rule`` in the kernel's form, or None where it has none. Exact types only: a subclass may
-    change :meth:`~hebbtorch.plasticity.engine.PlasticityRule.update`."""
-    from hebbtorch.networks.diehl_cook import DiehlCookSTDP
-
-    kind = type(rule)
-    if kind is DiehlCookSTDP:  # (nu_post pre, post2) and (1, nu_pre post1)
-        p = rule.params
-        return RuleSpec(Factor(0.0, p.nu_post), Factor(0.0, 1.0, 1), ONE, Factor(0.0, p.nu_pre))
-    if kind is TripletSTDP:  # (r1, A2+ + A3+ o2) and (A2- + A3- r2, o1)
-        p = rule.params
-        return RuleSpec(Factor(0.0, 1.0), Factor(p.A2_plus, p.A3_plus, 1),
-                        Factor(p.A2_minus, p.A3_minus, 1), Factor(0.0, 1.0))
-    if kind is CalciumHebbian:  # (eta+ Ca_pre, Ca_post(t+)) and (1, eta- Ca_post), gated
-        p = rule.params
-        return RuleSpec(Factor(0.0, p.eta_plus), Factor(0.0, 1.0, 0, True), ONE,
-                        Factor(0.0, p.eta_minus), (0, p.theta_low, p.theta_high))
-    return None
+# ``net`` below is a DiehlCookNetwork (hebbtorch.networks.diehl_cook); the kernel reads its
+# attributes and writes its state back, but does not import it (the network imports this).
+Network = Any
 
 
 # ctypes mirrors of diehl_cook_cpu.cpp's Trace, Factor, Calcium and Rule
@@ -125,7 +87,13 @@ library = KernelLibrary(Path(__file__).with_name("diehl_cook_cpu.cpp"), "diehl_c
                         "fused Diehl & Cook kernel", _declare)
 
 
-def unsupported(net: DiehlCookNetwork, learn: bool = True) -> str | None:
+def gb_kernel(rule: PlasticityRule) -> bool:
+    """Graupner-Brunel has its own code in the kernel (its bistable drift and dense ρ are not
+    spike-triggered trace products); a subclass that changes its update runs the loop."""
+    return isinstance(rule, GraupnerBrunel) and type(rule).update is GraupnerBrunel.update
+
+
+def unsupported(net: Network, learn: bool = True) -> str | None:
     """Why the fused path can't simulate ``net`` (None if it can); without learning the rule
     does not matter (frozen evaluation of any rule's network)."""
     if net.batch != 1 or net.share.total != 1:
@@ -139,30 +107,29 @@ def unsupported(net: DiehlCookNetwork, learn: bool = True) -> str | None:
     if not learn:
         return None
     rule = net.rule
-    if type(rule) is GraupnerBrunel:
+    if gb_kernel(rule):
         if rule.noise and rule.params.sigma > 0:
             return "Graupner-Brunel with noise (the fused path integrates it deterministically)"
         if net.bounds.dependence != "additive":
             return "Graupner-Brunel with soft bounds (the fused path: additive, hard clip)"
         return None
-    if rule_spec(rule) is None:
-        return (f"rule {type(rule).__name__} (the fused path runs GraupnerBrunel and rules whose "
-                "updates are spike-triggered products of traces: DiehlCookSTDP, TripletSTDP, "
-                "CalciumHebbian)")
+    if kernel_spec(rule) is None:
+        return (f"rule {type(rule).__name__} (the fused path runs GraupnerBrunel and TraceRules, "
+                "whose update is the spike-triggered trace products of their spec)")
     return _unsupported_traces(rule)
 
 
-def _unsupported_cuda(net: DiehlCookNetwork, learn: bool) -> str | None:
+def _unsupported_cuda(net: Network, learn: bool) -> str | None:
     """The CUDA path (:mod:`hebbtorch.kernels.diehl_cook_triton`) runs the spike-triggered rules
-    of :func:`rule_spec` (not Graupner-Brunel) or no learning, with a finite [w_min, w_max]
-    clip, for as many neurons as the device has SMs times its block."""
+    of :func:`~hebbtorch.plasticity.core.kernel_spec` (not Graupner-Brunel) or no learning,
+    with a finite [w_min, w_max] clip, for as many neurons as the device has SMs times its block."""
     if not cpu.triton_available():
         return "Triton is not installed (it comes with CUDA builds of PyTorch)"
     if learn:
         rule, b = net.rule, net.bounds
-        if rule_spec(rule) is None:
-            return (f"rule {type(rule).__name__} (the CUDA path runs DiehlCookSTDP, TripletSTDP "
-                    "and CalciumHebbian)")
+        if kernel_spec(rule) is None:
+            return (f"rule {type(rule).__name__} (the CUDA path runs TraceRules: dc, pair, "
+                    "triplet, calcium and any rule given by a RuleSpec)")
         if b.w_min is None or b.w_max is None:
             return "weight bounds without a finite [w_min, w_max] (CUDA path)"
         why = _unsupported_traces(rule)
@@ -189,7 +156,7 @@ def _trace(x: torch.Tensor, decay: float, spec: TraceSpec) -> _Trace:
     return _Trace(x.data_ptr(), decay, spec.jump, TRACE_MODES.index(spec.mode))
 
 
-def _calcium(net: DiehlCookNetwork, clock: ctypes.c_int64) -> _Calcium:
+def _calcium(net: Network, clock: ctypes.c_int64) -> _Calcium:
     """Graupner-Brunel's part of the descriptor: the learner's ρ (and t_p, t_d) ``[1, pre,
     post]`` and delay line ``[delay, 1, pre]``, contiguous, updated in place by the kernel, and
     the drift clock (``clock``, to be written back into the state after the call)."""
@@ -205,13 +172,13 @@ def _calcium(net: DiehlCookNetwork, clock: ctypes.c_int64) -> _Calcium:
                     ctypes.pointer(clock), rule.drift_every)
 
 
-def _rule(net: DiehlCookNetwork, clock: ctypes.c_int64) -> _Rule:
+def _rule(net: Network, clock: ctypes.c_int64) -> _Rule:
     """The descriptor of ``net``'s rule, bounds and traces (the traces are the learner's own
     contiguous ``[1, size]`` tensors, updated in place by the kernel; ``clock``: see
     :func:`_calcium`)."""
     lrn, rule, b = net.learner, net.rule, net.bounds
-    gb = type(rule) is GraupnerBrunel
-    spec = RuleSpec(ONE, ONE, ONE, ONE) if gb else rule_spec(rule)  # GB: factors unused
+    gb = gb_kernel(rule)
+    spec = RuleSpec(ONE, ONE, ONE, ONE) if gb else kernel_spec(rule)  # GB: factors unused
     lrn.pre, lrn.post = ([x.float().contiguous() for x in xs] for xs in (lrn.pre, lrn.post))
     lo = -math.inf if b.w_min is None else b.w_min
     hi = math.inf if b.w_max is None else b.w_max
@@ -223,27 +190,25 @@ def _rule(net: DiehlCookNetwork, clock: ctypes.c_int64) -> _Rule:
         ctypes.pointer(_calcium(net, clock)) if gb else None)
 
 
-def use_fused(net: DiehlCookNetwork, learn: bool = True) -> bool:
+def use_fused(net: Network, learn: bool = True) -> bool:
     """Resolve ``net.backend`` ("auto", "fused", "reference") as the fused neurons do."""
     reason = None if net.backend == "reference" else unsupported(net, learn)
     return cpu.use_fused(net.backend, reason, net.weight.device, load=library)
 
 
-def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: bool,
+def run(net: Network, spikes: torch.Tensor | None, steps: int, learn: bool,
         counts: torch.Tensor | None, rest: bool = False) -> None:
     """``net._run`` (or, with ``rest``, ``net._rest``) in one call: ``spikes`` ``[steps, 1, 784]``
     (None: silence); the network's state, theta, weights, traces and ``counts`` ``[1, n]`` are
     updated as the reference updates them."""
-    from hebbtorch.networks.diehl_cook import DiehlCookState, thresholds
-
     if net.weight.device.type == "cuda":
         from hebbtorch.kernels import diehl_cook_triton
 
         diehl_cook_triton.run(net, spikes, steps, learn, counts, rest)
         return
     p, c, n = net.params, net.consts, net.n
-    st = DiehlCookState(*(t.detach().float().contiguous().clone() for t in net.state))
-    thresh = thresholds(net.theta, p).contiguous()
+    st = type(net.state)(*(t.detach().float().contiguous().clone() for t in net.state))
+    thresh = net.thresholds().contiguous()
     x = None if spikes is None else spikes.float().contiguous()
     clock = ctypes.c_int64()
     rule = _rule(net, clock) if learn else _Rule()  # without learning the kernel reads no rule

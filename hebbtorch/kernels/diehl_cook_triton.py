@@ -1,9 +1,11 @@
 """The Diehl & Cook network in exact online mode on CUDA: one Triton launch simulates a whole
 presentation (or rest period) of one image, learning with a rule of the CPU kernel's
-spike-triggered form (:func:`hebbtorch.kernels.diehl_cook.rule_spec`: the original trace STDP,
-triplet STDP, the calcium-trace rule; 1-2 traces per side, additive or soft bounds, hard clip) or
-without learning -- the GPU counterpart of ``diehl_cook_cpu.cpp``, same arithmetic and step order
-(:mod:`hebbtorch.networks.diehl_cook`: ``network_step``, ``DiehlCookSTDP``, ``relax_state``).
+spike-triggered form (:func:`hebbtorch.plasticity.core.kernel_spec`: any TraceRule -- the
+original trace STDP, pair and triplet STDP, the calcium-trace rule; 1-2 traces per side,
+additive or soft bounds, hard clip) or without learning -- the GPU counterpart of
+``diehl_cook_cpu.cpp``, same arithmetic and step order (:mod:`hebbtorch.networks.diehl_cook`:
+``network_step``, ``relax_state``; the rule's spec as
+:func:`hebbtorch.plasticity.core.spec_update` evaluates it).
 
 Why this shape: at batch 1 a step is a few hundred flops per neuron-pair and some weight rows,
 so a step loop of PyTorch launches (tens of microseconds each) dominates; one launch per image
@@ -15,7 +17,8 @@ spike count. Each program adds its count to a per-step slot with one atomic and 
 at the start of the next step, after the drive of that step is summed: the wait overlaps work.
 All programs must run at once (``G`` <= the number of SMs; :func:`launch_shape` checks).
 
-Differences from the CPU kernel, all at rounding level: Triton's ``exp`` is not libm's;
+Differences from the CPU kernel, all at rounding level: Triton's ``exp`` is not libm's; the
+conductances are not flushed below the smallest normal float (the traces are);
 weights out of bounds are clipped before the presentation, not after its first STDP update as
 on the CPU (they only occur after normalisation lifted a weight over w_max).
 """
@@ -23,16 +26,16 @@ on the CPU (they only occur after normalisation lifted a weight over w_max).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import triton
 import triton.language as tl
 
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.plasticity.core import ONE, TRACE_MODES, RuleSpec, TraceSpec, kernel_spec
 
-if TYPE_CHECKING:
-    from hebbtorch.networks.diehl_cook import DiehlCookNetwork
+Network = Any  # a DiehlCookNetwork, read and written back but not imported (it imports this)
 
 BLOCK = 128  # E neurons per program (one per thread with 4 warps)
 _COUNT_BITS = 16  # a slot holds (I spikes << 16) + arrivals
@@ -61,6 +64,13 @@ def _membrane(v, ge, gi, ref, thr, v_rest, v_reset, E_inh, ndt, n_ref, mean_ge, 
     v = tl.where(sp, v_reset, v)
     ref = tl.where(sp, n_ref, ref)
     return v, ref, sp
+
+
+@triton.jit
+def _flushed(x):
+    """The core's flush_subnormal: a decaying trace below the smallest normal float32 is 0
+    (as the reference and the CPU kernel; keeps the three paths' traces equal)."""
+    return tl.where(tl.abs(x) < 1.1754943508222875e-38, 0.0, x)
 
 
 @triton.jit
@@ -202,10 +212,10 @@ def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, X1, X2, Y1, Y2, counts, 
             rfe = tl.maximum(rfe - f, 0.0)
             rfi = tl.maximum(rfi - f, 0.0)
             if LEARN:
-                x1 = x1 * tl.load(pows + 2 * (steps + 1) + left)
-                x2 = x2 * tl.load(pows + 3 * (steps + 1) + left)
-                y1 = y1 * tl.load(pows + 4 * (steps + 1) + left)
-                y2 = y2 * tl.load(pows + 5 * (steps + 1) + left)
+                x1 = _flushed(x1 * tl.load(pows + 2 * (steps + 1) + left))
+                x2 = _flushed(x2 * tl.load(pows + 3 * (steps + 1) + left))
+                y1 = _flushed(y1 * tl.load(pows + 4 * (steps + 1) + left))
+                y2 = _flushed(y2 * tl.load(pows + 5 * (steps + 1) + left))
             done = 1
         else:
             ve, rfe, spe = _membrane(ve, gee, gie, rfe, the, v_rest_e, v_reset_e, E_inh_e, ndt_e,
@@ -232,10 +242,10 @@ def _dc_run(W, idx, ptr, V, GE, GI, REF, theta, thresh, X1, X2, Y1, Y2, counts, 
             if LEARN:  # the CPU kernel's plasticity(): factors from the decayed traces
                 th = tl.where(spe, th + theta_plus, th)
                 the = tl.where(spe, the + theta_plus, the)
-                x1 = x1 * d_x1
-                x2 = x2 * d_x2
-                y1 = y1 * d_y1
-                y2 = y2 * d_y2
+                x1 = _flushed(x1 * d_x1)
+                x2 = _flushed(x2 * d_x2)
+                y1 = _flushed(y1 * d_y1)
+                y2 = _flushed(y2 * d_y2)
                 yg = _pick(y1, y2, GATE)
                 gate = (yg >= gate_lo) & (yg <= gate_hi)
                 ltp_a = ltp_pre_k0 + ltp_pre_k1 * _pick(x1, x2, LTP_PRE)
@@ -329,16 +339,13 @@ def events(spikes: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor
     return nz[:, 1].to(torch.int32).contiguous(), ptr
 
 
-def _rule_args(net: DiehlCookNetwork, learn: bool) -> tuple[list[float], dict[str, int]]:
-    """The rule's traces and factors (:func:`hebbtorch.kernels.diehl_cook.rule_spec`) as the
+def _rule_args(net: Network, learn: bool) -> tuple[list[float], dict[str, int]]:
+    """The rule's traces and factors (its :class:`~hebbtorch.plasticity.core.RuleSpec`) as the
     kernel's float arguments (trace decays and jumps, factor constants, gate bounds) and
     constexprs; without learning, placeholders the kernel never reads."""
-    from hebbtorch.kernels.diehl_cook import ONE, RuleSpec, rule_spec
-    from hebbtorch.plasticity.engine import TRACE_MODES, TraceSpec
-
     lrn = net.learner
     if learn:
-        spec = rule_spec(net.rule)
+        spec = kernel_spec(net.rule)
         pre, post = net.rule.pre_traces, net.rule.post_traces
         d_pre, d_post = list(lrn.decay_pre), list(lrn.decay_post)
     else:
@@ -359,11 +366,9 @@ def _rule_args(net: DiehlCookNetwork, learn: bool) -> tuple[list[float], dict[st
     return [float(x) for x in floats], consts
 
 
-def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: bool,
+def run(net: Network, spikes: torch.Tensor | None, steps: int, learn: bool,
         counts: torch.Tensor | None, rest: bool = False) -> None:
     """As :func:`hebbtorch.kernels.diehl_cook.run`, on CUDA (or Triton's interpreter)."""
-    from hebbtorch.networks.diehl_cook import DiehlCookState, thresholds
-
     p, c, n, lrn, w = net.params, net.consts, net.n, net.learner, net.weight
     dev = w.device
     g = launch_shape(n, dev)
@@ -372,8 +377,9 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
     w_min, w_max = (net.bounds.w_min, net.bounds.w_max) if learn else (0.0, 1.0)
     if learn and bool(((w < w_min) | (w > w_max)).any()):
         w.clamp_(w_min, w_max)
-    st = DiehlCookState(*(x.detach().float().reshape(-1).contiguous().clone() for x in net.state))
-    thresh = thresholds(net.theta, p).contiguous()
+    State = type(net.state)
+    st = State(*(x.detach().float().reshape(-1).contiguous().clone() for x in net.state))
+    thresh = net.thresholds().contiguous()
     if spikes is None:
         idx, ptr = torch.zeros(1, dtype=torch.int32, device=dev), None
     else:
@@ -398,4 +404,4 @@ def run(net: DiehlCookNetwork, spikes: torch.Tensor | None, steps: int, learn: b
         G=g, BLOCK=BLOCK, IN_BLOCK=triton.next_power_of_2(w.shape[0]), LEARN=learn,
         REST=rest and spikes is None, HAS_INPUT=spikes is not None, **consts, num_warps=4,
         enable_fp_fusion=False)
-    net.state = DiehlCookState(*(x.reshape(1, -1) for x in st))
+    net.state = State(*(x.reshape(1, -1) for x in st))

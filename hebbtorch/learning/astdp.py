@@ -35,7 +35,7 @@ clamped label neurons -- the same neurons and synapses, no reconfiguration.
    constant extra current ``(t - r) / d`` (the derivative turns the rate error into the current
    that moves the neuron to its target in one step -- this is where the derivative "speeds
    training"), clipped to ``+-max_nudge``.
-5. Weight change = pair STDP (traces as in :mod:`hebbtorch.plasticity.engine`; window
+5. Weight change = pair STDP (traces as in :mod:`hebbtorch.plasticity.core`; window
    ``A_plus exp(-dt/tau_plus)`` / ``-A_minus exp(dt/tau_minus)``) accumulated over the nudged
    phase minus the same over the free phase (:func:`stdp_contrast`). For independent spike
    trains the expected pair-STDP change per step is ``c * rho_pre * nu_post`` with
@@ -64,8 +64,8 @@ from torch import nn
 from hebbtorch.checks import check_ndim, check_range, check_tensor_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.neurons.lif import LIFParameters, LIFState, lif_step
-from hebbtorch.plasticity.engine import TraceSpec, trace_jump
-from hebbtorch.plasticity.stdp import PairSTDPParameters
+from hebbtorch.plasticity.core import TraceSpec, traces_before
+from hebbtorch.plasticity.rules.pair import PairSTDPParameters
 
 MODES = ("supervised", "unsupervised", "hybrid")
 DERIVATIVES = ("curve", "perturb")
@@ -240,27 +240,12 @@ def stdp_scale(p: PairSTDPParameters, dt: float = 1.0) -> float:
     return p.A_plus * qp / (1 - qp) - p.A_minus * qm / (1 - qm)
 
 
-def _traces_before(spikes: torch.Tensor, tau: float, dt: float) -> torch.Tensor:
-    """All-to-all trace values *before* each step's spikes, ``[T, ...]`` (engine convention:
-    decay, read, then add the step's spikes with
-    :func:`~hebbtorch.plasticity.engine.trace_jump`)."""
-    spec = TraceSpec(tau, "all_to_all")
-    q = math.exp(-dt / tau)
-    x = torch.zeros_like(spikes[0])
-    out = torch.empty_like(spikes)
-    for t in range(spikes.shape[0]):
-        x = x * q
-        out[t] = x
-        x = trace_jump(x, spikes[t], spec)
-    return out
-
-
 def stdp_contrast(pre: torch.Tensor, post_nudged: torch.Tensor, post_free: torch.Tensor,
                   p: PairSTDPParameters, dt: float = 1.0) -> torch.Tensor:
     """Pair-STDP weight change summed over time and batch with ``post_nudged`` minus the same
     with ``post_free``, for one shared presynaptic train ``pre`` ``[T, B, P]`` (posts
     ``[T, B, Q]``); returns ``[P, Q]``. Equals summing
-    :func:`hebbtorch.plasticity.stdp.pair_stdp_step` (LTP - LTD) over steps and samples for both
+    :func:`hebbtorch.plasticity.pair_stdp_step` (LTP - LTD) over steps and samples for both
     runs and subtracting, computed with two matrix products instead of ``T * B`` outer products.
     """
     check_ndim("pre", pre, 3, "[time, batch, pre]")
@@ -270,10 +255,10 @@ def stdp_contrast(pre: torch.Tensor, post_nudged: torch.Tensor, post_free: torch
             f"[time, batch] with pre {tuple(pre.shape)} and each other")
     T, B, P = pre.shape
     Q = post_free.shape[2]
-    x_pre = _traces_before(pre, p.tau_plus, dt).reshape(T * B, P)
+    x_pre = traces_before(pre, TraceSpec(p.tau_plus), dt).reshape(T * B, P)
     d_post = (post_nudged - post_free).reshape(T * B, Q)
-    y_diff = (_traces_before(post_nudged, p.tau_minus, dt)
-              - _traces_before(post_free, p.tau_minus, dt)).reshape(T * B, Q)
+    y_diff = (traces_before(post_nudged, TraceSpec(p.tau_minus), dt)
+              - traces_before(post_free, TraceSpec(p.tau_minus), dt)).reshape(T * B, Q)
     return p.A_plus * (x_pre.T @ d_post) - p.A_minus * (pre.reshape(T * B, P).T @ y_diff)
 
 

@@ -9,7 +9,7 @@ neurons are labelled on ``label_images`` training images and the test images are
 by "all activity" and by "proportion weighting". See docs/unsupervised.md.
 
 Under ``torchrun`` (a process group with several ranks) the lanes of each training batch are
-split across the ranks (:func:`~hebbtorch.plasticity.distributed.lane_share`): image ``j`` of the
+split across the ranks (:func:`~hebbtorch.plasticity.batched.lane_share`): image ``j`` of the
 training order gets its own input seed, so its input does not depend on the rank that shows it,
 and every rank applies the whole batch's weight update, so the run is the one-process run bit
 for bit. Rank 0 writes the checkpoint and evaluates alone.
@@ -35,28 +35,27 @@ from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,
     DiehlCookParameters,
-    DiehlCookSTDP,
-    DiehlCookSTDPParameters,
+    initial_weights,
+)
+from hebbtorch.networks.readout import (
     assign_labels,
     confusion_matrix,
-    initial_weights,
     predict_all_activity,
     predict_proportion,
     receptive_fields,
 )
 from hebbtorch.plasticity import (
-    CalciumHebbian,
+    DiehlCookSTDPParameters,
     GraupnerBrunel,
     PlasticityRule,
     TripletSTDP,
     TripletSTDPParameters,
     WeightBounds,
     gb_parameters,
+    registry,
     triplet_parameters,
 )
-from hebbtorch.plasticity.distributed import lane_share
-
-RULES = ("dc", "triplet", "calcium", "gb")
+from hebbtorch.plasticity.batched import lane_share
 
 
 class RuleSetup(NamedTuple):
@@ -91,7 +90,8 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
               gb_drift_every: int = 128) -> RuleSetup:
     """Rules and their scaling in the Diehl & Cook network (docs/unsupervised.md, "Rules"):
 
-    * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights.
+    * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights;
+      so does every other registered rule (e.g. ``pair``) with its default parameters.
     * ``triplet``: Pfister & Gerstner's visual-cortex all-to-all full set with its depression
       rebalanced to the original rule's (:func:`balanced_triplet`: both LTD amplitudes x 0.0089,
       so that A2_minus / A3_plus = nu_pre / nu_post = 0.01; unchanged, LTD silences the
@@ -116,14 +116,13 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     def original(n: int, g: torch.Generator) -> torch.Tensor:
         return initial_weights(n, p, g)
 
-    if name == "dc":
-        return RuleSetup(DiehlCookSTDP(), WeightBounds(0.0, 1.0, "additive"), original)
+    entry = registry.get(name)  # the one vocabulary: every registered rule runs here
     if name == "triplet":
         rule = TripletSTDP(balanced_triplet(triplet_parameters("visual_cortex", "all_to_all",
                                                                "full")))
         return RuleSetup(rule, WeightBounds(0.0, 1.0, "additive"), original)
     if name == "calcium":
-        return RuleSetup(CalciumHebbian(), WeightBounds(0.0, 1.0, "multiplicative"), original)
+        return RuleSetup(entry.make(None), WeightBounds(0.0, 1.0, "multiplicative"), original)
     if name == "gb":
         gp = gb_parameters(gb_set or "DP")
         if gb_calcium is not None:
@@ -142,7 +141,7 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
         return RuleSetup(GraupnerBrunel(gp, w0=w0, times=False, drift_every=gb_drift_every),
                          WeightBounds(w0, gp.b * w0, "additive"),
                          bistable)
-    raise HebbtorchError(f"unknown rule {name!r}; choose one of {', '.join(RULES)}")
+    return RuleSetup(entry.make(None), WeightBounds(0.0, 1.0, "additive"), original)
 
 
 def _load(dataset: str, split: str, data_root: str | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ Layout: the state is batched over a leading dim ``B`` (independent copies of the
 and ``theta`` ``[n]`` -- are shared by the batch. With ``B = 1`` this is the exact online
 model; with ``B > 1`` weight changes are averaged over the batch (as BindsNET's batched
 ``DiehlAndCook2015`` reduces its updates) and theta takes every lane's spikes. The lanes of one
-batch can be split over processes (``share``, :mod:`hebbtorch.plasticity.distributed`): every
+batch can be split over processes (``share``, :mod:`hebbtorch.plasticity.batched`): every
 rank simulates its lanes and applies the whole batch's update, bit for bit as one process.
 
 Units: mV, ms, Hz; conductances are dimensionless (in units of the leak conductance).
@@ -23,10 +23,9 @@ Units: mV, ms, Hz; conductances are dimensionless (in units of the leak conducta
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -36,17 +35,11 @@ from hebbtorch.encoding.rate import rate_encode
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import diehl_cook as fused
 from hebbtorch.neurons.lif import check_backend
-from hebbtorch.plasticity.distributed import LaneShare, gather_update
-from hebbtorch.plasticity.engine import (
-    PlasticityRule,
-    Traces,
-    TraceSpec,
-    Update,
-    WeightBounds,
-    trace_jump,
-    validate_trace,
-)
-from hebbtorch.plasticity.graupner_brunel import GraupnerBrunel
+from hebbtorch.plasticity.batched import LaneShare
+from hebbtorch.plasticity.core import PlasticityRule, WeightBounds, flush_subnormal
+from hebbtorch.plasticity.rules.dc import DiehlCookSTDP
+from hebbtorch.plasticity.rules.gb import GraupnerBrunel
+from hebbtorch.plasticity.shared import SharedPlasticity
 
 N_INPUT = 784
 
@@ -227,22 +220,6 @@ def network_step(
     return DiehlCookState(v, flush_subnormal(ge), flush_subnormal(gi), ref), s, fired
 
 
-@functools.cache
-def _largest_subnormal(dtype: torch.dtype) -> float:
-    tiny = torch.tensor(torch.finfo(dtype).tiny, dtype=dtype)
-    return float(torch.nextafter(tiny, torch.zeros((), dtype=dtype)))
-
-
-def flush_subnormal(x: torch.Tensor) -> torch.Tensor:
-    """``x`` with the entries of a decaying quantity that fell below the smallest normal number
-    set to 0. Why: a trace decaying by a = exp(-dt / tau) > 1/2 never reaches 0 -- the smallest
-    subnormal times a rounds back to itself -- and subnormal arithmetic takes x86 CPUs ~100x
-    longer (microcode assists); silent inputs kept every step of the fused kernel there.
-    Below 1.2e-38 (float32) nothing physical is lost; the fused CPU kernel flushes the same.
-    (``hardshrink``: one operation, sign-agnostic.)"""
-    return torch.nn.functional.hardshrink(x, _largest_subnormal(x.dtype))
-
-
 def relax_state(st: DiehlCookState, steps: int, p: DiehlCookParameters,
                 c: PopulationConstants) -> DiehlCookState:
     """Jump ``steps`` silent steps at once: conductances decay exactly; membranes relax to rest
@@ -256,181 +233,6 @@ def relax_state(st: DiehlCookState, steps: int, p: DiehlCookParameters,
 
 
 # ------------------------------------------------------------------------------- plasticity
-class DiehlCookSTDPParameters(NamedTuple):
-    """The trace STDP of [sim] (``eqs_stdp_ee``): traces pre (tc_pre = 20 ms), post1
-    (tc_post1 = 20 ms), post2 (tc_post2 = 40 ms), each *set to 1* at a spike (nearest-spike).
-    On a pre spike ``w -= nu_pre post1`` (nu_pre = 1e-4); on a post spike
-    ``w += nu_post pre post2(t-)`` (nu_post = 1e-2; ``post2before``, the slow post trace just
-    before this spike: a triplet-like term). Weights are clipped to [0, wmax = 1]."""
-
-    tc_pre: float = 20.0
-    tc_post1: float = 20.0
-    tc_post2: float = 40.0
-    nu_pre: float = 1e-4
-    nu_post: float = 1e-2
-
-
-class DiehlCookSTDP(PlasticityRule):
-    """Engine rule for the original trace STDP (:class:`DiehlCookSTDPParameters`). Like every
-    engine rule, a pre and a post spike in the same step do not pair (the traces it reads are
-    those before this step's spikes)."""
-
-    def __init__(self, params: DiehlCookSTDPParameters | None = None) -> None:
-        p = params or DiehlCookSTDPParameters()
-        for name in ("tc_pre", "tc_post1", "tc_post2"):
-            check_range(f"{name} (ms)", getattr(p, name), 0.0, low_open=True)
-        check_range("nu_pre", p.nu_pre, 0.0)
-        check_range("nu_post", p.nu_post, 0.0)
-        self.params = p
-        self.pre_traces = (TraceSpec(p.tc_pre, "nearest"),)
-        self.post_traces = (TraceSpec(p.tc_post1, "nearest"), TraceSpec(p.tc_post2, "nearest"))
-
-    def update(self, pre: torch.Tensor, post: torch.Tensor, x_pre: Traces, x_post: Traces,
-               w: torch.Tensor, state: Any, dt: float) -> tuple[Update, Any]:
-        p = self.params
-        ltp = (p.nu_post * x_pre.before[0], post * x_post.before[1]) if bool(post.any()) else None
-        ltd = (pre, p.nu_pre * x_post.before[0]) if bool(pre.any()) else None
-        return Update(ltp, ltd), state
-
-
-def _batch_mean(u: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
-                ) -> torch.Tensor | None:
-    """Mean over the batch of an :class:`Update` field, as one ``[pre, post]`` tensor: a
-    factor pair ``(a [B, pre], b [B, post])`` becomes ``a^T b / B`` (one matmul)."""
-    if u is None:
-        return None
-    if isinstance(u, tuple):
-        a, b = u
-        return (a.T @ b).div_(a.shape[0])
-    return u.mean(0)
-
-
-class SharedPlasticity:
-    """Runs a :class:`~hebbtorch.plasticity.engine.PlasticityRule` on weights ``[pre, post]``
-    shared by a batch of ``B`` network copies; each step's change is the batch mean of the
-    rule's per-copy update. With ``B = 1`` this is exactly what
-    :class:`~hebbtorch.plasticity.engine.PlasticConnection` ``(batch=1)`` computes (same trace
-    order, weight dependence and bounds; tested), which cannot share one weight tensor across
-    its batch. Rule state with a per-copy leading dim (Graupner-Brunel's ρ) is averaged over
-    the batch like the weights. Presynaptic trace delays (Graupner-Brunel's D) are rounded to
-    whole steps as in the engine. ``share``: where these ``batch`` lanes sit in a batch split
-    over processes (default: they are the whole batch); then means are over the whole batch and
-    :meth:`step`, :meth:`skip` and :meth:`state_dict` are collectives."""
-
-    def __init__(self, rule: PlasticityRule, weight: torch.Tensor, batch: int, dt: float,
-                 bounds: WeightBounds, share: LaneShare | None = None) -> None:
-        if not isinstance(rule, PlasticityRule):
-            raise HebbtorchError(f"rule must be a PlasticityRule, got {type(rule).__name__}")
-        for s in (*rule.pre_traces, *rule.post_traces):
-            validate_trace(s)
-        if any(s.delay for s in rule.post_traces):
-            raise HebbtorchError("postsynaptic traces cannot be delayed")
-        if bounds.dependence == "multiplicative" and (bounds.w_min is None
-                                                      or bounds.w_max is None):
-            raise HebbtorchError("multiplicative (soft-bound) weights need w_min and w_max")
-        self.rule, self.weight, self.batch, self.dt, self.bounds = rule, weight, batch, dt, bounds
-        self.share = share or LaneShare(0, batch, batch)
-        if self.share.count != batch:
-            raise HebbtorchError(f"share has {self.share.count} lanes for a batch of {batch}")
-        self.decay_pre = [math.exp(-dt / s.tau) for s in rule.pre_traces]
-        self.decay_post = [math.exp(-dt / s.tau) for s in rule.post_traces]
-        self.delays = [round(s.delay / dt) for s in rule.pre_traces]
-        self.reset()
-
-    def reset(self) -> None:
-        """Zero the traces and the delay line; (re)initialise the rule state from the weights."""
-        w, B = self.weight, self.batch
-        self.pre = [w.new_zeros(B, w.shape[0]) for _ in self.rule.pre_traces]
-        self.post = [w.new_zeros(B, w.shape[1]) for _ in self.rule.post_traces]
-        self.history = w.new_zeros(max(self.delays, default=0), B, w.shape[0])
-        self.rule_state = self.rule.init_state(w.unsqueeze(0))
-
-    def resync(self) -> None:
-        """Re-derive the rule state from the weights (after they were changed from outside,
-        e.g. by normalisation)."""
-        self.rule_state = self.rule.resync_state(self.rule_state, self.weight.unsqueeze(0))
-
-    def state_dict(self) -> dict:
-        """Traces of the whole batch (gathered from every rank when split)."""
-        sh = self.share
-        return {"pre": [sh.gather(x) for x in self.pre], "post": [sh.gather(y) for y in self.post],
-                "history": sh.gather(self.history, 1), "rule_state": self.rule_state}
-
-    def load_state_dict(self, d: dict) -> None:
-        """Inverse of :meth:`state_dict`, onto the weights' device (checkpoints load on CPU)."""
-        sh, dev = self.share, self.weight.device
-        self.pre = [sh.local(x).to(dev) for x in d["pre"]]
-        self.post = [sh.local(y).to(dev) for y in d["post"]]
-        self.history = sh.local(d["history"], 1).to(dev)
-        rs = d["rule_state"]
-        if isinstance(rs, tuple):
-            rs = type(rs)(*(x.to(dev) if isinstance(x, torch.Tensor) else x for x in rs))
-        self.rule_state = rs
-
-    def _reduce_state(self, state: Any) -> Any:
-        if self.share.total == 1 or not isinstance(state, tuple):
-            return state
-        return type(state)(*(self.share.gather(s).mean(0, keepdim=True)
-                             if isinstance(s, torch.Tensor)
-                             and s.dim() == 3 and s.shape[0] == self.batch else s
-                             for s in state))
-
-    def step(self, pre: torch.Tensor, post: torch.Tensor, post_fired: bool = True) -> None:
-        """One step with this step's pre ``[B, pre]`` and post ``[B, post]`` spikes (0/1).
-        ``post_fired=False`` promises ``post`` is all zero (skips the post trace jumps)."""
-        if self.history.shape[0]:
-            full = torch.cat([self.history, pre.unsqueeze(0)], 0)
-            pre_in = [full[-1 - k] for k in self.delays]
-            self.history = full[1:]
-        else:
-            pre_in = [pre] * len(self.delays)
-        specs_pre, specs_post = self.rule.pre_traces, self.rule.post_traces
-        bp = [flush_subnormal(x.mul_(a)) for x, a in zip(self.pre, self.decay_pre, strict=True)]
-        bq = [flush_subnormal(y.mul_(a)) for y, a in zip(self.post, self.decay_post, strict=True)]
-        ap = [trace_jump(x, s, sp) for x, s, sp in zip(bp, pre_in, specs_pre, strict=True)]
-        # a trace jump with no spike is the identity, whatever the trace mode
-        aq = ([trace_jump(y, post, sp) for y, sp in zip(bq, specs_post, strict=True)]
-              if post_fired else bq)
-        upd, rs = self.rule.update(pre, post, Traces(tuple(bp), tuple(ap), tuple(pre_in)),
-                                   Traces(tuple(bq), tuple(aq), (post,) * len(aq)),
-                                   self.weight.unsqueeze(0), self.rule_state, self.dt)
-        self.pre, self.post, self.rule_state = ap, aq, self._reduce_state(rs)
-        self._apply(gather_update(upd, self.share, self.weight))
-
-    def _apply(self, upd: Update) -> None:
-        if upd.ltp is None and upd.ltd is None:
-            return
-        w, b, B = self.weight, self.bounds, self.share.total
-        if b.dependence == "multiplicative":
-            # simultaneous soft bounds: w += ltp (w_max - w) - ltd (w - w_min)
-            ltp, ltd = _batch_mean(upd.ltp), _batch_mean(upd.ltd)
-            dw = torch.zeros_like(w)
-            if ltp is not None:
-                dw.addcmul_(ltp, b.w_max - w)
-            if ltd is not None:
-                dw.addcmul_(ltd, w - b.w_min, value=-1.0)
-            w.add_(dw)
-        else:
-            for u, sign in ((upd.ltp, 1.0), (upd.ltd, -1.0)):
-                if isinstance(u, tuple):  # batch mean of outer products in one matmul
-                    w.addmm_(u[0].T, u[1], alpha=sign / B)
-                elif u is not None:
-                    w.add_(u.mean(0), alpha=sign)
-        if b.w_min is not None or b.w_max is not None:
-            w.clamp_(min=b.w_min, max=b.w_max)
-
-    def skip(self, steps: int) -> bool:
-        """Advance ``steps`` steps without any spike in one jump if the rule is event-driven
-        and no delayed spike is in flight; return False (nothing done) otherwise."""
-        if not self.rule.event_driven or self.share.any(bool(self.history.any())):
-            return False
-        self.pre = [flush_subnormal(x.mul_(a ** steps))
-                    for x, a in zip(self.pre, self.decay_pre, strict=True)]
-        self.post = [flush_subnormal(y.mul_(a ** steps))
-                     for y, a in zip(self.post, self.decay_post, strict=True)]
-        return True
-
-
 def normalize_columns(w: torch.Tensor, total: float) -> torch.Tensor:
     """Rescale, in place, every column (the input weights of one E neuron) of ``w``
     ``[pre, post]`` to sum to ``total`` ([sim] ``normalize_weights``)."""
@@ -465,7 +267,7 @@ class DiehlCookNetwork(nn.Module):
         bounds: weight bounds (default ``[0, 1]`` additive as [sim]'s ``wmin=0, wmax=1``).
         batch: network copies simulated together (1 = exact online learning).
         share: where these ``batch`` copies sit in a batch split over processes
-            (:func:`~hebbtorch.plasticity.distributed.lane_share`); default: they are the
+            (:func:`~hebbtorch.plasticity.batched.lane_share`); default: they are the
             whole batch. Split, the learning steps and :meth:`dynamic_state` are collectives.
         params: :class:`DiehlCookParameters`.
         w_init: initial input weights ``[784, n]`` (default :func:`initial_weights`).
@@ -548,6 +350,10 @@ class DiehlCookNetwork(nn.Module):
         self.state = DiehlCookState(**{k: self.share.local(v).to(self.weight.device)
                                        for k, v in d["state"].items()})
         self.learner.load_state_dict(d["learner"])
+
+    def thresholds(self) -> torch.Tensor:
+        """Spike thresholds ``[2n]`` (mV) with the current theta (:func:`thresholds`)."""
+        return thresholds(self.theta, self.params)
 
     def normalize(self) -> None:
         normalize_columns(self.weight, self.params.norm)
@@ -668,63 +474,3 @@ class DiehlCookNetwork(nn.Module):
             if c_pre is not None:
                 self.rule.params = self.rule.params._replace(C_pre=c_pre)
         return result, used
-
-
-# ------------------------------------------------------------------------------- evaluation
-def class_rates(counts: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
-    """Mean spike count of every neuron per class, ``[n, n_classes]`` (classes without images:
-    0). counts ``[N, n]``, labels ``[N]``."""
-    onehot = torch.nn.functional.one_hot(labels.long(), n_classes).to(counts.dtype)  # [N, C]
-    per = onehot.sum(0).clamp_min(1.0)
-    return (counts.T @ onehot) / per
-
-
-def assign_labels(counts: torch.Tensor, labels: torch.Tensor, n_classes: int = 10
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each neuron's label = the class with its highest mean response ([eval]
-    ``get_new_assignments``); neurons that never fired stay unassigned (-1). Returns
-    ``(assignments [n], proportions [n, n_classes])``, the latter each neuron's class rates
-    divided by their sum (for :func:`predict_proportion`)."""
-    rates = class_rates(counts, labels, n_classes)
-    best, cls = rates.max(1)
-    assignments = torch.where(best > 0, cls, torch.full_like(cls, -1))
-    proportions = rates / rates.sum(1, keepdim=True).clamp_min(1e-12)
-    return assignments, proportions
-
-
-def _per_class_mean(scores: torch.Tensor, assignments: torch.Tensor, n_classes: int
-                    ) -> torch.Tensor:
-    """``[N, n]`` neuron scores -> ``[N, C]`` mean over the neurons assigned to each class."""
-    a = torch.nn.functional.one_hot(assignments.clamp_min(0), n_classes).to(scores.dtype)
-    a = a * (assignments >= 0).unsqueeze(1).to(scores.dtype)
-    return (scores @ a) / a.sum(0).clamp_min(1.0)
-
-
-def predict_all_activity(counts: torch.Tensor, assignments: torch.Tensor,
-                         n_classes: int = 10) -> torch.Tensor:
-    """"All activity" ([eval] ``get_recognized_number_ranking``): the class whose assigned
-    neurons have the highest mean spike count. Ties (e.g. silence) go to the lowest class."""
-    return _per_class_mean(counts, assignments, n_classes).argmax(1)
-
-
-def predict_proportion(counts: torch.Tensor, assignments: torch.Tensor,
-                       proportions: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
-    """"Proportion weighting" (Diehl & Cook 2015, Sec. 2.5; as BindsNET's
-    ``proportion_weighting``): each neuron's spikes weighted by the fraction of its
-    responses that belongs to the class, averaged over the class's neurons."""
-    a = torch.nn.functional.one_hot(assignments.clamp_min(0), n_classes).to(counts.dtype)
-    a = a * (assignments >= 0).unsqueeze(1).to(counts.dtype)
-    scores = (counts.unsqueeze(2) * (proportions * a).unsqueeze(0)).sum(1)  # [N, C]
-    return (scores / a.sum(0).clamp_min(1.0)).argmax(1)
-
-
-def confusion_matrix(pred: torch.Tensor, labels: torch.Tensor, n_classes: int = 10
-                     ) -> torch.Tensor:
-    """Counts ``[true, predicted]``."""
-    idx = labels.long() * n_classes + pred.long()
-    return torch.bincount(idx, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-
-
-def receptive_fields(weight: torch.Tensor, side: int = 28) -> torch.Tensor:
-    """Input weights ``[side*side, n]`` -> ``[n, side, side]`` images."""
-    return weight.T.reshape(-1, side, side)

@@ -1,56 +1,66 @@
-"""Local plasticity: one engine (:class:`PlasticConnection`) with pluggable trace-fed rules.
+"""Local plasticity: one core (:mod:`~hebbtorch.plasticity.core`: traces, bounds, rule
+descriptions, subnormal flush) under every rule, and a registry of rule names.
 
-Connections: dense or sparse-masked :class:`PlasticConnection` (delays per presynaptic neuron
-or per synapse) and weight-shared :class:`PlasticConv2d`.
-Rules: :class:`PairSTDP`, :class:`TripletSTDP` (Pfister & Gerstner 2006),
-:class:`GraupnerBrunel` (Graupner & Brunel 2012) and :class:`CalciumHebbian` (calcium-trace
-Hebbian rule after Girão, Risi & Chicca 2025). See docs/plasticity.md.
+Users of the core: :class:`PlasticConnection` (a batch of independent networks, dense or
+sparse-masked, delays per presynaptic neuron or per synapse), :class:`SharedPlasticity` (one
+weight shared by a batch, batch-averaged changes: the Diehl & Cook network) and the
+weight-shared :class:`PlasticConv2d`.
+Rules (``plasticity/rules/``, by name in :mod:`~hebbtorch.plasticity.registry`): ``dc``
+(:class:`DiehlCookSTDP`), ``pair`` (:class:`PairSTDP`), ``triplet`` (:class:`TripletSTDP`,
+Pfister & Gerstner 2006), ``calcium`` (:class:`CalciumHebbian`, after Girão, Risi & Chicca 2025)
+and ``gb`` (:class:`GraupnerBrunel`, Graupner & Brunel 2012). See docs/plasticity.md.
 """
 
-from hebbtorch.plasticity.calcium_hebbian import (
-    CalciumHebbian,
-    CalciumHebbianParameters,
-    calcium_hebbian_step,
-)
+from hebbtorch.plasticity import registry
+from hebbtorch.plasticity.connection import EngineState, PlasticConnection
 from hebbtorch.plasticity.conv import PlasticConv2d
-from hebbtorch.plasticity.engine import (
-    EngineState,
-    PlasticConnection,
+from hebbtorch.plasticity.core import (
+    Factor,
     PlasticityRule,
+    RuleSpec,
+    TraceRule,
     Traces,
     TraceSpec,
     Update,
     WeightBounds,
+    flush_subnormal,
+    kernel_spec,
     pre_side,
 )
-from hebbtorch.plasticity.graupner_brunel import (
+from hebbtorch.plasticity.rules import (
     GB_PARAMETER_SETS,
+    TRIPLET_PARAMETER_SETS,
+    CalciumHebbian,
+    CalciumHebbianParameters,
+    DiehlCookSTDP,
+    DiehlCookSTDPParameters,
     GraupnerBrunel,
     GraupnerBrunelParameters,
+    PairSTDP,
+    PairSTDPParameters,
+    TripletSTDP,
+    TripletSTDPParameters,
+    calcium_hebbian_step,
     calcium_time_above,
     gb_initial_weights,
     gb_parameters,
     gb_rho_step,
     gb_synaptic_change,
     gb_transition_probabilities,
-)
-from hebbtorch.plasticity.stdp import (
-    TRIPLET_PARAMETER_SETS,
-    PairSTDP,
-    PairSTDPParameters,
-    TripletSTDP,
-    TripletSTDPParameters,
     pair_stdp_step,
     triplet_parameters,
     triplet_stdp_step,
 )
+from hebbtorch.plasticity.shared import SharedPlasticity
 
 __all__ = [
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",
-    "EngineState", "GraupnerBrunel", "GraupnerBrunelParameters", "PairSTDP", "PairSTDPParameters",
-    "PlasticConnection", "PlasticConv2d", "PlasticityRule", "TraceSpec", "Traces", "TripletSTDP",
-    "TripletSTDPParameters", "Update", "WeightBounds", "calcium_hebbian_step",
-    "calcium_time_above", "gb_initial_weights", "gb_parameters", "gb_rho_step",
-    "gb_synaptic_change", "gb_transition_probabilities", "pair_stdp_step", "pre_side",
-    "triplet_parameters", "triplet_stdp_step",
+    "DiehlCookSTDP", "DiehlCookSTDPParameters", "EngineState", "Factor", "GraupnerBrunel",
+    "GraupnerBrunelParameters", "PairSTDP", "PairSTDPParameters", "PlasticConnection",
+    "PlasticConv2d", "PlasticityRule", "RuleSpec", "SharedPlasticity", "TraceRule", "TraceSpec",
+    "Traces", "TripletSTDP", "TripletSTDPParameters", "Update", "WeightBounds",
+    "calcium_hebbian_step", "calcium_time_above", "flush_subnormal", "gb_initial_weights",
+    "gb_parameters", "gb_rho_step", "gb_synaptic_change", "gb_transition_probabilities",
+    "kernel_spec", "pair_stdp_step", "pre_side", "registry", "triplet_parameters",
+    "triplet_stdp_step",
 ]

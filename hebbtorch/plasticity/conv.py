@@ -21,13 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.engine import (
-    DEFAULT_BOUNDS,
-    LowRank,
-    PlasticConnection,
-    PlasticityRule,
-    WeightBounds,
-)
+from hebbtorch.plasticity.connection import PlasticConnection
+from hebbtorch.plasticity.core import DEFAULT_BOUNDS, LowRank, PlasticityRule, WeightBounds
 
 
 def _pair(name: str, v: int | tuple[int, int], low: int) -> tuple[int, int]:

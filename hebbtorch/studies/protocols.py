@@ -24,22 +24,19 @@ from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.plasticity import (
     CalciumHebbian,
-    CalciumHebbianParameters,
+    GraupnerBrunel,
     PairSTDP,
     PairSTDPParameters,
     PlasticConnection,
     PlasticityRule,
-    TripletSTDP,
     calcium_time_above,
-    gb_parameters,
     gb_synaptic_change,
-    triplet_parameters,
+    registry,
 )
-from hebbtorch.plasticity.distributed import entry_generator, run_trains, split_batch
-from hebbtorch.plasticity.graupner_brunel import GraupnerBrunelParameters
+from hebbtorch.plasticity.batched import entry_generator, run_trains, split_batch
+from hebbtorch.plasticity.rules.gb import GraupnerBrunelParameters
 from hebbtorch.studies.stdp_data import BI_POO_1998, SJOSTROM_2001, WANG_2005
 
-RULES = ("pair", "triplet", "gb", "calcium")
 DT_MS = 1.0
 CHUNK = 512  # Poisson conditions simulated at once (a few MB each for the default durations)
 
@@ -50,28 +47,17 @@ PAIR_PROTOCOL_PARAMS = PairSTDPParameters(tau_plus=16.8, tau_minus=33.7, A_plus=
 
 
 def make_rule(rule: str, params: str | None = None) -> PlasticityRule | GraupnerBrunelParameters:
-    """A rule object by name; ``params`` picks a published set: triplet ``DATA/INTERACTION/MODEL``
-    (e.g. ``visual_cortex/all_to_all/full``), gb ``DP``/``cortical_slices``/... ."""
-    if rule == "pair":
-        p = PAIR_PROTOCOL_PARAMS
-        if params in ("nearest", "all_to_all"):
-            p = p._replace(interaction=params)
-        elif params is not None:
-            raise HebbtorchError(
-                f"pair rule params must be 'all_to_all' or 'nearest', got {params!r}")
-        return PairSTDP(p)
-    if rule == "triplet":
-        parts = (params or "visual_cortex/all_to_all/full").split("/")
-        if len(parts) != 3:
-            raise HebbtorchError(f"triplet params must be DATA/INTERACTION/MODEL, got {params!r}")
-        return TripletSTDP(triplet_parameters(*parts))
-    if rule == "gb":
-        return gb_parameters(params or "DP")
-    if rule == "calcium":
-        if params is not None:
-            raise HebbtorchError("the calcium rule has one default parameter set (no params)")
-        return CalciumHebbian(CalciumHebbianParameters())
-    raise HebbtorchError(f"unknown rule {rule!r}; choose from {RULES}")
+    """A rule object by its registry name (:mod:`hebbtorch.plasticity.registry`); ``params``
+    picks a published set: triplet ``DATA/INTERACTION/MODEL`` (e.g.
+    ``visual_cortex/all_to_all/full``), gb ``DP``/``cortical_slices``/..., pair ``all_to_all``/
+    ``nearest``. Pair STDP takes the protocol amplitudes (:data:`PAIR_PROTOCOL_PARAMS`); gb is
+    returned as its parameters (the protocols read it out analytically, :func:`run_gb`)."""
+    r = registry.make(rule, params)
+    if isinstance(r, PairSTDP):
+        return PairSTDP(PAIR_PROTOCOL_PARAMS._replace(interaction=r.params.interaction))
+    if isinstance(r, GraupnerBrunel):
+        return r.params
+    return r
 
 
 # ----------------------------------------------------------------------- spike trains
@@ -348,7 +334,7 @@ def poisson_repetitions(post_rates: list[float], reps: int, idx: torch.Tensor, p
     """:func:`poisson_pairs` trains ``[time, len(idx), 1]`` for the conditions ``idx`` (k = rate
     index * ``reps`` + repetition), each drawn from its own generator ``(seed, stream, k)``, so a
     condition's trains do not depend on which others are drawn with it -- or by which process
-    (:mod:`hebbtorch.plasticity.distributed`)."""
+    (:mod:`hebbtorch.plasticity.batched`)."""
     pairs = [poisson_pairs([post_rates[k // reps]], pre_rate, duration_s, 1, correlation, lag_ms,
                            entry_generator(seed, stream, k)) for k in idx.tolist()]
     return torch.cat([p for p, _ in pairs], 1), torch.cat([q for _, q in pairs], 1)

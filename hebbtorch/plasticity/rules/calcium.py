@@ -30,13 +30,14 @@ potentiation -- learning -- is faster than with independent spiking.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.engine import PlasticityRule, Traces, TraceSpec, Update
+from hebbtorch.plasticity import registry
+from hebbtorch.plasticity.core import ONE, Factor, RuleSpec, TraceRule, TraceSpec, Update
 
 
 class CalciumHebbianParameters(NamedTuple):
@@ -83,20 +84,20 @@ def calcium_hebbian_step(
     return Update(ltp, ltd)
 
 
-class CalciumHebbian(PlasticityRule):
-    """Engine rule wrapping :func:`calcium_hebbian_step` (see the module docstring)."""
+class CalciumHebbian(TraceRule):
+    """The rule of the module docstring as a spec: (eta+ Ca_pre, Ca_post(t+)) on a post spike,
+    (1, eta- Ca_post) on a pre spike, both gated by Ca_post(t-) in [theta_low, theta_high]
+    (:func:`calcium_hebbian_step`; Ca_pre before this step: a simultaneous pre spike does not
+    potentiate, Δt = 0)."""
 
     def __init__(self, params: CalciumHebbianParameters | None = None) -> None:
         params = validate_calcium_hebbian(params or CalciumHebbianParameters())
         self.params = params
         self.pre_traces = (TraceSpec(params.tau_pre, "saturating", params.J_pre),)
         self.post_traces = (TraceSpec(params.tau_post, "saturating", params.J_post),)
-
-    def update(self, pre: torch.Tensor, post: torch.Tensor, x_pre: Traces, x_post: Traces,
-               w: torch.Tensor, state: Any, dt: float) -> tuple[Update, Any]:
-        # Ca_pre before this step: a simultaneous pre spike does not potentiate (Δt = 0).
-        return calcium_hebbian_step(pre, post, x_pre.before[0], x_post.before[0],
-                                    x_post.after[0], self.params), state
+        self.spec = RuleSpec(Factor(0.0, params.eta_plus), Factor(0.0, 1.0, 0, True), ONE,
+                             Factor(0.0, params.eta_minus),
+                             (0, params.theta_low, params.theta_high))
 
     def window(self, dts: torch.Tensor) -> torch.Tensor:
         """Analytic Δw of one isolated pair (additive, no bounds), Δt = t_post - t_pre (ms)."""
@@ -111,3 +112,12 @@ class CalciumHebbian(PlasticityRule):
         docs): solves m = r tau J (1 - m) -> m = r tau J / (1 + r tau J)."""
         x = rate_hz * tau_ms / 1000.0 * J
         return x / (1 + x) if math.isfinite(x) else 1.0
+
+
+def _make(params: str | None) -> CalciumHebbian:
+    registry.no_params("calcium", params)
+    return CalciumHebbian(CalciumHebbianParameters())
+
+
+registry.register(registry.RuleEntry(
+    "calcium", "calcium-trace Hebbian rule (after Girão, Risi & Chicca 2025)", _make))

@@ -1,79 +1,21 @@
-"""Trace-based STDP rules: pair STDP and the triplet rule of Pfister & Gerstner (2006).
+"""The triplet STDP rule of Pfister & Gerstner (2006), J Neurosci 26:9673, eqs. 3-4.
 
-Both are :class:`~hebbtorch.plasticity.engine.PlasticityRule` objects fed by the engine's
-exponential traces; additive vs multiplicative (soft-bound) weight dependence and hard bounds
-come from :class:`~hebbtorch.plasticity.engine.WeightBounds`, not from the rule.
+A :class:`~hebbtorch.plasticity.core.TraceRule`: fed by the core's exponential traces and
+described by a :class:`~hebbtorch.plasticity.core.RuleSpec` (so it runs fused); weight
+dependence and bounds come from :class:`~hebbtorch.plasticity.core.WeightBounds`.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.engine import PlasticityRule, Traces, TraceSpec, Update
-
-INTERACTIONS = ("all_to_all", "nearest")
-
-
-def _check_interaction(interaction: str) -> str:
-    if interaction not in INTERACTIONS:
-        raise HebbtorchError(f"interaction must be one of {INTERACTIONS}, got {interaction!r}")
-    return interaction
-
-
-class PairSTDPParameters(NamedTuple):
-    """Pair STDP window Δw(Δt) = A_plus exp(-Δt/tau_plus) for Δt = t_post - t_pre > 0 and
-    -A_minus exp(Δt/tau_minus) for Δt < 0 (Song, Miller & Abbott 2000, eq. 1); taus in ms,
-    amplitudes dimensionless (per pair). Defaults: Bi & Poo window time constants 16.8/33.7 ms
-    (as fitted by van Rossum et al. 2000 and used by Pfister & Gerstner 2006)."""
-
-    tau_plus: float = 16.8
-    tau_minus: float = 33.7
-    A_plus: float = 0.005
-    A_minus: float = 0.00525
-    interaction: str = "all_to_all"
-
-
-def pair_stdp_step(
-    pre: torch.Tensor, post: torch.Tensor, x_pre: torch.Tensor, y_post: torch.Tensor,
-    p: PairSTDPParameters,
-) -> Update:
-    """One step of pair STDP (Morrison, Diesmann & Gerstner 2008, eqs. 3-4): on a post spike
-    LTP = A_plus x_pre; on a pre spike LTD = A_minus y_post; traces taken *before* this step's
-    spikes. pre ``[batch, pre]``, post ``[batch, post]`` (0/1). Returns low-rank factors."""
-    ltp = (p.A_plus * x_pre, post) if bool(post.any()) else None
-    ltd = (pre, p.A_minus * y_post) if bool(pre.any()) else None
-    return Update(ltp, ltd)
-
-
-class PairSTDP(PlasticityRule):
-    """Pair STDP with exponential traces; ``interaction`` = ``all_to_all`` (every earlier spike
-    pairs) or ``nearest`` (traces reset to 1: only the latest spike pairs)."""
-
-    def __init__(self, params: PairSTDPParameters | None = None) -> None:
-        params = params or PairSTDPParameters()
-        check_range("tau_plus (ms)", params.tau_plus, 0.0, low_open=True)
-        check_range("tau_minus (ms)", params.tau_minus, 0.0, low_open=True)
-        check_range("A_plus", params.A_plus, 0.0)
-        check_range("A_minus", params.A_minus, 0.0)
-        _check_interaction(params.interaction)
-        self.params = params
-        self.pre_traces = (TraceSpec(params.tau_plus, params.interaction),)
-        self.post_traces = (TraceSpec(params.tau_minus, params.interaction),)
-
-    def update(self, pre: torch.Tensor, post: torch.Tensor, x_pre: Traces, x_post: Traces,
-               w: torch.Tensor, state: Any, dt: float) -> tuple[Update, Any]:
-        return pair_stdp_step(pre, post, x_pre.before[0], x_post.before[0], self.params), state
-
-    def window(self, dts: torch.Tensor) -> torch.Tensor:
-        """Analytic Δw of one isolated pair, Δt = t_post - t_pre (ms); 0 at Δt = 0."""
-        p = self.params
-        return torch.where(dts > 0, p.A_plus * torch.exp(-dts / p.tau_plus),
-                           torch.where(dts < 0, -p.A_minus * torch.exp(dts / p.tau_minus),
-                                       torch.zeros_like(dts)))
+from hebbtorch.plasticity import registry
+from hebbtorch.plasticity.core import Factor, RuleSpec, TraceRule, TraceSpec, Update
+from hebbtorch.plasticity.rules.pair import check_interaction
 
 
 class TripletSTDPParameters(NamedTuple):
@@ -156,8 +98,10 @@ def triplet_stdp_step(
     return Update(ltp, ltd)
 
 
-class TripletSTDP(PlasticityRule):
-    """Triplet STDP (Pfister & Gerstner 2006) with their all-to-all or nearest-spike traces."""
+class TripletSTDP(TraceRule):
+    """Triplet STDP (Pfister & Gerstner 2006) with their all-to-all or nearest-spike traces:
+    the spec (r1, A2+ + A3+ o2) on a post spike and (A2- + A3- r2, o1) on a pre spike is
+    :func:`triplet_stdp_step`."""
 
     def __init__(self, params: TripletSTDPParameters | None = None) -> None:
         params = params or TripletSTDPParameters()
@@ -165,11 +109,21 @@ class TripletSTDP(PlasticityRule):
             check_range(f"{name} (ms)", getattr(params, name), 0.0, low_open=True)
         for name in ("A2_plus", "A3_plus", "A2_minus", "A3_minus"):
             check_range(name, getattr(params, name), 0.0)
-        m = _check_interaction(params.interaction)
-        self.params = params
-        self.pre_traces = (TraceSpec(params.tau_plus, m), TraceSpec(params.tau_x, m))
-        self.post_traces = (TraceSpec(params.tau_minus, m), TraceSpec(params.tau_y, m))
+        m = check_interaction(params.interaction)
+        self.params = p = params
+        self.pre_traces = (TraceSpec(p.tau_plus, m), TraceSpec(p.tau_x, m))
+        self.post_traces = (TraceSpec(p.tau_minus, m), TraceSpec(p.tau_y, m))
+        self.spec = RuleSpec(Factor(0.0, 1.0), Factor(p.A2_plus, p.A3_plus, 1),
+                             Factor(p.A2_minus, p.A3_minus, 1), Factor(0.0, 1.0))
 
-    def update(self, pre: torch.Tensor, post: torch.Tensor, x_pre: Traces, x_post: Traces,
-               w: torch.Tensor, state: Any, dt: float) -> tuple[Update, Any]:
-        return triplet_stdp_step(pre, post, x_pre.before, x_post.before, self.params), state
+
+def _make(params: str | None) -> TripletSTDP:
+    parts = (params or "visual_cortex/all_to_all/full").split("/")
+    if len(parts) != 3:
+        raise HebbtorchError(f"triplet params must be DATA/INTERACTION/MODEL, got {params!r}")
+    return TripletSTDP(triplet_parameters(*parts))
+
+
+registry.register(registry.RuleEntry(
+    "triplet", "triplet STDP (Pfister & Gerstner 2006)", _make,
+    "DATA/INTERACTION/MODEL, e.g. visual_cortex/all_to_all/full (default)"))

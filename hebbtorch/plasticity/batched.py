@@ -41,7 +41,8 @@ import torch
 from hebbtorch import distributed as ddp
 from hebbtorch.checks import check_ndim
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.engine import PlasticConnection, PlasticityRule, Update
+from hebbtorch.plasticity.connection import PlasticConnection
+from hebbtorch.plasticity.core import PlasticityRule, Update
 
 
 def entry_seed(seed: int, *key: int) -> int:
@@ -180,7 +181,7 @@ def lane_share(total: int, info: ddp.DistInfo | None = None) -> LaneShare:
 
 
 def gather_update(upd: Update, share: LaneShare, weight: torch.Tensor) -> Update:
-    """The whole batch's :class:`~hebbtorch.plasticity.engine.Update` for the shared
+    """The whole batch's :class:`~hebbtorch.plasticity.core.Update` for the shared
     ``weight [pre, post]`` from every rank's ``upd`` of its lanes (collective when split). A
     field that is None on one rank (no spike among its lanes) but not on another contributes
     zero rows there, which add exactly nothing to the batch's sum or mean. Two all-reduces:

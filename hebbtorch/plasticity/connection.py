@@ -1,8 +1,7 @@
-"""One plasticity engine for every local rule: spike traces, delays, bounds, normalisation.
+"""Plastic synapses of a batch of independent networks: :class:`PlasticConnection`.
 
-A *rule* (see :class:`PlasticityRule`) declares which exponential spike traces it needs
-(:class:`TraceSpec`) and turns them into weight changes; the engine keeps the traces, the
-presynaptic delay lines, the weight bounds and the bookkeeping, so no rule repeats it.
+A user of the core (:mod:`hebbtorch.plasticity.core`: traces, bounds, rule descriptions); it
+adds presynaptic delay lines, masks (sparse connectivity) and normalisation.
 
 Layout: weights ``[batch, pre, post]`` -- the leading batch dim holds independent networks
 or protocol repetitions; spikes ``[batch, pre]`` per step or ``[time, batch, pre]`` per run.
@@ -21,7 +20,6 @@ lr=1 reproduces the rule exactly) applies it and BPTT gradients can be mixed in.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -30,122 +28,23 @@ from torch import nn
 
 from hebbtorch.checks import check_finite, check_ndim, check_range, check_size, check_spikes
 from hebbtorch.errors import HebbtorchError
-
-TRACE_MODES = ("all_to_all", "nearest", "saturating")
-WEIGHT_DEPENDENCES = ("additive", "multiplicative")
-
-
-class TraceSpec(NamedTuple):
-    """One exponential spike trace ``dx/dt = -x / tau`` (tau in ms) with a jump at each spike:
-    ``all_to_all``: x += jump (every earlier spike counts; Pfister & Gerstner 2006, eq. 1);
-    ``nearest``: x = jump (only the last spike counts; their "nearest-spike" model);
-    ``saturating``: x += jump * (1 - x) (bounded in [0, 1); used by the calcium-trace rule).
-    ``delay`` (ms, >= 0) delays the spikes feeding this trace (e.g. Graupner & Brunel's D); it
-    is rounded to the nearest multiple of the engine's dt."""
-
-    tau: float
-    mode: str = "all_to_all"
-    jump: float = 1.0
-    delay: float = 0.0
-
-
-class Traces(NamedTuple):
-    """Trace values handed to a rule: ``before``/``after`` this step's spikes, one tensor per
-    :class:`TraceSpec` (``[batch, pre]`` -- ``[batch, pre, post]`` with per-synapse delays -- or
-    ``[batch, post]``); ``spikes``: the spikes that fed each trace this step (delayed ones for
-    delayed traces)."""
-
-    before: tuple[torch.Tensor, ...]
-    after: tuple[torch.Tensor, ...]
-    spikes: tuple[torch.Tensor, ...]
-
-
-LowRank = tuple[torch.Tensor, torch.Tensor]
-
-
-class Update(NamedTuple):
-    """A rule's output: non-negative potentiation and depression magnitudes, each a full
-    ``[batch, pre, post]`` tensor, a factor pair ``(a [batch, pre], b [batch, post])`` meaning
-    their outer product (lets the engine add it in one fused pass; ``a`` may be
-    ``[batch, pre, post]`` with per-synapse delays), or None when zero this step. The engine
-    applies the weight dependence to them."""
-
-    ltp: torch.Tensor | LowRank | None
-    ltd: torch.Tensor | LowRank | None
-
-
-class PlasticityRule:
-    """Base class of pluggable rules. Subclasses set ``pre_traces``/``post_traces`` and
-    implement :meth:`update`; rules with per-synapse state override :meth:`init_state`.
-    ``event_driven`` is True when the rule changes nothing in steps without spikes, which lets
-    :meth:`PlasticConnection.run` jump over silent stretches exactly."""
-
-    pre_traces: tuple[TraceSpec, ...] = ()
-    post_traces: tuple[TraceSpec, ...] = ()
-    event_driven: bool = True
-
-    def init_state(self, w: torch.Tensor) -> Any:
-        return None
-
-    def resync_state(self, state: Any, w: torch.Tensor) -> Any:
-        """The state after ``w`` was changed from outside (e.g. normalised): by default
-        re-derived from ``w``; rules with parts the weights don't determine keep those."""
-        return self.init_state(w)
-
-    def update(
-        self, pre: torch.Tensor, post: torch.Tensor, x_pre: Traces, x_post: Traces,
-        w: torch.Tensor, state: Any, dt: float,
-    ) -> tuple[Update, Any]:
-        raise NotImplementedError
-
-
-def pre_side(a: torch.Tensor) -> torch.Tensor:
-    """A presynaptic quantity broadcastable against ``[batch, pre, post]``: ``[batch, pre]`` gets
-    a trailing axis; per-synapse ``[batch, pre, post]`` (per-synapse delays) is kept."""
-    return a.unsqueeze(2) if a.dim() == 2 else a
-
-
-def outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Batched outer product ``[batch, pre] x [batch, post] -> [batch, pre, post]`` (``a`` may
-    already be per synapse, ``[batch, pre, post]``)."""
-    return pre_side(a) * b.unsqueeze(1)
-
-
-def dense(u: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor | None:
-    """An :class:`Update` field as a full ``[batch, pre, post]`` tensor."""
-    return outer(*u) if isinstance(u, tuple) else u
-
-
-def trace_jump(x: torch.Tensor, s: torch.Tensor, spec: TraceSpec) -> torch.Tensor:
-    """Add this step's spikes ``s`` (0/1) to an already-decayed trace ``x``."""
-    if spec.mode == "all_to_all":
-        return x + spec.jump * s
-    if spec.mode == "nearest":
-        return torch.where(s > 0, torch.full_like(x, spec.jump), x)
-    return x + spec.jump * s * (1.0 - x)  # saturating
-
-
-def validate_trace(spec: TraceSpec) -> TraceSpec:
-    check_range("trace tau (ms)", spec.tau, 0.0, low_open=True)
-    check_range("trace delay (ms)", spec.delay, 0.0)
-    if spec.mode not in TRACE_MODES:
-        raise HebbtorchError(f"trace mode must be one of {TRACE_MODES}, got {spec.mode!r}")
-    if spec.mode == "saturating":
-        check_range("saturating trace jump", spec.jump, 0.0, 1.0)
-    return spec
-
-
-class WeightBounds(NamedTuple):
-    """``w_min``/``w_max``: hard clip after every update (None: unbounded on that side);
-    ``dependence``: ``additive`` (Δw = ltp - ltd, Song et al. 2000) or ``multiplicative``
-    (soft bounds: Δw = ltp (w_max - w) - ltd (w - w_min), van Rossum et al. 2000)."""
-
-    w_min: float | None = 0.0
-    w_max: float | None = 1.0
-    dependence: str = "additive"
-
-
-DEFAULT_BOUNDS = WeightBounds()
+from hebbtorch.plasticity.core import (
+    DEFAULT_BOUNDS,
+    LowRank,
+    PlasticityRule,
+    Traces,
+    Update,
+    WeightBounds,
+    clip_,
+    decay_traces,
+    dense,
+    is_soft,
+    jump_traces,
+    pre_side,
+    trace_decays,
+    validate_bounds,
+    validate_rule_traces,
+)
 
 
 class EngineState(NamedTuple):
@@ -200,23 +99,12 @@ class PlasticConnection(nn.Module):
             raise HebbtorchError(f"rule must be a PlasticityRule, got {type(rule).__name__}")
         if apply not in ("direct", "grad"):
             raise HebbtorchError(f"apply must be 'direct' or 'grad', got {apply!r}")
-        if bounds is not None and bounds.dependence not in WEIGHT_DEPENDENCES:
-            raise HebbtorchError(
-                f"weight dependence must be one of {WEIGHT_DEPENDENCES}, got {bounds.dependence!r}")
-        if bounds is not None and bounds.dependence == "multiplicative" and (
-                bounds.w_min is None or bounds.w_max is None):
-            raise HebbtorchError("multiplicative (soft-bound) STDP needs both w_min and w_max")
-        if (bounds is not None and bounds.w_min is not None and bounds.w_max is not None
-                and bounds.w_min > bounds.w_max):
-            raise HebbtorchError(f"w_min ({bounds.w_min:g}) > w_max ({bounds.w_max:g})")
+        validate_bounds(bounds)
         if normalize is not None:
             check_range("normalize", normalize, 0.0, low_open=True)
         self.n_pre, self.n_post, self.batch = int(n_pre), int(n_post), int(batch)
         self.rule, self.bounds, self.normalize, self.apply = rule, bounds, normalize, apply
-        for s in (*rule.pre_traces, *rule.post_traces):
-            validate_trace(s)
-        if any(s.delay for s in rule.post_traces):
-            raise HebbtorchError("postsynaptic traces cannot be delayed (delays are presynaptic)")
+        validate_rule_traces(rule)
 
         if mask is not None:
             mask = torch.as_tensor(mask, device=device).bool()
@@ -236,8 +124,8 @@ class PlasticConnection(nn.Module):
         # rule delays (e.g. GB's D = 4.6098 ms) are rounded to whole steps: error <= dt / 2
         self.trace_steps = [round(s.delay / self.dt) for s in rule.pre_traces]
         self.max_delay = int(self.axon_steps.max()) + max(self.trace_steps, default=0)
-        self.decay_pre = [math.exp(-self.dt / s.tau) for s in rule.pre_traces]
-        self.decay_post = [math.exp(-self.dt / s.tau) for s in rule.post_traces]
+        self.decay_pre = trace_decays(rule.pre_traces, self.dt)
+        self.decay_post = trace_decays(rule.post_traces, self.dt)
         self._scratch: tuple[torch.Tensor, ...] | None = None
         self.state = self.initial_state()
 
@@ -313,7 +201,7 @@ class PlasticConnection(nn.Module):
         if upd.ltp is None and upd.ltd is None:
             return torch.zeros_like(w) if want_dw else None
         b = self.bounds
-        soft = b is not None and b.dependence == "multiplicative"
+        soft = is_soft(b)
         if self.fast_path and not (want_dw or self.apply == "grad" or self.mask is not None):
             # fast in-place paths (online simulation): a few fused passes over the weights
             if soft:
@@ -340,8 +228,7 @@ class PlasticConnection(nn.Module):
                         w.addcmul_(pre_side(u[0]), u[1].unsqueeze(1), value=sign)
                     elif u is not None:
                         w.add_(u, alpha=sign)
-            if b is not None and (b.w_min is not None or b.w_max is not None):
-                w.clamp_(min=b.w_min, max=b.w_max)
+            clip_(w, b)
             if self.normalize is not None:
                 w.mul_(self.normalize / w.sum(1, keepdim=True).clamp_min(1e-12))
             return None
@@ -353,9 +240,7 @@ class PlasticConnection(nn.Module):
             dw = dw - (ltd * (w - b.w_min) if soft else ltd)
         if self.mask is not None:
             dw = dw * self.mask
-        new = w + dw
-        if b is not None and (b.w_min is not None or b.w_max is not None):
-            new = new.clamp(min=b.w_min, max=b.w_max)
+        new = clip_(w + dw, b)
         if self.normalize is not None:
             tot = new.sum(self.norm_dims, keepdim=True).clamp_min(1e-12)
             new = new * (self.normalize / tot)
@@ -400,11 +285,10 @@ class PlasticConnection(nn.Module):
                  pre_in: Sequence[torch.Tensor], n_decay: int, want_dw: bool = False,
                  ) -> tuple[torch.Tensor | None, EngineState]:
         """Decay traces by ``n_decay`` steps, let the rule update, add this step's spikes."""
-        specs_pre, specs_post = self.rule.pre_traces, self.rule.post_traces
-        bp = tuple(x * (a ** n_decay) for x, a in zip(st.pre, self.decay_pre, strict=True))
-        bq = tuple(y * (a ** n_decay) for y, a in zip(st.post, self.decay_post, strict=True))
-        ap = tuple(trace_jump(x, s, sp) for x, s, sp in zip(bp, pre_in, specs_pre, strict=True))
-        aq = tuple(trace_jump(y, post, sp) for y, sp in zip(bq, specs_post, strict=True))
+        bp = decay_traces(st.pre, self.decay_pre, n_decay)
+        bq = decay_traces(st.post, self.decay_post, n_decay)
+        ap = jump_traces(bp, pre_in, self.rule.pre_traces)
+        aq = jump_traces(bq, (post,) * len(bq), self.rule.post_traces)
         upd, rstate = self.rule.update(
             arrived, post, Traces(bp, ap, tuple(pre_in)), Traces(bq, aq, (post,) * len(aq)),
             self.weight.detach(), st.rule, self.dt)
@@ -457,9 +341,8 @@ class PlasticConnection(nn.Module):
                 out.append(self.weight.detach().clone())
         if last < T - 1:  # decay the traces over the silent tail
             n = T - 1 - last
-            st = st._replace(
-                pre=tuple(x * (a ** n) for x, a in zip(st.pre, self.decay_pre, strict=True)),
-                post=tuple(y * (a ** n) for y, a in zip(st.post, self.decay_post, strict=True)))
+            st = st._replace(pre=decay_traces(st.pre, self.decay_pre, n),
+                             post=decay_traces(st.post, self.decay_post, n))
         if self.max_delay:
             st = st._replace(history=full[-self.max_delay:].clone())
         self.state = st

@@ -30,7 +30,8 @@ import torch
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.plasticity.engine import PlasticityRule, Traces, TraceSpec, Update, pre_side
+from hebbtorch.plasticity import registry
+from hebbtorch.plasticity.core import PlasticityRule, Traces, TraceSpec, Update, pre_side
 
 
 class GraupnerBrunelParameters(NamedTuple):
@@ -280,3 +281,12 @@ def gb_synaptic_change(
     end_down = beta * (1 - up) + (1 - beta) * down
     end_up = beta * up + (1 - beta) * (1 - down)
     return (end_down + end_up * p.b) / (beta + (1 - beta) * p.b)
+
+
+def _make(params: str | None) -> GraupnerBrunel:
+    return GraupnerBrunel(gb_parameters(params or "DP"))
+
+
+registry.register(registry.RuleEntry(
+    "gb", "Graupner & Brunel 2012 calcium-based bistable synapse", _make,
+    f"one of {', '.join(GB_PARAMETER_SETS)} (default DP)"))
