@@ -254,9 +254,12 @@ def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.Dis
         run.save(state)
 
     def stop_now() -> bool:
-        stop = (stop_after_batches is not None and steps_this_call >= stop_after_batches) \
-            or budget.exceeded()
-        return ddp.broadcast_object(stop, info) if info.enabled else stop  # rank 0 decides
+        if stop_after_batches is not None and steps_this_call >= stop_after_batches:
+            return True  # the same on every rank
+        if budget.seconds is None:
+            return False
+        return ddp.broadcast_object(budget.exceeded(), info) if info.enabled \
+            else budget.exceeded()  # rank 0's clock decides
 
     metrics: dict = {}
     model.train()
