@@ -44,7 +44,7 @@ stage sweep 90 python3 bench/bench_neurons.py --device cuda --kernel-sweep --siz
 # DC_RULE=triplet or calcium trains with those rules instead (the kernel takes all three).
 DC_BUDGET=${DC_BUDGET:-300}
 stage dc6400 "${DC_LIMIT:-390}" python3 -m hebbtorch.cli.main unsupervised --rule "${DC_RULE:-dc}" \
-    --neurons 6400 --data fashion-mnist --data-root .fmnist --images 60000 --label-images 5000 \
+    --neurons 6400 --dataset fashion-mnist --data-root .fmnist --images 60000 --label-images 5000 \
     --test-images 5000 --eval-batch 1 --update-interval 10000 --checkpoint-every 10000 \
     --device cuda --time-budget "$DC_BUDGET" --out "$OUT/res/dc6400" &
 stage tests 300 python3 -m pytest -q -p no:cacheprovider -n 8 tests/test_diehl_cook_cuda.py \

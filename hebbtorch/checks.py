@@ -82,3 +82,15 @@ def check_size(name: str, x: torch.Tensor, dim: int, size: int, what: str) -> to
             f"expected {size}"
         )
     return x
+
+
+def check_spikes(name: str, s: torch.Tensor) -> torch.Tensor:
+    """Spike tensors hold 0 or 1 only (bool or any number type): a NaN, 5 or -1 is refused."""
+    if s.dtype == torch.bool or s.numel() == 0:
+        return s
+    bad = (s != 0) & (s != 1)  # NaN compares unequal to both
+    if bool(bad.any()):
+        v = s[bad][0].item()
+        raise HebbtorchError(f"{name} must be spikes (0 or 1), found {v:g} "
+                             f"({int(bad.sum())} such value(s))")
+    return s

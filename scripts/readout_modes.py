@@ -47,7 +47,7 @@ def main() -> None:
                     help="JSON (default bench/results/readout-modes-<run folder>.json)")
     args = ap.parse_args()
     out = args.out or ROOT / f"bench/results/readout-modes-{args.run.name}.json"
-    ck = torch.load(args.run / "checkpoint.pt", weights_only=False, map_location="cpu")
+    ck = torch.load(args.run / "checkpoint.pt", weights_only=True, map_location="cpu")
     cfg = ck["config"]
     setup = make_rule(cfg["rule"], gb_calcium=cfg.get("gb_calcium"), gb_set=cfg.get("gb_set"),
                       gb_params=cfg.get("gb_params"))

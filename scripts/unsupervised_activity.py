@@ -6,7 +6,7 @@ presentation by the number of spikes it fired -- the symptoms of a rule setting 
 lateral inhibition stops picking one winner. Writes JSON. docs/unsupervised.md,
 "Graupner-Brunel on Fashion-MNIST".
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/unsupervised_activity.py --data fashion-mnist \\
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/unsupervised_activity.py --dataset fashion-mnist \\
         --rule gb --gb-set cortical_slices --gb-calcium 0.25 1.2 --gb-rate-normalised
 """
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -24,3 +27,19 @@ def separable_data():
     tr_x, tr_y = make_separable(200, seed=0)
     te_x, te_y = make_separable(100, seed=1)
     return tr_x, tr_y, te_x, te_y
+
+
+def idx_folder(folder: Path, n_train=40, n_test=20, shape=(28, 28), classes=10, seed=0) -> Path:
+    """A tiny IDX data set whose class c brightens row band c (separable)."""
+    from hebbtorch.data import write_idx
+
+    g = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        y = (np.arange(n) % classes).astype(np.uint8)
+        x = g.integers(0, 30, (n, *shape), dtype=np.uint8)
+        for c in range(classes):
+            x[y == c, (c * shape[0]) // classes] = 255
+        write_idx(folder / f"{split}-images-idx3-ubyte", x)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", y)
+    return folder

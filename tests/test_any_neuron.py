@@ -93,7 +93,7 @@ def test_cli_trains_an_alif_mlp_on_mnist5k(capsys, tmp_path):
     out = tmp_path / "alif"
     code = main(["train", "--model", "lif-mlp", "--neuron", "alif", "--dataset", "mnist-5k",
                  "--steps", "4", "--hidden", "16", "--epochs", "1", "--batch-size", "50",
-                 "--max-train", "200", "--max-test", "100", "--quiet", "--device", "cpu",
+                 "--train-images", "200", "--test-images", "100", "--quiet", "--device", "cpu",
                  "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())

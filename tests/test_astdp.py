@@ -179,7 +179,7 @@ def test_cli_train_and_generate(tmp_path):
     from hebbtorch.cli.main import main
 
     run = tmp_path / "run"
-    rc = main(["astdp", "train", "--dataset", "mnist-5k", "--max-train", "100", "--max-test",
+    rc = main(["astdp", "train", "--dataset", "mnist-5k", "--train-images", "100", "--test-images",
                "50", "--epochs", "1", "--hidden", "8", "--steps", "4", "--per-class", "1",
                "--eval-samples", "50", "--quiet", "--out", str(run)])
     assert rc == 0

@@ -142,7 +142,7 @@ def test_fit_window_recovers_exponentials():
 def test_cli_smoke(tmp_path):
     from hebbtorch.cli.main import main
 
-    rc = main(["bptt-stdp", "--neurons", "seed", "lif-triangle", "--losses", "rate",
+    rc = main(["bptt-stdp", "--neuron", "seed", "lif-triangle", "--losses", "rate",
                "--no-rules", "--max-dt", "10", "--out", str(tmp_path)])
     assert rc == 0
     s = json.loads((tmp_path / "bptt_stdp.json").read_text())

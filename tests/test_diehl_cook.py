@@ -234,17 +234,18 @@ def _idx_folder(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
     data = str(_idx_folder(tmp_path))
-    common = ["unsupervised", "--data", data, "--neurons", "4", "--images", "4",
+    common = ["unsupervised", "--dataset", data, "--neurons", "4", "--images", "4",
               "--update-interval", "2", "--checkpoint-every", "1", "--label-images", "4",
               "--test-images", "4", "--eval-batch", "4", "--quiet"]
     assert main([*common, "--out", str(tmp_path / "a")]) == 0
     # interrupted after the first image (time budget), then resumed
     assert main([*common, "--out", str(tmp_path / "b"), "--time-budget", "1e-9"]) == 0
-    first = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    first = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert first["run"]["seen"] == 1
-    assert main([*common, "--out", str(tmp_path / "b")]) == 0
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert main([*common, "--out", str(tmp_path / "b")]) == 2  # unfinished: --resume needed
+    assert main([*common, "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert a["run"]["seen"] == b["run"]["seen"] == 4
     assert torch.equal(a["weight"], b["weight"]) and torch.equal(a["theta"], b["theta"])
     assert not torch.equal(a["weight"], first["weight"])
@@ -257,22 +258,23 @@ def test_longer_run_continues_a_finished_one(tmp_path):
     """--images raised on a finished run's --out trains on (into a second epoch here) and ends
     where one longer run ends; other changed settings are refused."""
     data = str(_idx_folder(tmp_path))
-    common = ["unsupervised", "--data", data, "--neurons", "4", "--update-interval", "2",
+    common = ["unsupervised", "--dataset", data, "--neurons", "4", "--update-interval", "2",
               "--checkpoint-every", "2", "--label-images", "1", "--test-images", "1",
               "--eval-batch", "1", "--quiet"]
     assert main([*common, "--images", "14", "--out", str(tmp_path / "long")]) == 0
     assert main([*common, "--images", "6", "--out", str(tmp_path / "short")]) == 0
-    short = torch.load(tmp_path / "short" / "checkpoint.pt", weights_only=False)
-    assert main([*common, "--images", "14", "--out", str(tmp_path / "short")]) == 0
-    a = torch.load(tmp_path / "long" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "short" / "checkpoint.pt", weights_only=False)
+    short = torch.load(tmp_path / "short" / "checkpoint.pt", weights_only=True)
+    assert main([*common, "--images", "14", "--out", str(tmp_path / "short"), "--resume"]) == 0
+    a = torch.load(tmp_path / "long" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "short" / "checkpoint.pt", weights_only=True)
     assert b["run"]["seen"] == 14 and b["config"]["images"] == 14
     assert torch.equal(a["weight"], b["weight"]) and torch.equal(a["theta"], b["theta"])
     assert a["run"]["curve"] == b["run"]["curve"] and len(a["run"]["curve"]) == 6
     assert not torch.equal(short["weight"], b["weight"])
-    assert main([*common, "--images", "4", "--out", str(tmp_path / "short")]) == 2  # fewer
+    assert main([*common, "--images", "4", "--out", str(tmp_path / "short"),
+                 "--resume"]) == 2  # fewer
     assert main([*common, "--images", "16", "--seed", "3", "--out",
-                 str(tmp_path / "short")]) == 2
+                 str(tmp_path / "short"), "--resume"]) == 2
 
 
 def test_network_resumes_exactly_from_its_saved_state():
@@ -303,18 +305,18 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
         main(["unsupervised", "--rule", "hebb"])
     with pytest.raises(SystemExit):
         main(["unsupervised", "--neurons", "0"])
-    assert main(["unsupervised", "--data", str(tmp_path / "nothing"), "--out",
+    assert main(["unsupervised", "--dataset", str(tmp_path / "nothing"), "--out",
                  str(tmp_path / "o")]) == 2
-    assert main(["unsupervised", "--batch", "3", "--update-interval", "10", "--out",
+    assert main(["unsupervised", "--batch-size", "3", "--update-interval", "10", "--out",
                  str(tmp_path / "o")]) == 2
     assert "multiples of batch" in capsys.readouterr().err
     data = str(_idx_folder(tmp_path))
-    base = ["unsupervised", "--data", data, "--neurons", "2", "--images", "1",
+    base = ["unsupervised", "--dataset", data, "--neurons", "2", "--images", "1",
             "--label-images", "2", "--test-images", "2", "--eval-batch", "2", "--quiet",
             "--out", str(tmp_path / "r")]
     assert main(base) == 0
     assert main([*base[:4], "3", *base[5:]]) == 2  # other settings, same checkpoint
-    assert "other settings" in capsys.readouterr().err
+    assert "other options" in capsys.readouterr().err
 
 
 def test_network_rejects_bad_shapes():
@@ -667,7 +669,8 @@ def test_gb_rule_of_the_experiment_and_its_calcium_option(tmp_path, capsys):
         main(["unsupervised", "--gb-param", "tau_Ca:12", "--out", str(tmp_path / "x")])
     assert "NAME=NUMBER" in capsys.readouterr().err
     data = str(_idx_folder(tmp_path))
-    base = ["unsupervised", "--rule", "gb", "--data", data, "--neurons", "2", "--images", "1",
+    base = ["unsupervised", "--rule", "gb", "--dataset", data, "--neurons", "2",
+            "--images", "1",
             "--label-images", "2", "--test-images", "2", "--eval-batch", "1", "--quiet",
             "--out", str(tmp_path / "r")]
     assert main([*base, "--gb-calcium", "0.3", "1", "--gb-set", "cortical_slices",
@@ -676,7 +679,7 @@ def test_gb_rule_of_the_experiment_and_its_calcium_option(tmp_path, capsys):
     assert '"gb_calcium": [' in text and '"gb_set": "cortical_slices"' in text
     assert '"gb_rate_normalised": true' in text and '"gb_params": {' in text
     assert main(base) == 2  # the DP set on a checkpoint of other amplitudes
-    assert "other settings" in capsys.readouterr().err
+    assert "other options" in capsys.readouterr().err
 
 
 _INTERPRETED = """

@@ -67,7 +67,7 @@ def ddp_run(tmp_path_factory):
 
 
 def _model_state(run):
-    return torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
 
 
 def test_ddp_gradients_equal_single_process(ddp_run):
@@ -98,7 +98,7 @@ def test_ddp_exact_resume(ddp_run):
     a, b = _model_state(ddp_run / "ddp"), _model_state(ddp_run / "resumed")
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    ck = torch.load(ddp_run / "resumed" / "checkpoint.pt", weights_only=False)
+    ck = torch.load(ddp_run / "resumed" / "checkpoint.pt", weights_only=True)
     assert ck["world_size"] == WORLD and len(ck["noise_rng_ranks"]) == WORLD
 
 
@@ -122,8 +122,8 @@ def test_torchrun_cli_end_to_end(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--master_addr=127.0.0.1", f"--master_port={free_port()}",
            "-m", "hebbtorch.cli.main", "train", "--model", "lif-mlp", "--hidden", "32",
-           "--steps", "4", "--epochs", "1", "--batch-size", "100", "--max-train", "400",
-           "--max-test", "200", "--device", "cpu", "--quiet", "--out", str(out)]
+           "--steps", "4", "--epochs", "1", "--batch-size", "100", "--train-images", "400",
+           "--test-images", "200", "--device", "cpu", "--quiet", "--out", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("test accuracy") == 1  # rank 0 only

@@ -168,8 +168,8 @@ def test_train_command_with_encoder(capsys, tmp_path, separable_data, name):
     folder = write_idx_folder(tmp_path / "digits", separable_data)
     out = tmp_path / name
     code, _, err = run_cli(capsys, "train", "--model", "lif-mlp", "--encoder", name,
-                           "--dataset", folder, "--out", out, *TINY, "--max-train", "100",
-                           "--max-test", "50")
+                           "--dataset", folder, "--out", out, *TINY, "--train-images", "100",
+                           "--test-images", "50")
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["model_options"]["encoder"] == name

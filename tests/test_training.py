@@ -43,7 +43,7 @@ def run_all(cfg, out, data, **kw):
 
 
 def state_of(out: Path) -> dict:
-    return torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+    return torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
 
 
 def assert_same_state(a: dict, b: dict):
@@ -153,18 +153,58 @@ def test_resume_finished_run_is_a_no_op(separable_data, tmp_path, fast_reports):
     assert strip_time(again.metrics["history"]) == strip_time(first.history)
 
 
-def test_resume_without_checkpoint_starts_fresh(separable_data, tmp_path, fast_reports):
+def test_resume_without_checkpoint_is_an_error(separable_data, tmp_path):
     cfg = replace(BASE, model="seed-ann", num_steps=None, epochs=1)
-    a = run_all(cfg, tmp_path / "a", separable_data)
-    b = run_all(cfg, tmp_path / "b", separable_data, resume=True)
+    with pytest.raises(HebbtorchError, match="--resume: no checkpoint.pt"):
+        run_all(cfg, tmp_path / "b", separable_data, resume=True)
+
+
+def test_run_folder_is_not_clobbered(separable_data, tmp_path, fast_reports):
+    """A different run, or a fresh start over an unfinished one, is refused; --overwrite
+    replaces; the same finished run may be run again."""
+    cfg = replace(BASE, model="seed-ann", num_steps=None, epochs=1)
+    run_all(cfg, tmp_path, separable_data, stop_after_batches=1)
+    before = (tmp_path / CHECKPOINT).read_bytes()
+    with pytest.raises(HebbtorchError, match="unfinished run.*--resume.*--overwrite"):
+        run_all(cfg, tmp_path, separable_data)
+    with pytest.raises(HebbtorchError, match="other options \\(lr\\).*--overwrite"):
+        run_all(replace(cfg, lr=0.2), tmp_path, separable_data)
+    assert (tmp_path / CHECKPOINT).read_bytes() == before  # untouched
+    (tmp_path / "pictures").mkdir()
+    a = run_all(replace(cfg, lr=0.2), tmp_path, separable_data, overwrite=True)
+    assert not (tmp_path / "pictures").exists()  # nothing of the old run is left
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["status"] == "finished" and record["config"]["lr"] == 0.2
+    assert record["command"] == "train" and record["hebbtorch"]
+    b = run_all(replace(cfg, lr=0.2), tmp_path, separable_data)  # the same run again
     assert_same_state(a.model.state_dict(), b.model.state_dict())
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_concurrent_run_is_refused_and_a_stale_lock_taken_over(separable_data, tmp_path,
+                                                               fast_reports):
+    import subprocess
+    import sys
+
+    cfg = replace(BASE, model="seed-ann", num_steps=None, epochs=1)
+    tmp_path.mkdir(exist_ok=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".lock").write_text(str(live.pid))
+        with pytest.raises(HebbtorchError, match=f"in use by another run \\(pid {live.pid}"):
+            run_all(cfg, tmp_path, separable_data)
+    finally:
+        live.kill()
+        live.wait()
+    run_all(cfg, tmp_path, separable_data)  # its process is gone: the lock is stale
+    assert (tmp_path / "metrics.json").exists() and not (tmp_path / ".lock").exists()
 
 
 def test_resume_with_different_config_raises(separable_data, tmp_path, fast_reports):
     cfg = replace(BASE, model="seed-ann", num_steps=None)
     run_all(cfg, tmp_path, separable_data, stop_after_batches=1)
     before = (tmp_path / CHECKPOINT).read_bytes()
-    with pytest.raises(HebbtorchError, match="different configuration.*lr"):
+    with pytest.raises(HebbtorchError, match="other options \\(lr\\)"):
         run_all(replace(cfg, lr=0.2), tmp_path, separable_data, resume=True)
     with pytest.raises(HebbtorchError, match="hidden"):
         run_all(replace(cfg, hidden=8), tmp_path, separable_data, resume=True)
@@ -180,14 +220,39 @@ def test_corrupt_checkpoint_raises(content, separable_data, tmp_path):
         load_trained(tmp_path)
 
 
+class _Evil:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_hand_made_checkpoints_are_refused_without_running_code(separable_data, tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"config": BASE.to_dict(), "model": _Evil(marker)}, tmp_path / CHECKPOINT)
+    with pytest.raises(HebbtorchError, match="unreadable"):
+        load_trained(tmp_path)
+    with pytest.raises(HebbtorchError, match="unreadable"):
+        run_all(BASE, tmp_path, separable_data, resume=True)
+    assert not marker.exists()
+    # loadable, but not a checkpoint of this command
+    torch.save({"config": BASE.to_dict(), "model": {}}, tmp_path / CHECKPOINT)
+    with pytest.raises(HebbtorchError, match="missing optimizer"):
+        run_all(BASE, tmp_path, separable_data, resume=True)
+    torch.save([1, 2], tmp_path / CHECKPOINT)
+    with pytest.raises(HebbtorchError, match="unreadable"):
+        load_trained(tmp_path)
+
+
 def test_load_trained_without_checkpoint(tmp_path):
     with pytest.raises(HebbtorchError, match="no checkpoint.pt"):
         load_trained(tmp_path)
 
 
-def test_nan_loss_raises_and_keeps_state_before_the_batch(separable_data, tmp_path, monkeypatch,
-                                                          fast_reports):
-    cfg = replace(BASE, model="seed-ann", num_steps=None)
+def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(separable_data, tmp_path,
+                                                            monkeypatch, fast_reports):
+    cfg = replace(BASE, model="seed-ann", num_steps=None, checkpoint_every=1)
     ref = run_all(cfg, tmp_path / "ref", separable_data, stop_after_batches=2)
     calls = {"n": 0}
 
@@ -197,7 +262,8 @@ def test_nan_loss_raises_and_keeps_state_before_the_batch(separable_data, tmp_pa
         return loss * float("nan") if calls["n"] == 3 else loss
 
     monkeypatch.setattr(trainer_mod, "F", types.SimpleNamespace(cross_entropy=nan_on_third))
-    with pytest.raises(HebbtorchError, match="loss became nan at epoch 1, batch 2"):
+    with pytest.raises(HebbtorchError, match="loss became nan at epoch 1, batch 2: the "
+                       "learning rate .* last good checkpoint"):
         run_all(cfg, tmp_path / "nan", separable_data)
     st = state_of(tmp_path / "nan")
     assert (st["epoch"], st["batch"]) == (0, 2)

@@ -78,14 +78,14 @@ def runs(tmp_path_factory):
     data = _bright_images(tmp / "data")
     run_gloo(_worker, data, str(tmp))
     one = train_unsupervised(tmp / "one", dataset=data, **RUN)
-    ranks = [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    ranks = [torch.load(tmp / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     return tmp, one, ranks
 
 
 def test_split_batches_learn_the_one_process_weights(runs):
     tmp, one, ranks = runs
-    a = torch.load(tmp / "one" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp / "two" / "checkpoint.pt", weights_only=False)
+    a = torch.load(tmp / "one" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp / "two" / "checkpoint.pt", weights_only=True)
     assert b["run"]["seen"] == a["run"]["seen"] == RUN["images"]
     assert torch.equal(a["weight"], b["weight"]) and torch.equal(a["theta"], b["theta"])
     # the whole batch's activity and traces, gathered by rank 0 (resumable with any split)
@@ -154,7 +154,8 @@ def test_batch_must_cover_the_processes():
 def test_torchrun_unsupervised_cli_matches_single_process(tmp_path):
     """``hebbtorch unsupervised --batch 4`` under torchrun: rank 0 writes the one-process run."""
     data = _bright_images(tmp_path / "data")
-    args = ["unsupervised", "--data", data, "--neurons", "16", "--images", "8", "--batch", "4",
+    args = ["unsupervised", "--dataset", data, "--neurons", "16", "--images", "8",
+            "--batch-size", "4",
             "--update-interval", "4", "--checkpoint-every", "4", "--label-images", "4",
             "--test-images", "4", "--eval-batch", "4", "--quiet"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -164,7 +165,7 @@ def test_torchrun_unsupervised_cli_matches_single_process(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
-    one, two = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False)
+    one, two = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=True)
                 for d in ("one", "two"))
     assert torch.equal(one["weight"], two["weight"]) and torch.equal(one["theta"], two["theta"])
     m1, m2 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))

@@ -7,7 +7,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hebbtorch.cli.common import ensure_out, positive_float, positive_int
+from hebbtorch.cli.common import (
+    add_batch_size,
+    add_data,
+    add_run,
+    add_subsets,
+    positive_float,
+    positive_int,
+    seed_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = asub.add_parser("train", help="train a spiking MLP by aSTDP; writes metrics.json, "
                         "learning_curve.png, checkpoint.pt, generated.png")
-    t.add_argument("--dataset", default="mnist-5k", help="mnist-5k, fashion-mnist, mnist")
-    t.add_argument("--data-root", default=None)
+    add_data(t)
     t.add_argument("--hidden", type=positive_int, default=256, help="hidden layer size")
     t.add_argument("--hidden-layers", type=positive_int, default=1)
     t.add_argument("--epochs", type=positive_int, default=5)
-    t.add_argument("--batch-size", type=positive_int, default=100)
+    add_batch_size(t, 100)
     t.add_argument("--steps", type=positive_int, default=24, help="time steps per phase")
     t.add_argument("--lr", type=positive_float, default=1.0,
                    help="delta-rule learning rate the STDP contrast is scaled to")
@@ -35,8 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="numerical derivative from the rate-current curve or perturbed "
                    "re-simulation")
     t.add_argument("--noise", type=float, default=0.3, help="current noise std per step")
-    t.add_argument("--max-train", type=positive_int, default=None)
-    t.add_argument("--max-test", type=positive_int, default=None)
+    add_subsets(t)
     t.add_argument("--eval-samples", type=positive_int, default=1000,
                    help="test samples for the per-epoch curve (final score uses all)")
     t.add_argument("--time-budget", type=positive_float, default=None,
@@ -44,9 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--per-class", type=positive_int, default=10, help="generated images per label")
     t.add_argument("--classifier", type=Path, default=None,
                    help="a `hebbtorch train` run folder used to score the generated images")
-    t.add_argument("--quiet", action="store_true")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", type=Path, default=Path("reports/astdp"))
+    add_run(t, "astdp", device=False)  # CPU: the rate curves and updates are small
     t.set_defaults(func=run_train)
 
     g = asub.add_parser("generate", help="clamp each label of a trained run and write a grid")
@@ -54,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--per-class", type=positive_int, default=10)
     g.add_argument("--classifier", type=Path, default=None,
                    help="a `hebbtorch train` run folder used to score the generated images")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=seed_int, default=0)
     g.add_argument("--out", type=Path, default=None, help="default: the run folder")
     g.set_defaults(func=run_generate)
 
@@ -64,13 +68,13 @@ def run_train(args: argparse.Namespace) -> int:
     from hebbtorch.learning.astdp import make_config
     from hebbtorch.learning.astdp_run import train_astdp
 
-    out = ensure_out(args.out)
-    side = load_dataset(args.dataset, split="test", root=args.data_root).images[0].numel()
-    sizes = (side, *([args.hidden] * args.hidden_layers), 10)
+    test = load_dataset(args.dataset, split="test", root=args.data_root)
+    sizes = (test.images[0].numel(), *([args.hidden] * args.hidden_layers), test.num_classes)
     cfg = make_config(sizes, steps=args.steps, lr=args.lr, gen_lr=args.gen_lr, mode=args.mode,
                       derivative=args.derivative, noise=args.noise)
-    m = train_astdp(cfg, out, dataset=args.dataset, epochs=args.epochs,
-                    batch_size=args.batch_size, max_train=args.max_train, max_test=args.max_test,
+    m = train_astdp(cfg, args.out, dataset=args.dataset, epochs=args.epochs,
+                    batch_size=args.batch_size, max_train=args.train_images,
+                    max_test=args.test_images, resume=args.resume, overwrite=args.overwrite,
                     eval_every_epoch=args.eval_samples, time_budget_s=args.time_budget,
                     seed=args.seed, data_root=args.data_root, quiet=args.quiet,
                     per_class=args.per_class, classifier=args.classifier)

@@ -8,7 +8,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hebbtorch.cli.common import ensure_out, positive_int
+from hebbtorch.cli.common import (
+    add_batch_size,
+    add_data,
+    add_renamed,
+    add_run,
+    ensure_out,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,17 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     from hebbtorch.studies.gradient_timing import MODES
 
     p = sub.add_parser("bptt-stdp", help="measure the STDP-like window of BPTT weight updates")
-    p.add_argument("--out", type=Path, default=Path("reports/bptt-stdp"), help="output folder")
     p.add_argument("--run", type=Path, default=None,
                    help="a run folder of `hebbtorch train` (seed-snn) to analyse")
     p.add_argument("--batches", type=positive_int, default=3, help="test batches for --run")
-    p.add_argument("--batch-size", type=positive_int, default=100)
+    add_batch_size(p, 100)
     p.add_argument("--epochs", type=int, default=0,
                    help="also train a fresh seed net this many epochs, histogram per epoch")
-    p.add_argument("--train-size", type=positive_int, default=500,
-                   help="training images for --epochs")
-    p.add_argument("--dataset", default="mnist-5k", help="data set for --epochs")
-    p.add_argument("--neurons", nargs="+", choices=NEURONS, default=list(NEURONS))
+    p.add_argument("--train-images", type=positive_int, default=500, metavar="N",
+                   help="training images for --epochs (default 500)")
+    add_data(p)
+    p.add_argument("--neuron", nargs="+", choices=NEURONS, default=list(NEURONS),
+                   help="neuron models to measure (default: all)")
+    add_renamed(p, "--train-images", "--neuron")
     p.add_argument("--losses", nargs="+", choices=LOSSES, default=list(LOSSES))
     p.add_argument("--max-dt", type=positive_int, default=60, help="sweep Δt in [-max, max] ms")
     p.add_argument("--no-rules", action="store_true",
@@ -35,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the two-neuron protocols (analyse --run / --epochs only)")
     p.add_argument("--mode", choices=MODES, default="nearest",
                    help="which post spike a gradient term is attributed to")
-    p.add_argument("--seed", type=int, default=0)
+    add_run(p, "bptt-stdp", resume=False, device=False, quiet=False)
     p.set_defaults(func=run)
 
 
@@ -51,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
     m = args.max_dt
     base = ProtocolConfig(dts=tuple(range(-m, m + 1)), t_post=m + 20, n_steps=2 * m + 40,
                           seed=args.seed)
-    s = run_study(out, neurons=args.neurons, losses=args.losses, base=base,
+    s = run_study(out, neurons=args.neuron, losses=args.losses, base=base,
                   rules=not args.no_rules, protocol=not args.only_run, run_dir=args.run,
                   n_batches=args.batches,
-                  batch_size=args.batch_size, epochs=args.epochs, train_size=args.train_size,
-                  dataset=args.dataset, mode=args.mode, seed=args.seed)
+                  batch_size=args.batch_size, epochs=args.epochs, train_size=args.train_images,
+                  dataset=args.dataset, data_root=args.data_root, mode=args.mode, seed=args.seed)
     print(f"{'window':40s} {'tau+ ms':>8s} {'tau- ms':>8s} {'r(ref)':>7s}  LTP  LTD")
     for group in ("windows", "ltd"):
         for k, f in s.get("protocol_fits", {}).get(group, {}).items():

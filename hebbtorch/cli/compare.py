@@ -6,8 +6,9 @@ import argparse
 import statistics
 from pathlib import Path
 
-from hebbtorch.cli.common import add_common, ensure_out
+from hebbtorch.cli.common import add_run, ensure_out, seed_int
 from hebbtorch.cli.train_args import add_train_args, config_from_args
+from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import save_figure, write_json, write_text
 
 
@@ -16,10 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train --model and its twin (e.g. seed-snn and seed-ann) with "
                        "the same data, epochs, batch size and optimiser, for each seed.")
     add_train_args(p)
-    add_common(p, "runs/compare")
-    p.add_argument("--seeds", type=int, nargs="+", default=None,
+    add_run(p, "compare")
+    p.add_argument("--seeds", type=seed_int, nargs="+", default=None,
                    help="several seeds: report mean ± std (default: --seed)")
-    p.add_argument("--resume", action="store_true", help="resume unfinished runs")
     p.set_defaults(func=run)
 
 
@@ -38,7 +38,11 @@ def compare(args: argparse.Namespace, out: Path) -> dict:
             if name not in ENCODED:  # the non-spiking twin sees the image itself
                 cfg.model_options["encoder"] = None
             run_dir = out / f"{name}-seed{seed}"
-            res = train(cfg, run_dir, resume=args.resume, quiet=args.quiet)
+            res = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
+                        quiet=args.quiet, time_budget_s=args.time_budget)
+            if "stopped_at" in res.metrics:
+                raise HebbtorchError(f"{run_dir} stopped by --time-budget before its end; "
+                                     "continue with the same command plus --resume")
             m = res.metrics
             results[name].append({"seed": seed, **m["final"], "parameters": m["parameters"]})
             if seed == seeds[0]:

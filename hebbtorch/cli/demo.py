@@ -5,9 +5,8 @@ and write a report folder (metrics, learning curves, neuron-activity pictures). 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from hebbtorch.cli.common import ensure_out
+from hebbtorch.cli.common import add_run, ensure_out
 from hebbtorch.cli.train_args import add_train_args
 
 
@@ -17,10 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_train_args(p)
     p.set_defaults(batch_size=100, epochs=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, default=Path("reports/demo"))
-    p.add_argument("--resume", action="store_true")
+    add_run(p, "demo")
     p.set_defaults(func=run, seeds=None)
 
 

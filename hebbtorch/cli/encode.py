@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hebbtorch.cli.common import ensure_out, positive_float, positive_int
+from hebbtorch.cli.common import add_data, add_run, ensure_out, positive_float, positive_int
 from hebbtorch.errors import HebbtorchError
 
 
@@ -16,16 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encode", help="compare spike encodings of one image (rasters + counts)")
     p.add_argument("image", nargs="?", type=Path, default=None,
                    help="a grayscale image: .png (or other format matplotlib reads) or .npy [H, W]")
-    p.add_argument("--dataset", default=None, help="take the image from a data set instead, "
-                   "e.g. mnist-5k, mnist, fashion-mnist")
+    add_data(p, default=None)  # the image from a data set instead of a file
     p.add_argument("--index", type=int, default=0, help="example index in --dataset (default 0)")
     p.add_argument("--split", default="test", help="split of --dataset (default test)")
     p.add_argument("--steps", type=positive_int, default=50, help="time steps (default 50)")
     p.add_argument("--max-rate", type=positive_float, default=200.0,
                    help="rate of a white pixel in Hz, dt = 1 ms (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--gif", action="store_true", help="also write encoding_events.gif (DVS)")
-    p.add_argument("--out", type=Path, default=Path("runs/encode"), help="output folder")
+    add_run(p, "encode", resume=False, device=False, quiet=False)
     p.set_defaults(func=run)
 
 
@@ -58,10 +56,11 @@ def load_image(path: Path) -> np.ndarray:
     return img
 
 
-def _dataset_image(name: str, split: str, index: int) -> tuple[np.ndarray, str]:
+def _dataset_image(name: str, split: str, index: int,
+                   root: str | None = None) -> tuple[np.ndarray, str]:
     from hebbtorch.data import load_dataset
 
-    ds = load_dataset(name, split)
+    ds = load_dataset(name, split, root=root)
     images = np.asarray(ds.images)
     if not 0 <= index < len(images):
         raise HebbtorchError(f"--index must be in [0, {len(images) - 1}] for {name} {split}, "
@@ -108,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.image is not None:
         img, source = load_image(args.image), str(args.image)
     else:
-        img, source = _dataset_image(args.dataset, args.split, args.index)
+        img, source = _dataset_image(args.dataset, args.split, args.index, args.data_root)
     out = ensure_out(args.out)
     codes = encode_all(img, args.steps, args.max_rate, args.seed)
     events = codes.pop("_events")

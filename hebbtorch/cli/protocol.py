@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hebbtorch.cli.common import ensure_out, positive_int
+from hebbtorch.cli.common import add_run, ensure_out, positive_int
 from hebbtorch.errors import HebbtorchError
 
 HIPPO_SETS = ",".join(f"hippocampal/{i}/{m}" for i in ("all_to_all", "nearest")
@@ -61,13 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="published parameter set, e.g. cortical_slices (gb) or "
                         "hippocampal/all_to_all/full (triplet); comma-separated: one per rule "
                         "(empty = that rule's default)")
-    p.add_argument("--seed", type=int, default=0, help="seed of Poisson protocols (default 0)")
     p.add_argument("--reps", type=positive_int, default=None,
-                   help="repetitions of stochastic protocols (rate, speed)")
-    p.add_argument("--out", type=Path, default=Path("results/protocols"), help="output folder")
-    p.add_argument("--stem", default=None,
+                   help="repetitions of stochastic protocols (rate, speed; simulated in chunks)")
+    p.add_argument("--stem", type=stem_name, default=None,
                    help="output file name without extension (default: from the protocol, "
                         "rules and params)")
+    add_run(p, "protocol", resume=False, device=False, quiet=False)  # --seed: Poisson trains
     p.set_defaults(func=run)
 
 
@@ -126,11 +125,22 @@ def run_one(name: str, rules: str, params: str | None, seed: int, reps: int | No
     return results
 
 
+def stem_name(text: str) -> str:
+    """A file name inside --out: no folders, no '..'."""
+    if not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"expected a file name without folders, got {text!r}")
+    return text
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from hebbtorch import distributed as ddp
+    from hebbtorch.learning.run import check_memory
 
+    if args.reps:  # results: rates x repetitions x 2 variants x 2 float64 (+ a chunk's trains)
+        check_memory(args.reps * 9 * 2 * 2 * 8 + 2**28, f"--reps {args.reps}",
+                     "lower --reps")
     out = ensure_out(args.out)
     info = ddp.setup(torch.device("cpu"))  # joins torchrun's group (gloo); no-op otherwise
     try:

@@ -4,9 +4,8 @@ benchmarks; writes ``spikeprop_<task>.json`` and ``spikeprop_<task>.png`` to ``-
 from __future__ import annotations
 
 import argparse
-import time
 
-from hebbtorch.cli.common import add_common, ensure_out, positive_float, positive_int
+from hebbtorch.cli.common import add_batch_size, add_run, positive_float, positive_int
 
 PAPER = {"xor": {"epochs_to_converge": 250, "train_accuracy": 1.0},
          "iris": {"epochs_to_converge": 1000, "train_accuracy": 0.974, "test_accuracy": 0.961}}
@@ -28,13 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="maximum epochs (xor: 1000, stops at convergence; iris: 30)")
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate")
     p.add_argument("--hidden", type=positive_int, default=None, help="hidden neurons")
-    p.add_argument("--batch-size", type=positive_int, default=None,
-                   help="patterns per update (xor: 1, the paper's on-line learning; iris: 5)")
+    add_batch_size(p, None, "patterns per update (xor: 1, the paper's on-line learning; "
+                   "iris: 5)")
     p.add_argument("--target-loss", type=positive_float, default=1.0,
                    help="xor convergence: all patterns right and mean E < this (ms^2)")
     p.add_argument("--sign-constrained", action="store_true",
                    help="the paper's excitatory/inhibitory neurons (weights >= 0 times a sign)")
-    add_common(p, "runs/spikeprop")
+    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
+                   help="stop after the epoch that passes this many seconds (continue with "
+                   "--resume)")
+    add_run(p, "spikeprop", device=False)  # CPU only: a few small float64 tensors
     p.set_defaults(func=run)
 
 
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from hebbtorch.io import save_figure, write_json
-    from hebbtorch.networks import spikeprop as sp
+    from hebbtorch.learning import spikeprop as sp
+    from hebbtorch.learning.run import Budget, RunFolder
     from hebbtorch.viz.style import figure
 
     d = DEFAULTS[args.task]
@@ -60,12 +63,31 @@ def run(args: argparse.Namespace) -> int:
     w_init = (0.0, d["w_init"][1]) if args.sign_constrained else d["w_init"]
     cfg = sp.SpikePropConfig(sizes=sizes, w_init=w_init, sign_constrained=args.sign_constrained)
     net = sp.SpikePropNet(cfg, g)
-    t0 = time.perf_counter()
-    result = sp.fit(net, train, lr=lr, epochs=epochs, classify=classify, test=test,
-                    batch_size=batch, target_loss=target,
-                    stop_at_convergence=args.task == "xor", generator=g)
-    wall = time.perf_counter() - t0
-    out = ensure_out(args.out)
+    config = {"task": args.task, "epochs": epochs, "lr": lr, "hidden": hidden,
+              "batch_size": batch, "target_loss": args.target_loss,
+              "sign_constrained": args.sign_constrained, "seed": args.seed}
+    with RunFolder(args.out, "spikeprop", config, resume=args.resume,
+                   overwrite=args.overwrite) as folder:
+        saved = folder.load(("config", "weights", "rng", "history", "converged", "wall"))
+        budget = Budget(args.time_budget, spent=saved["wall"] if saved else 0.0)
+
+        def checkpoint(state: dict) -> bool:
+            folder.save({"config": config, **state, "wall": budget.elapsed})
+            return budget.exceeded()
+
+        result = sp.fit(net, train, lr=lr, epochs=epochs, classify=classify, test=test,
+                        batch_size=batch, target_loss=target,
+                        stop_at_convergence=args.task == "xor", generator=g, state=saved,
+                        on_epoch=checkpoint)
+        wall = budget.elapsed
+        out = folder.path
+        stopped = (result.epochs < epochs and result.converged_at is None)
+        if not stopped:
+            folder.finish()
+    if stopped:
+        print(f"spikeprop {args.task}: stopped by --time-budget after {result.epochs} epochs; "
+              "continue with the same command plus --resume")
+        return 0
     final = result.history[-1]
     report = {"task": args.task, "sizes": list(sizes), "lr": lr, "batch_size": batch,
               "seed": args.seed, "tau_ms": cfg.tau, "delays_ms": list(cfg.delays),

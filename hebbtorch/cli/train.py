@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hebbtorch.cli.common import add_common, ensure_out
+from hebbtorch.cli.common import add_run
 from hebbtorch.cli.train_args import add_train_args, config_from_args
 
 
@@ -13,9 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train a spiking (or non-spiking) network by BPTT. Writes "
                        "metrics.json/.csv, batches.csv, learning_curves.png and checkpoint.pt.")
     add_train_args(p)
-    add_common(p, "runs/train")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from --out/checkpoint.pt (bit for bit on CPU)")
+    add_run(p, "train")
     p.add_argument("--stop-after-batches", type=int, default=None, metavar="N",
                    help="stop after N optimizer steps (checkpointed; continue with --resume)")
     p.set_defaults(func=run)
@@ -26,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from hebbtorch.learning.bptt import train
 
     cfg = config_from_args(args)
-    out = ensure_out(args.out) if is_main_process() else args.out
-    result = train(cfg, out, resume=args.resume, quiet=args.quiet,
-                   stop_after_batches=args.stop_after_batches)
+    out = args.out
+    result = train(cfg, out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+                   stop_after_batches=args.stop_after_batches, time_budget_s=args.time_budget)
     if not is_main_process():  # under torchrun only rank 0 reports
         return 0
     if "stopped_at" in result.metrics:

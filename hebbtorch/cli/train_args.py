@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from hebbtorch.cli.common import positive_float, positive_int
+from hebbtorch.cli.common import (
+    add_batch_size,
+    add_data,
+    add_subsets,
+    positive_float,
+    positive_int,
+)
 from hebbtorch.encoding.registry import IMAGE_ENCODERS
 from hebbtorch.learning.config import (
     LEARNING_RULES,
@@ -20,17 +26,7 @@ from hebbtorch.neurons.surrogate import SURROGATES
 
 def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> None:
     p.add_argument("--model", default=model, choices=sorted(MODELS), help=f"default {model}")
-    p.add_argument(
-        "--dataset",
-        default="mnist-5k",
-        help="mnist-5k (ships with the install), fashion-mnist, mnist, or an IDX folder",
-    )
-    p.add_argument("--data-root", default=None, help="folder holding the data set's files")
-    p.add_argument(
-        "--download",
-        action="store_true",
-        help="download the data set into --data-root (or ./data) if it is missing",
-    )
+    add_data(p, download=True)
     p.add_argument("--epochs", type=positive_int, default=3)
     p.add_argument(
         "--steps",
@@ -45,7 +41,7 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
         default=1,
         help="number of hidden layers of the MLP models (default 1)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=1000)
+    add_batch_size(p, 1000)
     p.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
     p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate")
     p.add_argument("--momentum", type=float, default=0.5)
@@ -64,10 +60,7 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
         "~3e-4 relative error; same as fp32 on CPU) or bf16 (autocast, ~1e-3..1e-2; loss, "
         "weights and neuron state stay fp32)",
     )
-    p.add_argument(
-        "--max-train", type=positive_int, default=None, help="use only N training samples"
-    )
-    p.add_argument("--max-test", type=positive_int, default=None, help="use only N test samples")
+    add_subsets(p)
     p.add_argument(
         "--checkpoint-every",
         type=int,
@@ -97,7 +90,9 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
     p.add_argument("--neuron", default=None, choices=sorted(NEURONS),
                    help="hidden neurons of lif-mlp/lif-conv (default lif): " + "; ".join(
                        f"{k}: {m.help}" for k, m in NEURONS.items()))
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
+                   help="stop training after this many seconds (checkpointed; continue with "
+                   "--resume)")
 
 
 def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
@@ -131,8 +126,8 @@ def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:
         schedule=args.schedule,
         seed=args.seed,
         device=args.device,
-        max_train=args.max_train,
-        max_test=args.max_test,
+        max_train=args.train_images,
+        max_test=args.test_images,
         checkpoint_every=args.checkpoint_every,
         download=args.download,
         precision=args.precision,

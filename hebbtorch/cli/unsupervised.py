@@ -6,9 +6,15 @@ rule); resumable. Under ``torchrun`` the lanes of ``--batch`` are split across t
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from hebbtorch.cli.common import ensure_out, positive_float, positive_int
+from hebbtorch.cli.common import (
+    add_batch_size,
+    add_data,
+    add_run,
+    device_name,
+    positive_float,
+    positive_int,
+)
 from hebbtorch.plasticity import registry
 
 
@@ -37,17 +43,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "1: every step, which float32 cannot resolve: see GraupnerBrunel)")
     p.add_argument("--neurons", type=positive_int, default=100,
                    help="excitatory (= inhibitory) neurons (default 100)")
-    p.add_argument("--data", default="mnist-5k",
-                   help="mnist-5k (ships with the install), fashion-mnist, mnist or an IDX folder")
-    p.add_argument("--data-root", default=None)
+    add_data(p)
     p.add_argument("--images", type=positive_int, default=1000,
                    help="training images shown (cycling through the training set)")
-    p.add_argument("--batch", type=positive_int, default=1,
-                   help="1: exact online learning (default); >1: that many images at once, "
+    add_batch_size(p, 1, "1: exact online learning (default); >1: that many images at once, "
                    "weight updates averaged over them (split across torchrun's processes)")
-    p.add_argument("--label-images", type=positive_int, default=1000,
-                   help="training images used (frozen) to label the neurons")
-    p.add_argument("--test-images", type=positive_int, default=1000)
+    p.add_argument("--label-images", type=positive_int, default=None,
+                   help="training images used (frozen) to label the neurons (default 1000, or "
+                   "all if fewer)")
+    p.add_argument("--test-images", type=positive_int, default=None,
+                   help="test images classified (default 1000, or all if fewer)")
     p.add_argument("--eval-batch", type=positive_int, default=50,
                    help="images simulated at once in the frozen evaluation")
     p.add_argument("--update-interval", type=positive_int, default=250,
@@ -55,12 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
     p.add_argument("--time-budget", type=positive_float, default=None,
                    help="stop training after this many seconds (then evaluate)")
-    p.add_argument("--device", default="cpu",
-                   help="cpu (default) or cuda: the exact online mode with dc, triplet or calcium "
-                   "(and frozen evaluation with --eval-batch 1) runs in a Triton kernel there")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("reports/unsupervised"))
+    add_run(p, "unsupervised")  # on cuda the exact online mode with dc, triplet or calcium
+    # (and frozen evaluation with --eval-batch 1) runs in a Triton kernel
     p.set_defaults(func=run)
 
 
@@ -80,17 +81,17 @@ def run(args: argparse.Namespace) -> int:
     from hebbtorch import distributed as ddp
     from hebbtorch.learning.unsupervised import train_unsupervised
 
-    out = ensure_out(args.out)
+    device = device_name(args.device)
     info = ddp.setup(torch.device("cpu"))  # joins torchrun's group (gloo); no-op otherwise
     try:
         train_unsupervised(
-            out, rule=args.rule, neurons=args.neurons, dataset=args.data,
-            images=args.images, batch=args.batch, label_images=args.label_images,
+            args.out, rule=args.rule, neurons=args.neurons, dataset=args.dataset,
+            images=args.images, batch=args.batch_size, label_images=args.label_images,
             test_images=args.test_images, eval_batch=args.eval_batch,
             update_interval=args.update_interval, checkpoint_every=args.checkpoint_every,
             seed=args.seed, data_root=args.data_root, time_budget_s=args.time_budget,
-            quiet=args.quiet, device=args.device, gb_calcium=args.gb_calcium,
-            gb_set=args.gb_set,
+            quiet=args.quiet, device=device, resume=args.resume, overwrite=args.overwrite,
+            gb_calcium=args.gb_calcium, gb_set=args.gb_set,
             gb_rate_normalised=args.gb_rate_normalised, gb_drift_every=args.gb_drift_every,
             gb_params=dict(args.gb_param) if args.gb_param else None)
     finally:

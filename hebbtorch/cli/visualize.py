@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hebbtorch.cli.common import ensure_out
+from hebbtorch.cli.common import ensure_out, seed_int
 from hebbtorch.errors import HebbtorchError
 
 
@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("visualize", help="heat maps and traces of neuron activity for one example")
     p.add_argument("--run", type=Path, required=True, help="a run folder (with checkpoint.pt)")
     p.add_argument("--index", type=int, default=0, help="test-set example to show (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input noise")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the input noise")
     p.add_argument("--out", type=Path, default=None, help="default: RUN/pictures")
     p.set_defaults(func=run)
 

@@ -5,16 +5,17 @@ images scored by a separately trained classifier (a run folder of ``hebbtorch tr
 from __future__ import annotations
 
 import json
-import time
+import math
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
+from hebbtorch.data.preflight import check_splits
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.io import atomic_write, save_figure, write_json
+from hebbtorch.io import save_figure, write_json
 from hebbtorch.learning.astdp import ASTDPConfig, ASTDPNetwork, load_astdp
-
-CHECKPOINT = "checkpoint.pt"
+from hebbtorch.learning.run import CHECKPOINT, Budget, RunFolder, load_checkpoint
 
 
 def _load(dataset: str, split: str, limit: int | None, data_root: str | None):
@@ -32,63 +33,97 @@ def train_astdp(config: ASTDPConfig, out: str | Path, *, dataset: str = "mnist-5
                 max_test: int | None = None, eval_every_epoch: int | None = 1000,
                 time_budget_s: float | None = None, seed: int = 0,
                 data_root: str | None = None, quiet: bool = False,
-                per_class: int = 10, classifier: str | Path | None = None) -> dict:
-    """Train by aSTDP; writes ``metrics.json``, ``learning_curve.png``, ``checkpoint.pt``,
-    ``generated.png`` (and ``generated_scores.json`` when ``classifier`` is given).
+                per_class: int = 10, classifier: str | Path | None = None,
+                resume: bool = False, overwrite: bool = False) -> dict:
+    """Train by aSTDP; writes ``metrics.json``, ``learning_curve.png``, ``checkpoint.pt``
+    (after every epoch: ``resume=True`` continues exactly), ``generated.png`` (and
+    ``generated_scores.json`` when ``classifier`` is given). ``out`` is a
+    :class:`~hebbtorch.learning.run.RunFolder` (``overwrite`` replaces an earlier run).
 
     ``eval_every_epoch``: test samples used for the per-epoch curve (None: all); the final
     accuracy always uses the whole test split (or ``max_test``). ``time_budget_s`` stops training
-    at the first batch boundary past the budget (recorded in the metrics)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    at the first batch boundary past the budget (recorded in the metrics; the run stays
+    unfinished, ``resume`` goes on from its last epoch)."""
     if epochs < 1 or batch_size < 1:
         raise HebbtorchError("epochs and batch size must be >= 1")
+    budget = Budget(time_budget_s)
     xtr, ytr = _load(dataset, "train", max_train, data_root)
     xte, yte = _load(dataset, "test", max_test, data_root)
+    shape = check_splits(xtr, ytr, xte, yte, dataset, max_classes=config.sizes[-1])
+    pixels = math.prod(shape.image_shape)
+    if pixels != config.sizes[0]:
+        raise HebbtorchError(f"{dataset}: images of {pixels} pixels, the network takes "
+                             f"{config.sizes[0]}")
+    run_config = {"astdp": config.to_dict(), "dataset": dataset, "epochs": epochs,
+                  "batch_size": batch_size, "max_train": max_train, "max_test": max_test,
+                  "eval_every_epoch": eval_every_epoch, "seed": seed}
+    with RunFolder(out, "astdp train", run_config, resume=resume,
+                   overwrite=overwrite) as folder:
+        return _train(folder, config, run_config, xtr, ytr, xte, yte, budget, quiet=quiet,
+                      per_class=per_class, classifier=classifier)
+
+
+def _train(folder: RunFolder, config: ASTDPConfig, run_config: dict, xtr, ytr, xte, yte,
+           budget: Budget, *, quiet: bool, per_class: int, classifier) -> dict:
+    out, dataset, seed = folder.path, run_config["dataset"], run_config["seed"]
+    epochs, batch_size = run_config["epochs"], run_config["batch_size"]
+    eval_every_epoch = run_config["eval_every_epoch"]
     net = ASTDPNetwork(config, seed=seed)
     g = torch.Generator().manual_seed(seed + 1)
-    history, batches = [], []
-    t0 = time.time()
+    history, batches, seen, spent = [], [], 0, 0.0
+    saved = folder.load(("config", "model", "rng", "history", "batches", "seen", "seconds"))
+    if saved is not None:
+        net.load_state_dict(saved["model"])
+        g.set_state(saved["rng"])
+        history, batches = saved["history"], saved["batches"]
+        seen, spent = saved["seen"], saved["seconds"]
+        if not quiet:
+            print(f"resuming {out} after epoch {len(history)}")
+    budget = Budget(budget.seconds, spent=spent)
     stopped = False
     n = len(ytr)
-    seen = 0
-    for epoch in range(1, epochs + 1):
+    for epoch in range(len(history) + 1, epochs + 1):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
         accs = []
-        for b, i in enumerate(range(0, n, batch_size)):
+        bar = tqdm(range(0, n, batch_size), desc=f"aSTDP epoch {epoch}/{epochs}", leave=False,
+                   disable=quiet, dynamic_ncols=True)
+        for b, i in enumerate(bar):
             idx = order[i:i + batch_size]
             stats = net.train_batch(xtr[idx].float().div(255.0), ytr[idx], g)
             accs.append(stats.get("train_acc", float("nan")))
             seen += len(idx)
             batches.append({"epoch": epoch, "batch": b, **stats})
-            if time_budget_s is not None and time.time() - t0 > time_budget_s:
+            if budget.exceeded():
                 stopped = True
                 break
+        bar.close()
         m = eval_every_epoch if eval_every_epoch else len(yte)
         ev = net.evaluate(xte[:m], yte[:m], generator=torch.Generator().manual_seed(seed + 2))
         row = {"epoch": epoch, "train_accuracy": sum(accs) / max(len(accs), 1),
                "test_accuracy": ev["accuracy"], "test_recon_mse": ev["recon_mse"],
-               "test_samples": min(m, len(yte)), "seconds": time.time() - t0,
+               "test_samples": min(m, len(yte)), "seconds": budget.elapsed,
                "samples_seen": seen}
         history.append(row)
+        if not stopped:  # a whole epoch: the point to resume from
+            folder.save({"config": run_config, "model": net.state_dict(), "rng": g.get_state(),
+                         "history": history, "batches": batches, "seen": seen,
+                         "seconds": budget.elapsed, "seed": seed,
+                         "astdp_config": config.to_dict()})
         if not quiet:
             print(f"epoch {epoch}: train acc {row['train_accuracy']:.3f}, test acc "
                   f"{row['test_accuracy']:.3f} ({row['test_samples']} samples), recon mse "
                   f"{row['test_recon_mse']:.4f}, {row['seconds']:.0f}s", flush=True)
         if stopped:
             break
-    train_seconds = time.time() - t0
+    train_seconds = budget.elapsed
     final = net.evaluate(xte, yte, generator=torch.Generator().manual_seed(seed + 2))
-    state = {"config": config.to_dict(), "model": net.state_dict(), "seed": seed,
-             "dataset": dataset}
-    atomic_write(out / CHECKPOINT, lambda f: torch.save(state, f))
     save_figure(learning_curve(history, batches, title=f"aSTDP on {dataset}"),
                 out / "learning_curve.png")
     gen = generate_report(net, out, per_class=per_class, classifier=classifier, seed=seed)
     metrics = {
         "method": "aSTDP", "dataset": dataset, "config": config.to_dict(), "seed": seed,
-        "epochs_run": len(history), "batch_size": batch_size, "train_samples": n,
-        "time_budget_s": time_budget_s, "stopped_by_budget": stopped,
+        "epochs_run": len(history), "batch_size": batch_size, "train_samples": len(ytr),
+        "time_budget_s": budget.seconds, "stopped_by_budget": stopped,
         "train_seconds": train_seconds, "torch": torch.__version__,
         "history": history,
         "final": {"test_accuracy": final["accuracy"], "test_recon_mse": final["recon_mse"],
@@ -96,6 +131,8 @@ def train_astdp(config: ASTDPConfig, out: str | Path, *, dataset: str = "mnist-5
         "generation": gen,
     }
     write_json(out / "metrics.json", metrics)
+    if not stopped:
+        folder.finish()
     if not quiet:
         print(f"aSTDP on {dataset}: test accuracy {100 * final['accuracy']:.2f}% "
               f"({len(yte)} samples) after {train_seconds:.0f}s; report in {out}")
@@ -195,15 +232,9 @@ def generate_report(net: ASTDPNetwork, out: str | Path, *, per_class: int = 10,
 
 
 def load_run(run_dir: str | Path) -> ASTDPNetwork:
-    path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
-        raise HebbtorchError(
-            f"no {CHECKPOINT} in {run_dir}: run `hebbtorch astdp train` there first")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
-        raise HebbtorchError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
-    return load_astdp(state)
+    state = load_checkpoint(Path(run_dir) / CHECKPOINT, ("model",))
+    # run folders save the network's config beside the run's; older ones as "config"
+    return load_astdp({**state, "config": state.get("astdp_config", state.get("config"))})
 
 
 def generate_command(run_dir: str | Path, out: str | Path | None = None, *, per_class: int = 10,

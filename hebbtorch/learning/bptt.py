@@ -15,7 +15,7 @@ always computed on fp32 logits.
 
 from __future__ import annotations
 
-import json
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -26,17 +26,25 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from hebbtorch import distributed as ddp
+from hebbtorch.data.preflight import check_splits
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.io import atomic_write, write_json
+from hebbtorch.io import write_json
 from hebbtorch.kernels import finite
 from hebbtorch.learning.config import TrainConfig
 from hebbtorch.learning.online import sequential_grads
 from hebbtorch.learning.precision import autocast, matmul_precision
 from hebbtorch.learning.report import write_history
+from hebbtorch.learning.run import (
+    CHECKPOINT,
+    Budget,
+    Divergence,
+    RunFolder,
+    check_memory,
+    load_checkpoint,
+)
 from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
 
-CHECKPOINT = "checkpoint.pt"
 # TrainConfig fields newer than some checkpoints; each default must be the behaviour before it
 ADDED_FIELDS = ("precision", "learning")
 
@@ -66,14 +74,7 @@ def _as_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def load_split(cfg: TrainConfig, split: str):
-    from hebbtorch.data import load_dataset
-
-    ds = load_dataset(cfg.dataset, split=split, root=cfg.data_root, download=cfg.download)
-    limit = cfg.max_train if split == "train" else cfg.max_test
-    images, labels = ds.images, ds.labels
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-    return images, labels
+    return _load_with_classes(cfg, split)[:2]
 
 
 @torch.no_grad()
@@ -102,72 +103,101 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return {"loss": loss_sum / n, "accuracy": correct / n}
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    atomic_write(path, lambda f: torch.save(state, f))
-
-
-def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
-        raise HebbtorchError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
-    saved = dict(state.get("config", {}))
-    mine = cfg.to_dict()
-    # fields added after a checkpoint was written: their defaults are what it ran with
+def _same_config(old: dict, new: dict) -> bool:
+    """Configs saved before a field existed ran with its default."""
     defaults = TrainConfig().to_dict()
-    for k in ADDED_FIELDS:
-        saved.setdefault(k, defaults[k])
-    # these may change between a run and its resumption without changing its result
-    for k in ("device", "checkpoint_every", "download"):
-        saved.pop(k, None)
-        mine.pop(k, None)
-    if saved != mine:
-        diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
-        raise HebbtorchError(
-            f"checkpoint {path} was written with a different configuration ({', '.join(diff)}); "
-            "use another --out folder or the same options")
-    return state
+    return {**{k: defaults[k] for k in ADDED_FIELDS}, **old} == new
+
+
+def _check_memory(cfg: TrainConfig, pixels: int, classes: int, n_train: int) -> None:
+    """A lower bound of the memory of a run (an MLP of its sizes: weights with gradients and
+    optimizer state, and the neuron states BPTT keeps for every step), refused before the
+    model is built when it cannot fit."""
+    spec = get_spec(cfg.model)
+    steps = spec.default_steps if cfg.num_steps is None else cfg.num_steps
+    hidden = cfg.hidden or 100
+    layers = int(cfg.model_options.get("hidden_layers", 1))
+    weights = pixels * hidden + hidden * hidden * (layers - 1) + hidden * classes
+    batch = min(cfg.batch_size, n_train)
+    states = batch * steps * (pixels + 3 * hidden * layers) if spec.spiking else batch * hidden
+    check_memory(4.0 * (4 * weights + states), f"{cfg.model} with --hidden {hidden}, --steps "
+                 f"{steps} and batches of {batch}", "lower them", resolve_device(cfg.device))
+
+
+def _with_data_shape(cfg: TrainConfig, tr_x, tr_y, te_x, te_y,
+                     n_classes: int | None = None) -> None:
+    """Size the model's input and output from the data (option only where it differs from
+    MNIST's 28x28 and 10 classes, so configs of earlier runs stay equal for --resume)."""
+    shape = check_splits(tr_x, tr_y, te_x, te_y, cfg.dataset,
+                         n_classes=n_classes)
+    if len(shape.image_shape) != 2:
+        raise HebbtorchError(f"{cfg.dataset}: expected grey images [N, H, W], got "
+                             f"{tuple(tr_x.shape)}")
+    _check_memory(cfg, math.prod(shape.image_shape), shape.n_classes, len(tr_y))
+    if shape.image_shape != (28, 28):
+        cfg.model_options["image"] = list(shape.image_shape)
+    if shape.n_classes != 10:
+        cfg.model_options["classes"] = shape.n_classes
 
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: bool = False,
-          stop_after_batches: int | None = None, data=None) -> TrainResult:
-    """Train ``cfg.model`` on ``cfg.dataset`` by BPTT, writing reports and checkpoints to ``out``.
+          overwrite: bool = False, stop_after_batches: int | None = None,
+          time_budget_s: float | None = None, data=None) -> TrainResult:
+    """Train ``cfg.model`` on ``cfg.dataset`` by BPTT, writing reports and checkpoints to ``out``
+    (a :class:`~hebbtorch.learning.run.RunFolder`: ``resume`` continues its checkpoint,
+    ``overwrite`` replaces an earlier run in it).
 
-    stop_after_batches: end this call after that many optimizer steps (a time-boxed job); the
-    checkpoint then lets ``resume=True`` continue exactly where it stopped.
-    data: optional ``(train_images, train_labels, test_images, test_labels)`` (uint8 images)
-    instead of loading ``cfg.dataset``.
+    stop_after_batches / time_budget_s: end this call after that many optimizer steps or
+    seconds of training (a time-boxed job); the checkpoint then lets ``resume=True`` continue
+    exactly where it stopped. data: optional ``(train_images, train_labels, test_images,
+    test_labels)`` (uint8 images) instead of loading ``cfg.dataset``. The model's input size
+    and class count come from the data.
 
     Launched by ``torchrun`` with ``WORLD_SIZE > 1``, joins the process group (and leaves it at
     the end if it joined it here) and trains data-parallel; ``cfg.batch_size`` is the global
     batch and must be divisible by the world size.
     """
     cfg.validate()
+    budget = Budget(time_budget_s)
     device = resolve_device(cfg.device)
+    n_classes = None
+    if data is None:  # before anything is written: a bad data set fails first
+        tr_x, tr_y, n_classes = _load_with_classes(cfg, "train")
+        te_x, te_y, _ = _load_with_classes(cfg, "test")
+    else:
+        tr_x, tr_y, te_x, te_y = data
+    _with_data_shape(cfg, tr_x, tr_y, te_x, te_y, n_classes)
     info = ddp.setup(device)
     try:
-        with matmul_precision(cfg.precision):
-            return _train(cfg, Path(out), ddp.rank_device(device, info), info, resume=resume,
-                          quiet=quiet or not info.is_main,
-                          stop_after_batches=stop_after_batches, data=data)
+        with RunFolder(out, "train", cfg.to_dict(), resume=resume, overwrite=overwrite,
+                       ignore=("device", "checkpoint_every", "download"),
+                       compatible=_same_config, main=info.is_main) as run, \
+                matmul_precision(cfg.precision):
+            return _train(cfg, run, ddp.rank_device(device, info), info,
+                          quiet=quiet or not info.is_main, budget=budget,
+                          stop_after_batches=stop_after_batches,
+                          data=(tr_x, tr_y, te_x, te_y))
     finally:
         ddp.teardown(info)
 
 
-def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo, *,
-           resume: bool, quiet: bool, stop_after_batches: int | None, data) -> TrainResult:
+def _load_with_classes(cfg: TrainConfig, split: str):
+    from hebbtorch.data import load_dataset
+
+    ds = load_dataset(cfg.dataset, split=split, root=cfg.data_root, download=cfg.download)
+    limit = cfg.max_train if split == "train" else cfg.max_test
+    return ds.images[:limit], ds.labels[:limit], ds.num_classes
+
+
+def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.DistInfo, *,
+           quiet: bool, budget: Budget, stop_after_batches: int | None, data) -> TrainResult:
     main = info.is_main
+    out = run.path
     if info.enabled:
         ddp.check_batch(cfg.batch_size, info)
         if cfg.learning != "bptt":
             raise HebbtorchError(f"--learning {cfg.learning} runs in one process only")
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    if data is None:
-        tr_x, tr_y = load_split(cfg, "train")
-        te_x, te_y = load_split(cfg, "test")
-    else:
-        tr_x, tr_y, te_x, te_y = data
+    tr_x, tr_y, te_x, te_y = data
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options).to(device)
@@ -183,16 +213,21 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
     history: list[dict] = []
     batch_log: list[dict] = []
     start_epoch, start_batch, elapsed = 0, 0, 0.0
-    ckpt_path = out / CHECKPOINT
-    if resume and ckpt_path.exists():
-        state = _load_checkpoint(ckpt_path, cfg)
+    ckpt_path = run.checkpoint
+    if run.resuming:
+        state = _check_state(run.load(REQUIRED), ckpt_path)
         saved_world = state.get("world_size", 1)
         if saved_world != info.world_size:
             raise HebbtorchError(
                 f"checkpoint {ckpt_path} was written by {saved_world} process(es); resume it "
                 f"with the same number (now {info.world_size})")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            why = (str(e).strip().splitlines() or [""])[0][:160]
+            raise HebbtorchError(f"checkpoint {ckpt_path} does not fit this model ({why})"
+                                 ) from None
         noise_rng = state["noise_rng_ranks"][info.rank] if info.enabled else state["noise_rng"]
         torch_rng = state["torch_rng_ranks"][info.rank] if info.enabled else state["torch_rng"]
         noise.set_state(noise_rng.to(noise.get_state().device))
@@ -205,6 +240,8 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
     n_batches = -(-len(tr_y) // cfg.batch_size)
     total = cfg.epochs * n_batches
     steps_this_call = 0
+    diverged = Divergence(cfg.lr)
+    budget = Budget(budget.seconds)  # this call's training time only
 
     def checkpoint(epoch: int, batch: int) -> None:
         state = {
@@ -217,9 +254,17 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
             state["world_size"] = info.world_size
             state["noise_rng_ranks"] = ddp.gather_objects(noise.get_state().cpu(), info)
             state["torch_rng_ranks"] = ddp.gather_objects(torch.get_rng_state(), info)
-        if main:
-            _save_checkpoint(ckpt_path, state)
+        run.save(state)
 
+    def stop_now() -> bool:
+        if stop_after_batches is not None and steps_this_call >= stop_after_batches:
+            return True  # the same on every rank
+        if budget.seconds is None:
+            return False
+        return ddp.broadcast_object(budget.exceeded(), info) if info.enabled \
+            else budget.exceeded()  # rank 0's clock decides
+
+    metrics: dict = {}
     model.train()
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.schedule == "seed" and epoch > 0 and start_batch == 0:
@@ -254,11 +299,9 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
                 global_loss = stats[0] / n_global
             else:
                 loss = global_loss = F.cross_entropy(logits, y)
-            if not torch.isfinite(global_loss):
-                checkpoint(epoch, b)
-                raise HebbtorchError(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, batch {b}: lower the "
-                    "learning rate (state before this batch saved in the checkpoint)")
+            diverged.check(float(global_loss.detach()), f"epoch {epoch + 1}, batch {b}",
+                           f"the last good checkpoint is kept in {out}"
+                           if ckpt_path.exists() else "no checkpoint was written yet")
             if cfg.learning == "bptt":
                 loss.backward()
             optimizer.step()
@@ -276,8 +319,7 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
                 elapsed += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 checkpoint(epoch, done)
-            if stop_after_batches is not None and steps_this_call >= stop_after_batches \
-                    and done < n_batches:
+            if done < n_batches and stop_now():
                 elapsed += time.perf_counter() - t0
                 checkpoint(epoch, done)
                 bar.close()
@@ -289,8 +331,7 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
         if not main:  # rank 0 evaluates and reports; the others wait for its numbers
             checkpoint(epoch + 1, 0)
             history, metrics = ddp.broadcast_object(None, info)
-            if stop_after_batches is not None and steps_this_call >= stop_after_batches \
-                    and epoch + 1 < cfg.epochs:
+            if epoch + 1 < cfg.epochs and stop_now():
                 return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
             continue
         test = evaluate(model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device,
@@ -311,12 +352,28 @@ def _train(cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo
         metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
         if info.enabled:
             ddp.broadcast_object((history, metrics), info)
-        if stop_after_batches is not None and steps_this_call >= stop_after_batches \
-                and epoch + 1 < cfg.epochs:
+        if epoch + 1 < cfg.epochs and stop_now():
             return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
-    if start_epoch >= cfg.epochs:  # resumed a finished run: nothing ran, metrics unset
-        metrics = json.loads((out / "metrics.json").read_text())
+    if start_epoch >= cfg.epochs and main:  # resumed a finished run: nothing ran; the report
+        # again, as the process may have been killed between the last checkpoint and it
+        metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
+    run.finish()
     return TrainResult(model, history, metrics)
+
+
+REQUIRED = ("config", "model", "optimizer", "noise_rng", "torch_rng", "history", "batch_log",
+            "epoch", "batch", "elapsed")
+
+
+def _check_state(state: dict, path: Path) -> dict:
+    """A checkpoint's counters must be plain non-negative numbers (a hand-edited file is
+    refused here, not half-way through loading)."""
+    for k in ("epoch", "batch"):
+        if not isinstance(state[k], int) or state[k] < 0:
+            raise HebbtorchError(f"checkpoint {path} is unreadable ({k} = {state[k]!r})")
+    if not isinstance(state["history"], list) or not isinstance(state["batch_log"], list):
+        raise HebbtorchError(f"checkpoint {path} is unreadable (history is not a list)")
+    return state
 
 
 def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path,
@@ -342,13 +399,13 @@ def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path,
 def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, TrainConfig]:
     """Rebuild the model of a run folder from its checkpoint (config + weights)."""
     path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
-        raise HebbtorchError(f"no {CHECKPOINT} in {run_dir}: train a model there first")
+    state = load_checkpoint(path, ("config", "model"))
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
-        cfg = TrainConfig(**state["config"])
-    except Exception as e:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
-        raise HebbtorchError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
-    model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
-    model.load_state_dict(state["model"])
+        cfg = TrainConfig(**state["config"]).validate()
+        model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
+        model.load_state_dict(state["model"])
+    except (TypeError, RuntimeError, KeyError) as e:
+        why = (str(e).strip().splitlines() or [""])[0][:160]
+        raise HebbtorchError(f"checkpoint {path} is unreadable ({type(e).__name__}: {why})"
+                             ) from None
     return model.to(device).eval(), cfg

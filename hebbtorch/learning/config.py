@@ -86,6 +86,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise HebbtorchError(f"{name} must be >= 1, got {v}")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):
+            raise HebbtorchError(f"seed must be an integer in 0..{2**32 - 1}, got {self.seed!r}")
         if self.checkpoint_every < 0:
             raise HebbtorchError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         return self

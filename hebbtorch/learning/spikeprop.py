@@ -27,6 +27,7 @@ by ``silent_boost`` (otherwise it has no spike time and no gradient).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -325,14 +326,29 @@ def fit(
     target_loss: float | None = None,
     stop_at_convergence: bool = True,
     generator: torch.Generator | None = None,
+    state: dict | None = None,
+    on_epoch: Callable[[dict], bool] | None = None,
 ) -> FitResult:
     """Train by SpikeProp; ``batch_size=1`` is the paper's on-line (per-pattern) learning, with
     the patterns shuffled each epoch. Converged: every training pattern classified right and,
-    if ``target_loss`` is given, mean E per pattern below it (ms^2)."""
+    if ``target_loss`` is given, mean E per pattern below it (ms^2).
+
+    on_epoch: called after each epoch with the run's state (weights, generator state, history;
+    a checkpoint); returning True stops the run there (a time budget). ``state``: such a
+    checkpoint to continue from, exactly (with the same ``generator``)."""
     t_in, t_target, labels = train
     history: list[dict] = []
-    converged = None
-    for epoch in range(1, epochs + 1):
+    converged, start = None, 1
+    if state is not None:
+        for w, saved in zip(net.weights, state["weights"], strict=True):
+            w.copy_(saved)
+        if generator is not None:
+            generator.set_state(state["rng"])
+        history, converged = list(state["history"]), state["converged"]
+        start = len(history) + 1
+        if converged is not None and stop_at_convergence:
+            start = epochs + 1
+    for epoch in range(start, epochs + 1):
         order = torch.randperm(len(labels), generator=generator)
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
@@ -351,6 +367,10 @@ def fit(
         ok = row["train_accuracy"] == 1.0 and (target_loss is None or row["loss"] < target_loss)
         if ok and converged is None:
             converged = epoch
-            if stop_at_convergence:
-                break
+        stop = on_epoch is not None and on_epoch({
+            "weights": [w.clone() for w in net.weights], "history": history,
+            "converged": converged, "rng": generator.get_state() if generator is not None
+            else torch.zeros(0, dtype=torch.uint8)})
+        if (converged is not None and stop_at_convergence) or stop:
+            break
     return FitResult(len(history), converged, history)

@@ -27,9 +27,11 @@ import torch
 from tqdm import tqdm
 
 from hebbtorch import distributed as ddp
+from hebbtorch.data.preflight import check_splits
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.io import atomic_write, save_figure, write_json
+from hebbtorch.io import save_figure, write_json
 from hebbtorch.kernels.threads import torch_threads
+from hebbtorch.learning.run import Budget, RunFolder, check_memory
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,
@@ -55,8 +57,6 @@ from hebbtorch.plasticity import (
     triplet_parameters,
 )
 from hebbtorch.plasticity.batched import lane_share
-
-CHECKPOINT = "checkpoint.pt"
 
 
 class RuleSetup(NamedTuple):
@@ -193,18 +193,21 @@ def respond(net: DiehlCookNetwork, pixels: torch.Tensor, seed: int,
 
 def train_unsupervised(
     out: str | Path, *, rule: str = "dc", neurons: int = 100, dataset: str = "mnist-5k",
-    images: int = 1000, batch: int = 1, label_images: int = 1000, test_images: int = 1000,
+    images: int = 1000, batch: int = 1, label_images: int | None = None,
+    test_images: int | None = None,
     eval_batch: int = 50, update_interval: int = 250, checkpoint_every: int = 250,
     seed: int = 0, data_root: str | None = None, time_budget_s: float | None = None,
     quiet: bool = False, device: str = "cpu", gb_calcium: tuple[float, float] | None = None,
     gb_set: str | None = None, gb_rate_normalised: bool = False,
     gb_params: dict[str, float] | None = None, gb_drift_every: int = 128,
+    resume: bool = False, overwrite: bool = False,
 ) -> dict:
     """Train, label, evaluate; write ``metrics.json``, ``checkpoint.pt`` and the pictures
     (``receptive_fields.png``, ``assignments.png``, ``confusion.png``, ``accuracy.png``).
-    Resumes from ``out/checkpoint.pt`` when it exists and was made with the same settings, or
-    with the same settings but fewer ``images``: training goes on from there, the same as one
-    longer run (the training order of N images begins with that of fewer).
+    ``out`` is a :class:`~hebbtorch.learning.run.RunFolder`: ``resume=True`` continues its
+    checkpoint when it was made with the same settings, or with the same settings but fewer
+    ``images``: training goes on from there, the same as one longer run (the training order of
+    N images begins with that of fewer); ``overwrite=True`` replaces an earlier run.
     ``batch`` = 1 is the exact online mode; > 1 the batched mode (updates averaged), whose lanes
     are split over the ranks of a running process group (collective then; ranks other than 0
     write nothing, skip the evaluation and return ``{}``). ``device="cuda"``: the networks
@@ -213,7 +216,7 @@ def train_unsupervised(
     spikes are then drawn by CUDA generators, i.e. other samples than on the CPU."""
     out = Path(out)
     for name, v in (("neurons", neurons), ("images", images), ("batch", batch),
-                    ("label_images", label_images), ("test_images", test_images),
+                    ("label_images", label_images or 1), ("test_images", test_images or 1),
                     ("eval_batch", eval_batch), ("update_interval", update_interval),
                     ("checkpoint_every", checkpoint_every)):
         if int(v) != v or v < 1:
@@ -237,47 +240,79 @@ def train_unsupervised(
         config["gb_drift_every"] = int(gb_drift_every)
     xtr, ytr = _load(dataset, "train", data_root)
     xte, yte = _load(dataset, "test", data_root)
+    check_splits(xtr, ytr, xte, yte, dataset, max_classes=10)
+    label_images = min(1000, len(ytr)) if label_images is None else label_images
+    test_images = min(1000, len(yte)) if test_images is None else test_images
+    for name, v, n, split in (("label_images", label_images, len(ytr), "training"),
+                              ("test_images", test_images, len(yte), "test")):
+        if v > n:
+            raise HebbtorchError(f"--{name.replace('_', '-')} {v}: {dataset} has only {n} "
+                                 f"{split} images")
+    p = DiehlCookParameters()  # input spikes of a presentation: [steps, lanes, 784] floats
+    per_lane = 2 * 4 * N_INPUT * (p.t_present / p.dt) + 4 * 8 * N_INPUT * neurons
+    check_memory(per_lane * max(eval_batch, batch), "the simulation of "
+                 f"{max(eval_batch, batch)} images at once", "lower --eval-batch / --batch-size "
+                 "or --neurons", device)
+    check_memory(16.0 * images, f"the training order of {images} images", "lower --images")
     order = _order(len(ytr), images, seed)
 
     info = ddp.current()
     share = lane_share(batch, info)
     lanes = torch.arange(share.start, share.start + share.count)
+
+    def extends(old: dict, new: dict) -> bool:  # the same run, trained on to more images
+        return {**old, "images": new["images"]} == new and old["images"] < new["images"]
+
+    folder = RunFolder(out, "unsupervised", config, resume=resume, overwrite=overwrite,
+                       compatible=extends, main=info.is_main)
+    with folder:
+        return _train(folder, config, setup, xtr, ytr, xte, yte, order, share, lanes,
+                      label_images=label_images, test_images=test_images,
+                      eval_batch=eval_batch, update_interval=update_interval,
+                      checkpoint_every=checkpoint_every, time_budget_s=time_budget_s,
+                      quiet=quiet, device=device, gb_rate_normalised=gb_rate_normalised)
+
+
+def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte, order,
+           share, lanes, *, label_images: int, test_images: int, eval_batch: int,
+           update_interval: int, checkpoint_every: int, time_budget_s: float | None,
+           quiet: bool, device: str, gb_rate_normalised: bool) -> dict:
+    rule, neurons, dataset = config["rule"], config["neurons"], config["dataset"]
+    images, batch, seed = config["images"], config["batch"], config["seed"]
+    out, info = folder.path, ddp.current()
     net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=share.count,
                            w_init=setup.init(neurons, torch.Generator().manual_seed(seed)),
                            share=share, device=device,
                            rate_normalised_calcium=gb_rate_normalised)
     run = {"seen": 0, "curve": [], "block_counts": [], "block_labels": [], "assigned": None,
            "train_seconds": 0.0, "train_cpu_seconds": 0.0, "retries": 0}
-    ckpt = out / CHECKPOINT
-    if ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False, map_location="cpu")
-        before = saved["config"]
-        extends = ({**before, "images": images} == config and before["images"] < images)
-        if before != config and not extends:
-            raise HebbtorchError(
-                f"{ckpt} was made with other settings ({before}); use another --out "
-                "or delete the checkpoint")
-        net.weight.copy_(saved["weight"])
-        net.theta.copy_(saved["theta"])
-        net.load_dynamic_state(saved["dynamic"])
+    saved = folder.load(("config", "weight", "theta", "dynamic", "run"))
+    if saved is not None:
+        try:
+            net.weight.copy_(saved["weight"])
+            net.theta.copy_(saved["theta"])
+            net.load_dynamic_state(saved["dynamic"])
+        except (RuntimeError, TypeError, KeyError) as e:
+            why = (str(e).strip().splitlines() or [""])[0][:160]
+            raise HebbtorchError(f"checkpoint {folder.checkpoint} does not fit this network "
+                                 f"({why})") from None
         run = saved["run"]
         if not quiet and info.is_main:
-            more = f", training on to {images} images" if extends else ""
-            print(f"resuming from {ckpt} at image {run['seen']}{more}")
-    out.mkdir(parents=True, exist_ok=True)
+            more = (f", training on to {images} images"
+                    if saved["config"]["images"] < images else "")
+            print(f"resuming from {folder.checkpoint} at image {run['seen']}{more}")
 
     def save() -> None:
         state = {"config": config, "weight": net.weight, "theta": net.theta,
                  "dynamic": net.dynamic_state(), "run": run}  # collective when split
-        if info.is_main:
-            atomic_write(ckpt, lambda f: torch.save(state, f))
+        folder.save(state)
 
     stopped = False
     bar = tqdm(total=images, initial=run["seen"], desc=f"train {rule}", unit="img",
                disable=quiet or not info.is_main)
     # one image at a time, every step's operations are tiny: one thread (batched: the pool)
     train_threads = 1 if share.count == 1 else torch.get_num_threads()
-    t0 = time.time() - run["train_seconds"]
+    budget = Budget(time_budget_s, spent=run["train_seconds"])  # over resumptions too
     c0 = time.process_time() - run["train_cpu_seconds"]
     while run["seen"] < images:
         j = run["seen"]
@@ -302,25 +337,27 @@ def train_unsupervised(
                 bar.set_postfix(acc=f"{100 * acc['all_activity']:.1f}%")
             run["assigned"] = assign_labels(c, lab)
             run["block_counts"], run["block_labels"] = [], []
-        run["train_seconds"] = time.time() - t0
+        run["train_seconds"] = budget.elapsed
         run["train_cpu_seconds"] = time.process_time() - c0
         if run["seen"] % checkpoint_every == 0:
             save()
         if time_budget_s is not None and ddp.broadcast_object(
-                run["train_seconds"] > time_budget_s, info):  # rank 0's clock decides
+                budget.exceeded(), info):  # rank 0's clock decides
             stopped = True
             break
     bar.close()
     save()
     if not info.is_main:
         return {}
+    if not stopped:  # a run stopped by its budget stays unfinished: --resume goes on
+        folder.finish()
 
     # frozen evaluation: label the neurons on training images, then classify the test set
     ev = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=eval_batch,
                           w_init=net.weight, device=device)
     ev.theta.copy_(net.theta)
     t1 = time.time()
-    n_label, n_test = min(label_images, len(ytr)), min(test_images, len(yte))
+    n_label, n_test = label_images, test_images
     lab_x, lab_y = xtr[:n_label], ytr[:n_label]
     r_label = respond(ev, lab_x, seed=seed * 7_919 + 1, desc=None if quiet else "label")
     assignments, proportions = assign_labels(r_label, lab_y)

@@ -23,16 +23,32 @@ class ModelSpec:
     help: str
 
 
+def _io(o: dict) -> tuple[int, int]:
+    """Pixels per image and classes: options ``image`` ([H, W], default 28x28) and ``classes``
+    (default 10), set by the trainer from the data."""
+    h, w = o.get("image", (28, 28))
+    return int(h) * int(w), int(o.get("classes", 10))
+
+
+def _square(o: dict) -> int:
+    h, w = o.get("image", (28, 28))
+    if h != w:
+        raise HebbtorchError(f"the conv models need square images, got {h}x{w}; use an MLP")
+    return int(h)
+
+
 def _seed_snn(binary: bool):
     def build(num_steps: int, hidden: int | None, o: dict) -> nn.Module:
-        return SpikingNet(num_steps, n_hidden=hidden or 100, binary=binary,
+        n_in, n_out = _io(o)
+        return SpikingNet(num_steps, n_in, hidden or 100, n_out, binary=binary,
                           surrogate=o.get("surrogate", "fast_sigmoid"), slope=o.get("slope"))
     return build
 
 
 def _mlp_sizes(h: int | None, o: dict, channels: int = 1) -> tuple[int, ...]:
     """``channels`` inputs per pixel (an encoder's :func:`encoder_channels`)."""
-    return (784 * channels, *([h or 800] * int(o.get("hidden_layers", 1))), 10)
+    n_in, n_out = _io(o)
+    return (n_in * channels, *([h or 800] * int(o.get("hidden_layers", 1))), n_out)
 
 
 def _encoder(T: int, o: dict) -> nn.Module | None:
@@ -47,7 +63,8 @@ def _lif_mlp(T: int, h: int | None, o: dict) -> nn.Module:
 
 def _lif_conv(T: int, h: int | None, o: dict) -> nn.Module:
     enc = _encoder(T, o)
-    return spiking_convnet(hidden=h or 256, num_steps=T, neuron=_neuron(o), encoder=enc,
+    return spiking_convnet(hidden=h or 256, n_out=_io(o)[1], image=_square(o), num_steps=T,
+                           neuron=_neuron(o), encoder=enc,
                            in_channels=encoder_channels(enc), **_conv_options(o))
 
 
@@ -76,7 +93,8 @@ MODELS: dict[str, ModelSpec] = {
                           "Chevalier's SpikingNet: 784-100-10 ReLU-spike refractory neurons"),
     "seed-snn-binary": ModelSpec(_seed_snn(True), "seed-ann", True, 128,
                                  "SpikingNet with binary spikes and a surrogate gradient"),
-    "seed-ann": ModelSpec(lambda T, h, o: NonSpikingNet(n_hidden=h or 100), "seed-snn", False, 1,
+    "seed-ann": ModelSpec(lambda T, h, o: NonSpikingNet(_io(o)[0], h or 100, _io(o)[1]),
+                          "seed-snn", False, 1,
                           "the seed's NonSpikingNet: 784-100-10 ReLU"),
     "lif-mlp": ModelSpec(_lif_mlp, "ann-mlp", True, 25,
                          "spiking MLP 784(xC)-H(-H...)-10 of LIF (or --neuron) neurons with LI "
@@ -87,7 +105,8 @@ MODELS: dict[str, ModelSpec] = {
     "lif-conv": ModelSpec(_lif_conv, "ann-conv", True, 8,
                           "conv32-conv64-FC(H)-10 of LIF neurons (options: channels, batch_norm "
                           "after each conv and FC(H), dropout on FC(H)'s spikes)"),
-    "ann-conv": ModelSpec(lambda T, h, o: ann_convnet(hidden=h or 256, **_conv_options(o)),
+    "ann-conv": ModelSpec(lambda T, h, o: ann_convnet(hidden=h or 256, n_out=_io(o)[1],
+                                                      image=_square(o), **_conv_options(o)),
                           "lif-conv", False, 1, "ReLU twin of lif-conv"),
 }
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from hebbtorch.checks import check_range
+from hebbtorch.checks import check_finite, check_range
 
 
 class LIParameters(NamedTuple):
@@ -19,6 +19,7 @@ def li_sequence(
     currents: torch.Tensor, p: LIParameters, v0: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Membrane trace ``[time, batch, ...]`` for currents ``[time, batch, ...]``."""
+    check_finite("readout currents", currents)  # a NaN must not pass on as a logit
     v = torch.zeros_like(currents[0]) if v0 is None else v0
     vs = []
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros

@@ -67,6 +67,8 @@ class LIFOutput(NamedTuple):
 def validate_lif(p: LIFParameters) -> LIFParameters:
     if isinstance(p.beta, float | int):
         check_range("beta (membrane decay)", p.beta, 0.0, 1.0)
+    if isinstance(p.threshold, float | int):
+        check_range("threshold", p.threshold, 0.0, low_open=True)
     if p.reset not in RESETS:
         raise HebbtorchError(f"reset must be one of {RESETS}, got {p.reset!r}")
     if int(p.refractory_steps) != p.refractory_steps or p.refractory_steps < 0:

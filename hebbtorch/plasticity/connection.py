@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from hebbtorch.checks import check_finite, check_ndim, check_range, check_size
+from hebbtorch.checks import check_finite, check_ndim, check_range, check_size, check_spikes
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.plasticity.core import (
     DEFAULT_BOUNDS,
@@ -180,7 +180,7 @@ class PlasticConnection(nn.Module):
         check_ndim(name, s, ndim, layout)
         check_size(name, s, -2, self.batch, "batch entries")
         check_size(name, s, -1, n, "neurons")
-        return s.to(self.weight.dtype)
+        return check_spikes(name, s).to(self.weight.dtype)
 
     def _gather(self, full: torch.Tensor, t_idx: torch.Tensor) -> torch.Tensor:
         """Spikes ``full[t, batch, pre]`` picked at time indices ``t_idx`` ``[..., pre]`` (or

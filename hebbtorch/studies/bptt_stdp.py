@@ -474,7 +474,8 @@ def run_study(out, *, neurons=NEURONS, losses=LOSSES, base: ProtocolConfig = DEF
               rules: bool = True, protocol: bool = True, run_dir=None, n_batches: int = 3,
               batch_size: int = 100,
               epochs: int = 0, train_size: int = 500, dataset: str = "mnist-5k",
-              mode: str = "nearest", seed: int = 0, log=print) -> dict[str, Any]:
+              mode: str = "nearest", seed: int = 0, log=print,
+              data_root: str | None = None) -> dict[str, Any]:
     """Everything: protocol windows (+ LTD options, + the plasticity rules' windows), optionally
     a trained seed run (``run_dir``) and a short training with per-epoch histograms. Writes
     ``bptt_stdp.json`` (fitted parameters, checks), ``bptt_stdp_curves.json`` (all curves) and
@@ -537,7 +538,8 @@ def run_study(out, *, neurons=NEURONS, losses=LOSSES, base: ProtocolConfig = DEF
         from hebbtorch.data import load_dataset
 
         log(f"training a fresh seed net on {train_size} {dataset} images for {epochs} epochs")
-        tr, te = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+        tr = load_dataset(dataset, "train", root=data_root)
+        te = load_dataset(dataset, "test", root=data_root)
         res = seed_training_timing(tr.images, tr.labels, te.images, te.labels, epochs=epochs,
                                    n_train=train_size, seed=seed, mode=mode)
         curves["epochs"] = res

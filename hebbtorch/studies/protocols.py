@@ -15,9 +15,11 @@ bounds, so Δw is the relative change the experiments report.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
@@ -38,6 +40,7 @@ from hebbtorch.plasticity.rules.gb import GraupnerBrunelParameters
 from hebbtorch.studies.stdp_data import BI_POO_1998, SJOSTROM_2001, WANG_2005
 
 DT_MS = 1.0
+CHUNK = 512  # Poisson conditions simulated at once (a few MB each for the default durations)
 
 # Pair STDP amplitudes for the protocols: the Bi & Poo time constants with amplitudes such that
 # 60 pairs at ±10 ms give about +/-30 % (a visual-cortex-like scale, for comparison only).
@@ -315,6 +318,20 @@ def poisson_pairs(post_rates: list[float], pre_rate: float, duration_s: float, r
     return pre.unsqueeze(-1), post.unsqueeze(-1)
 
 
+def chunked(simulate: Callable[[torch.Tensor], torch.Tensor], size: int = CHUNK,
+            desc: str | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``simulate`` run on at most ``size`` conditions at a time (with a progress bar when there
+    are several chunks): memory stays bounded for any number of repetitions, and the results
+    are the same, as each condition draws from its own generator."""
+    def run(idx: torch.Tensor) -> torch.Tensor:
+        if len(idx) <= size:
+            return simulate(idx)
+        parts = [simulate(idx[i:i + size])
+                 for i in tqdm(range(0, len(idx), size), desc=desc, unit="chunk", leave=False)]
+        return torch.cat(parts)
+    return run
+
+
 def poisson_repetitions(post_rates: list[float], reps: int, idx: torch.Tensor, pre_rate: float,
                         duration_s: float, correlation: float, lag_ms: float, seed: int,
                         stream: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -354,7 +371,8 @@ def rate_dependence(rule: str = "calcium", params: str | None = None, *,
                 dw = w[-1, :, 0, 0].double() - 1.0
             return torch.stack([dw, post.sum((0, 2)).double()], 1)  # Δw, post spike count
 
-        res = split_batch(simulate, len(post_rates) * reps).view(len(post_rates), reps, 2)
+        res = split_batch(chunked(simulate, desc=f"rate {rule} {name}"),
+                          len(post_rates) * reps).view(len(post_rates), reps, 2)
         dw = res[..., 0] / duration_s
         out[name] = {"drift_per_s": dw.mean(1).tolist(),
                      "sem": (dw.std(1) / math.sqrt(reps)).tolist() if reps > 1 else None,
@@ -383,7 +401,7 @@ def learning_speed(*, rate_hz: float = 10.0, correlation: float = 0.5, lag_ms: f
             # per repetition: w after each second, then pre and post spike counts
             return torch.cat([w[:, :, 0, 0].T, pre.sum(0), post.sum(0)], 1)
 
-        out = split_batch(simulate, reps)
+        out = split_batch(chunked(simulate, desc=f"speed {name}"), reps)
         traj, w_end = out[:, :-2], out[:, -3]
         res[name] = {"w_mean_per_s": [w_init, *traj.mean(0).tolist()], "w_final": w_end.tolist(),
                      "mean_abs_change": float((w_end - w_init).abs().mean()),
