@@ -113,6 +113,15 @@ def prepare_out(path: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------------------ run folders
+def _agree(resuming: bool, error: str | None) -> tuple[bool, str | None]:
+    """Rank 0's outcome of opening the folder on every rank of a running process group
+    (unchanged for one process)."""
+    from hebbtorch import distributed as ddp
+
+    info = ddp.current()
+    return ddp.broadcast_object((resuming, error), info) if info.enabled else (resuming, error)
+
+
 def _differences(a: dict, b: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
@@ -142,9 +151,24 @@ class RunFolder:
         self.main, self.lock = main, None
         if resume and overwrite:
             raise HebbtorchError("--resume and --overwrite exclude each other")
-        if not main:
-            self.resuming = resume and self.checkpoint.exists()
-            return
+        error: BaseException | None = None
+        self.resuming = not main and resume and self.checkpoint.exists()  # no group: as before
+        if main:
+            try:
+                self._open(resume, overwrite)
+            except BaseException as e:  # noqa: BLE001 - handed to the other ranks, re-raised
+                error = e
+        # In a process group rank 0 decides for all (its checks, its resume or fresh start):
+        # every rank takes the same path, and a refusal on rank 0 stops the others too.
+        resuming, why = _agree(self.resuming, None if error is None else
+                               (str(error) or type(error).__name__))
+        if error is not None:
+            raise error
+        if why is not None:
+            raise HebbtorchError(f"rank 0: {why}")
+        self.resuming = resuming
+
+    def _open(self, resume: bool, overwrite: bool) -> None:
         prepare_out(self.path)
         self.lock = _acquire(self.path)
         try:
