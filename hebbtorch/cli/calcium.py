@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hebbtorch.cli.common import add_common, ensure_out, positive_int
+from hebbtorch.cli.common import add_run, ensure_out, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train: within-class recurrent excitation (default 0: feed-forward)")
     p.add_argument("--eval-every", type=positive_int, default=1000,
                    help="train: images between test evaluations (accuracy vs images seen)")
-    add_common(p, "runs/calcium")
+    add_run(p, "calcium", resume=False, quiet=False)
     p.set_defaults(func=run)
 
 

@@ -10,7 +10,7 @@ import json
 
 import torch
 
-from hebbtorch.cli.common import add_common, ensure_out, positive_int
+from hebbtorch.cli.common import add_run, ensure_out, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readout-images", type=positive_int, default=None,
                    help="training images the readout is fitted on (default all)")
     p.add_argument("--readout-epochs", type=positive_int, default=50)
-    add_common(p, "runs/conv-stdp")
+    add_run(p, "conv-stdp", resume=False, quiet=False)
     p.set_defaults(func=run)
 
 
