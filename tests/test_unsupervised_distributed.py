@@ -69,7 +69,7 @@ def _worker(rank: int, data: str, tmp: str) -> None:
     upd = Update((mine, mine[:, :2]) if rank == 0 else None, mine.unsqueeze(2).expand(-1, 5, 2))
     full = gather_update(upd, share, torch.zeros(5, 2))
     metrics = train_unsupervised(f"{tmp}/two", dataset=data, **RUN)
-    torch.save({"share": tuple(share), "update": tuple(full), "metrics": metrics}, f"{tmp}/rank{rank}.pt")
+    torch.save({"share": share, "update": full, "metrics": metrics}, f"{tmp}/rank{rank}.pt")
 
 
 @pytest.fixture(scope="module")
