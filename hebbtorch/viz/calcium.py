@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hebbtorch.viz.style import figure
+from hebbtorch.viz.style import figure, legend_outside
 
 
 def plot_calcium_protocol(rec: dict[str, Any]):
@@ -26,7 +26,7 @@ def plot_calcium_protocol(rec: dict[str, Any]):
     for tq in rec["post_ms"]:
         ax.axvline(tq, ymin=0.9, ymax=0.95, color="C3", lw=0.8)
     ax.set(ylabel="trace (bounded in [0, 1])", ylim=(0, 1.02), title=rec["title"])
-    ax.legend(fontsize=6, ncol=2)
+    legend_outside(ax)
     ax = axes[1, 0]
     ax.plot(t, rec["X"], color="k", lw=1.2)
     ax.axhline(rec["params"]["theta_X"], color="0.5", ls="--", lw=0.7)
@@ -52,7 +52,7 @@ def plot_calcium_fit(fits: list[dict[str, Any]], data: dict[str, Any], bipoo: di
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="pairing frequency (Hz)", ylabel="relative change",
            title="Sjöström et al. 2001 (60 pairings)")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6)  # left of two panels: outside, it would cover the right one
     ax = axes[0, 1]
     ax.plot(bipoo["dt_ms"], bipoo["dw"], "s", color="0.55", mfc="none", ms=4,
             label="Bi & Poo 1998 (digitised)")
@@ -63,7 +63,7 @@ def plot_calcium_fit(fits: list[dict[str, Any]], data: dict[str, Any], bipoo: di
                 ("-", "--", ":")[i % 3], lw=1, label=f"{r['name']}: RMSE {b['rmse_vs_data']:.3f}")
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="Δt = t_post - t_pre (ms)", title="Bi & Poo 1998 (60 pairs at 1 Hz)")
-    ax.legend(fontsize=6)
+    legend_outside(ax)
     return fig
 
 
@@ -77,7 +77,7 @@ def plot_rate_curves(rates: list[dict[str, Any]]):
                     label=f"{r['params']} (pre {r['pre_rate_hz']:g} Hz)")
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="post rate (Hz)", ylabel="Δw per second", title="rate protocol (BCM-like)")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return fig
 
 
@@ -91,5 +91,5 @@ def plot_learning_curves(runs: list[dict[str, Any]]):
                 label=f"{r['name']}: {100 * r['final']['accuracy']:.1f} %")
     ax.set(xlabel="training images seen", ylabel="test accuracy (%)",
            title="supervised, calcium-bistable rule only")
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return fig
