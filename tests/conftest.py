@@ -43,3 +43,20 @@ def idx_folder(folder: Path, n_train=40, n_test=20, shape=(28, 28), classes=10, 
         write_idx(folder / f"{split}-images-idx3-ubyte", x)
         write_idx(folder / f"{split}-labels-idx1-ubyte", y)
     return folder
+
+
+def require_fused(net, use_fused, *args) -> None:
+    """Skip only where there is no C++ compiler; where there is one, resolve ``net`` with
+    backend "fused", so a kernel that does not build fails the test with its cause ("auto"
+    would fall back to the reference loop and turn the failure into a skip)."""
+    from hebbtorch.kernels import build, dispatch
+
+    if not build.compiler_available():
+        pytest.skip("no C++ compiler for the kernel")
+    if dispatch.reference_forced("auto"):
+        pytest.skip("HEBBTORCH_BACKEND=reference forces the reference loop")
+    backend, net.backend = net.backend, "fused"
+    try:
+        assert use_fused(net, *args)
+    finally:
+        net.backend = backend

@@ -9,12 +9,11 @@ import torch
 from hebbtorch.kernels import diehl_cook_eval as fused_eval
 from hebbtorch.learning.unsupervised import respond
 from hebbtorch.networks.diehl_cook import N_INPUT, DiehlCookNetwork, input_spikes
-from tests.conftest import make_separable
+from tests.conftest import make_separable, require_fused
 
 
 def _needs_kernel() -> None:
-    if not fused_eval.use_fused(DiehlCookNetwork(2), True):
-        pytest.skip("no C++ compiler: the fused evaluation can't be built")
+    require_fused(DiehlCookNetwork(2), fused_eval.use_fused, True)
 
 
 @pytest.mark.parametrize("seed", [0, 7, 2**32 + 5, 123_456_789_012])

@@ -28,7 +28,7 @@ from hebbtorch.plasticity import (
     triplet_parameters,
     triplet_stdp_step,
 )
-from tests.conftest import make_separable
+from tests.conftest import make_separable, require_fused
 
 
 def _traces(g: torch.Generator, n: int, k: int, saturating: bool = False) -> Traces:
@@ -131,8 +131,7 @@ def test_a_rule_written_in_python_runs_fused_and_matches_the_loop(new_rule, soft
     setup = make_rule(new_rule)
     assert isinstance(setup.rule, PostGatedHebb)
     bounds = WeightBounds(0.0, 1.0, "multiplicative" if soft else "additive")
-    if not fused.use_fused(DiehlCookNetwork(2, setup.rule, bounds=bounds)):
-        pytest.skip("no C++ compiler for the kernel")
+    require_fused(DiehlCookNetwork(2, setup.rule, bounds=bounds), fused.use_fused)
     images = (torch.rand(4, N_INPUT, generator=torch.Generator().manual_seed(0)) < 0.2) * 255.0
     (c_ref, ref), (c_fused, net) = (_present(b, setup.rule, bounds, images.float())
                                     for b in ("reference", "fused"))
