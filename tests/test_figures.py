@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from hebbtorch.viz import bptt_stdp as vb
+from hebbtorch.viz import unsupervised as vu
 from hebbtorch.viz.activity import layer_heatmap, neuron_trace, value_before_reset
 from hebbtorch.viz.events import event_frames
 from hebbtorch.viz.fields import receptive_field_mosaic
@@ -19,6 +21,7 @@ from hebbtorch.viz.raster import spike_raster
 from hebbtorch.viz.rates import firing_rate_map, rate_over_time
 from hebbtorch.viz.style import MAX_HEIGHT, MAX_WIDTH, STYLE
 from hebbtorch.viz.traces import membrane_traces
+from hebbtorch.viz.training import learning_curves
 
 DPI = STYLE["figure.dpi"]
 # saved with bbox_inches="tight": outside legends and colour bars may add a little
@@ -54,6 +57,41 @@ def _protocol(kind: str):
     return plot_frequency([frequency_dependence("pair", freqs=[1, 20, 50])])
 
 
+def _curve(n: int) -> list[float]:
+    return torch.randn(n, generator=g).tolist()
+
+
+def _learning_curves(epochs: int):
+    hist = [{"epoch": e, "test_loss": 1 / e, "train_accuracy": 1 - 0.5 / e,
+             "test_accuracy": 1 - 0.6 / e} for e in range(1, epochs + 1)]
+    log = [{"epoch": e, "batch": b, "loss": 1 / e} for e in range(1, epochs + 1) for b in range(5)]
+    return learning_curves({"lif-mlp": (hist, log), "ann-mlp": (hist, log)})
+
+
+def _study(n_dt: int, ltd: bool = False):
+    """A BPTT-window study of 2 neurons x 2 losses on ``n_dt`` Δt values (random curves)."""
+    dts = list(range(-(n_dt // 2), n_dt // 2 + 1))
+    keys = [f"{n}/{loss}" for n in ("seed", "lif") for loss in ("rate", "timing")]
+    windows = {k: {"dt_ms": dts, "update": _curve(len(dts))} for k in keys}
+    extra = {f"{k}/{name}": {"dt_ms": dts, "update": _curve(len(dts))}
+             for k in keys for name in ("weight_decay", "after_spike_tail")} if ltd else {}
+    return {"windows": windows, "ltd": extra}, {r: {"dw": _curve(len(dts))} for r in vb.RULE_STYLE}
+
+
+def _timing(n_lag: int):
+    lags = list(range(-n_lag, n_lag + 1))
+    return {"layers": {name: {"lag_steps": lags, "mean_update": _curve(len(lags)),
+                              "update": _curve(len(lags)),
+                              "counts": (torch.rand(len(lags), generator=g) * 100 + 1).tolist()}
+                       for name in ("layer1", "layer2")}}
+
+
+def _unsup_curve(n: int):
+    curve = [{"images_seen": 100 * i, "all_activity": 0.5, "proportion": 0.55}
+             for i in range(1, n // 10 + 2)]
+    return vu.plot_curve(curve, {"all_activity": 0.6}, f"dc, {n} neurons")
+
+
 g = torch.Generator().manual_seed(0)
 FIGURES = {
     "heatmap": lambda n, T: layer_heatmap(torch.randn(T, n, generator=g), "v", label="v (mV)"),
@@ -69,6 +107,18 @@ FIGURES = {
     "events": lambda n, T: event_frames(_events(), (12, 16), n_frames=4),
     "window": lambda n, T: _protocol("window"),
     "frequency": lambda n, T: _protocol("frequency"),
+    "learning_curves": lambda n, T: _learning_curves(max(2, T // 10)),
+    "dc_fields": lambda n, T: vu.plot_receptive_fields(torch.rand(784, n, generator=g),
+                                                       torch.arange(n) % 10, "dc"),
+    "dc_assignments": lambda n, T: vu.plot_assignments(torch.full((10,), n // 10), "dc"),
+    "dc_confusion": lambda n, T: vu.plot_confusion(torch.randint(0, n, (10, 10), generator=g),
+                                                   0.5, "dc"),
+    "dc_accuracy": lambda n, T: _unsup_curve(n),
+    "bptt_windows": lambda n, T: vb.protocol_grid_figure(*_study(T // 2)),
+    "bptt_ltd": lambda n, T: vb.ltd_figure(_study(T // 2, ltd=True)[0]),
+    "bptt_timing": lambda n, T: vb.seed_timing_figure(_timing(T // 4), title="seed-snn"),
+    "bptt_epochs": lambda n, T: vb.epochs_figure(
+        {"per_epoch": [_timing(T // 4) for _ in range(4)]}),
 }
 
 

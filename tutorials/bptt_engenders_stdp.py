@@ -15,12 +15,8 @@ import json
 
 from _common import tutorial_args
 
-from hebbtorch.studies.bptt_stdp import (
-    DEFAULT_PROTOCOL,
-    plot_protocol_grid,
-    protocol_study,
-    stdp_rule_windows,
-)
+from hebbtorch.studies.bptt_stdp import DEFAULT_PROTOCOL, protocol_study, stdp_rule_windows
+from hebbtorch.viz.bptt_stdp import plot_protocol_grid
 
 args = tutorial_args("BPTT windows vs STDP", "docs/img/tutorials/bptt_stdp")
 

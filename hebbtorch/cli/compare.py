@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def compare(args: argparse.Namespace, out: Path) -> dict:
     from hebbtorch.learning.bptt import train
-    from hebbtorch.learning.report import learning_curves
     from hebbtorch.networks.registry import ENCODED, get_spec
+    from hebbtorch.viz.training import learning_curves
 
     twin = get_spec(args.model).twin
     seeds = args.seeds or [args.seed]

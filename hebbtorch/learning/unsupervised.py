@@ -43,7 +43,6 @@ from hebbtorch.networks.readout import (
     confusion_matrix,
     predict_all_activity,
     predict_proportion,
-    receptive_fields,
 )
 from hebbtorch.plasticity import (
     DiehlCookSTDPParameters,
@@ -388,6 +387,12 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
     }
     write_json(out / "metrics.json", metrics)
     title = f"{rule}, {neurons} neurons, {run['seen']} {dataset} images"
+    from hebbtorch.viz.unsupervised import (  # matplotlib only when a report is drawn
+        plot_assignments,
+        plot_confusion,
+        plot_curve,
+        plot_receptive_fields,
+    )
     save_figure(plot_receptive_fields(net.weight, assignments, title), out / "receptive_fields.png")
     save_figure(plot_assignments(per_class, title), out / "assignments.png")
     save_figure(plot_confusion(cm, final["all_activity"], title), out / "confusion.png")
@@ -399,90 +404,7 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
     return metrics
 
 
-# ---------------------------------------------------------------------------------- figures
-def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None, title: str):
-    """All input weight vectors as one mosaic of 28x28 images (1-pixel gaps), drawn with a single
-    ``imshow`` so that 6,400 fields take as long as 100; each field's label in its corner if
-    assigned, up to 900 fields (beyond that the digits would not be legible)."""
-    from hebbtorch.viz.style import figure
-
-    rf = receptive_fields(weight.cpu())
-    n, side = rf.shape[0], rf.shape[1]
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    cell = side + 1
-    mosaic = torch.full((rows * cell - 1, cols * cell - 1), float("nan"))
-    for k in range(n):
-        r, c = divmod(k, cols)
-        mosaic[r * cell:r * cell + side, c * cell:c * cell + side] = rf[k]
-    size = min(0.55 * cols, 12.0)
-    fig, axes = figure(1, 1, width=size, height=size * rows / cols)
-    ax = axes[0][0]
-    ax.imshow(mosaic.numpy(), cmap="hot_r", vmin=0, vmax=float(rf.max()),
-              interpolation="nearest")
-    ax.axis("off")
-    if assignments is not None and n <= 900:
-        for k in range(n):
-            if int(assignments[k]) >= 0:
-                r, c = divmod(k, cols)
-                ax.text(c * cell + 1, r * cell + 5, str(int(assignments[k])), fontsize=5,
-                        color="tab:blue")
-    fig.suptitle(f"receptive fields ({title})", fontsize=8)
-    return fig
-
-
 def neurons_per_class(assignments: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
     """Neurons assigned to each class ``[n_classes]``; unassigned ones (-1: silent while the
     neurons were labelled) count for none."""
     return torch.bincount(assignments[assignments >= 0], minlength=n_classes)
-
-
-def plot_assignments(per_class: torch.Tensor, title: str):
-    from hebbtorch.viz.style import figure
-
-    fig, axes = figure(1, 1, width=4.0, height=2.6)
-    ax = axes[0][0]
-    ax.bar(range(len(per_class)), per_class.tolist())
-    ax.set(xlabel="assigned class", ylabel="neurons", xticks=range(len(per_class)),
-           title=f"assignments ({title})")
-    ax.title.set_fontsize(7)
-    return fig
-
-
-def plot_confusion(cm: torch.Tensor, accuracy: float, title: str):
-    from hebbtorch.viz.style import figure
-
-    fig, axes = figure(1, 1, width=3.6, height=3.2)
-    ax = axes[0][0]
-    norm = (cm.float() / cm.sum(1, keepdim=True).clamp_min(1)).numpy()
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.grid(False)
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            if cm[i, j]:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=5,
-                        color="white" if norm[i, j] > 0.5 else "black")
-    ax.set(xlabel="predicted (all activity)", ylabel="true", xticks=range(10), yticks=range(10),
-           title=f"test accuracy {100 * accuracy:.1f}% ({title})")
-    ax.title.set_fontsize(7)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    return fig
-
-
-def plot_curve(curve: list[dict], final: dict, title: str):
-    from hebbtorch.viz.style import figure
-
-    fig, axes = figure(1, 1, width=4.2, height=2.8)
-    ax = axes[0][0]
-    if curve:
-        xs = [r["images_seen"] for r in curve]
-        ax.plot(xs, [100 * r["all_activity"] for r in curve], "o-",
-                label="next block, all activity")
-        ax.plot(xs, [100 * r["proportion"] for r in curve], "s--", label="next block, proportion")
-        ax.axhline(100 * final["all_activity"], color="k", lw=0.8,
-                   label=f"final test (frozen): {100 * final['all_activity']:.1f}%")
-        ax.legend(fontsize=6)
-    ax.set(xlabel="training images seen", ylabel="accuracy (%)", ylim=(0, 100),
-           title=f"accuracy vs images ({title})")
-    ax.title.set_fontsize(7)
-    return fig

@@ -50,7 +50,7 @@ from hebbtorch.studies.gradient_timing import (
     attribute_gradient,
     undelay,
 )
-from hebbtorch.studies.stdp_fit import fit_window, normalise
+from hebbtorch.studies.stdp_fit import fit_window
 
 NEURONS = ("seed", "seed-binary", *(f"lif-{s}" for s in SURROGATES))
 LOSSES = ("rate", "timing", "class")
@@ -327,133 +327,6 @@ def seed_training_timing(images, labels, test_images, test_labels, *, epochs: in
     return {"epochs": epochs, "n_train": n_train, "batch_size": batch_size, "per_epoch": per_epoch}
 
 
-# ------------------------------------------------------------------------------- figures
-RULE_STYLE = {"pair": ("k", "--"), "triplet": ("tab:purple", ":"), "gb": ("tab:brown", "-."),
-              "calcium": ("tab:green", (0, (1, 3)))}
-
-
-def plot_protocol_grid(study: dict[str, Any], rules: dict[str, Any] | None, path) -> None:
-    """Rows = losses, columns = neurons; BPTT window (bold) and the rules' windows, each curve
-    divided by its own largest |value|."""
-    from hebbtorch.io import save_figure
-    from hebbtorch.viz.style import figure
-
-    keys = list(study["windows"])
-    neurons = list(dict.fromkeys(k.split("/")[0] for k in keys))
-    losses = list(dict.fromkeys(k.split("/")[1] for k in keys))
-    fig, axes = figure(len(losses), len(neurons), width=2.6, height=2.0, sharex=True)
-    for i, loss in enumerate(losses):
-        for j, n in enumerate(neurons):
-            ax = axes[i, j]
-            r = study["windows"][f"{n}/{loss}"]
-            if rules:
-                for name, rw in rules.items():
-                    col, ls = RULE_STYLE.get(name, ("gray", "--"))
-                    ax.plot(r["dt_ms"], normalise(rw["dw"]), color=col, ls=ls, lw=0.8,
-                            alpha=0.7, label=name if (i, j) == (0, 0) else None)
-            ax.plot(r["dt_ms"], normalise(r["update"]), color="tab:red", lw=1.6,
-                    label="BPTT -dL/dw" if (i, j) == (0, 0) else None)
-            ax.axhline(0, color="k", lw=0.5)
-            ax.axvline(0, color="k", lw=0.5)
-            ax.set_title(f"{n} / {loss}", fontsize=8)
-            ax.set_ylim(-1.1, 1.1)
-            if i == len(losses) - 1:
-                ax.set_xlabel("Δt = t_post - t_pre (ms)")
-            if j == 0:
-                ax.set_ylabel("normalised Δw")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=5, fontsize=7,
-               bbox_to_anchor=(0.5, 1.03))
-    save_figure(fig, path)
-
-
-def plot_ltd(study: dict[str, Any], path, neurons=None) -> None:
-    """Rows = losses, columns = neurons: plain window vs weight decay vs after-spike tail, all
-    divided by the plain window's max |value| (so offsets and vanishing stay visible)."""
-    from hebbtorch.io import save_figure
-    from hebbtorch.viz.style import figure
-
-    keys = [k.rsplit("/", 1)[0] for k in study["ltd"]]
-    keys = list(dict.fromkeys(keys))
-    ns = [n for n in dict.fromkeys(k.split("/")[0] for k in keys)
-          if neurons is None or n in neurons]
-    ls = list(dict.fromkeys(k.split("/")[1] for k in keys))
-    fig, axes = figure(len(ls), len(ns), width=2.6, height=2.0, sharex=True)
-    for i, loss in enumerate(ls):
-        for j, n in enumerate(ns):
-            ax, k = axes[i, j], f"{n}/{loss}"
-            plain = study["windows"][k]
-            scale = max(abs(v) for v in plain["update"]) or 1.0
-            ax.plot(plain["dt_ms"], np.asarray(plain["update"]) / scale, color="tab:red",
-                    lw=1.5, label="plain BPTT")
-            for name, col in (("weight_decay", "tab:blue"), ("after_spike_tail", "tab:orange")):
-                r = study["ltd"][f"{k}/{name}"]
-                ax.plot(r["dt_ms"], np.asarray(r["update"]) / scale, color=col, lw=1.0,
-                        label=name.replace("_", " "))
-            ax.axhline(0, color="k", lw=0.5)
-            ax.axvline(0, color="k", lw=0.5)
-            ax.set_title(k, fontsize=8)
-            if i == len(ls) - 1:
-                ax.set_xlabel("Δt = t_post - t_pre (ms)")
-            if j == 0:
-                ax.set_ylabel("Δw / max|plain Δw|")
-    axes[0, 0].legend(fontsize=6)
-    save_figure(fig, path)
-
-
-def plot_seed_timing(result: dict[str, Any], path, title: str = "", max_lag: int = 60) -> None:
-    """Per layer: mean update per pre/post term, summed update, and term counts vs Δt."""
-    from hebbtorch.io import save_figure
-    from hebbtorch.viz.style import figure
-
-    layers = list(result["layers"])
-    fig, axes = figure(3, len(layers), width=3.4, height=1.9, sharex=True)
-    for j, name in enumerate(layers):
-        d = result["layers"][name]
-        lags = np.asarray(d["lag_steps"])
-        keep = np.abs(lags) <= max_lag
-        mean = np.asarray(d["mean_update"], float)[keep]
-        axes[0, j].plot(lags[keep], mean, ".-", ms=2, lw=0.8)
-        axes[0, j].set_title(f"{title} {name}".strip(), fontsize=8)
-        axes[1, j].bar(lags[keep], np.asarray(d["update"])[keep], width=1.0, color="tab:red")
-        axes[2, j].bar(lags[keep], np.asarray(d["counts"])[keep], width=1.0, color="gray")
-        axes[2, j].set_yscale("log")
-        axes[2, j].set_xlabel("Δt = t_post - t_pre (steps = ms)")
-        for ax in axes[:, j]:
-            ax.axvline(0, color="k", lw=0.5)
-        axes[0, j].axhline(0, color="k", lw=0.5)
-        axes[1, j].axhline(0, color="k", lw=0.5)
-    axes[0, 0].set_ylabel("mean -dL/dw per term")
-    axes[1, 0].set_ylabel("sum -dL/dw")
-    axes[2, 0].set_ylabel("terms (count)")
-    save_figure(fig, path)
-
-
-def plot_epochs(result: dict[str, Any], path, max_lag: int = 40) -> None:
-    """Mean update per term vs Δt after each epoch (normalised per epoch), per layer."""
-    from hebbtorch.io import save_figure
-    from hebbtorch.viz.style import figure
-
-    layers = list(result["per_epoch"][0]["layers"])
-    fig, axes = figure(1, len(layers), width=3.4, height=2.4)
-    cmap = __import__("matplotlib").colormaps["viridis"]
-    n = len(result["per_epoch"])
-    for j, name in enumerate(layers):
-        ax = axes[0, j]
-        for e, r in enumerate(result["per_epoch"]):
-            d = r["layers"][name]
-            lags = np.asarray(d["lag_steps"])
-            keep = np.abs(lags) <= max_lag
-            ax.plot(lags[keep], normalise(np.asarray(d["mean_update"], float)[keep]),
-                    color=cmap(e / max(n - 1, 1)), lw=1.0, label=f"epoch {e}")
-        ax.axhline(0, color="k", lw=0.5)
-        ax.axvline(0, color="k", lw=0.5)
-        ax.set_title(name, fontsize=8)
-        ax.set_xlabel("Δt (ms)")
-    axes[0, 0].set_ylabel("mean -dL/dw per term (normalised)")
-    axes[0, 0].legend(fontsize=6)
-    save_figure(fig, path)
-
-
 # ---------------------------------------------------------------------------- end to end
 def _fits_only(study: dict[str, Any]) -> dict[str, Any]:
     return {group: {k: r["fit"] | {"max_abs_update": max(abs(v) for v in r["update"]),
@@ -483,6 +356,7 @@ def run_study(out, *, neurons=NEURONS, losses=LOSSES, base: ProtocolConfig = DEF
     from pathlib import Path
 
     from hebbtorch.io import write_json
+    from hebbtorch.viz.bptt_stdp import plot_epochs, plot_ltd, plot_protocol_grid, plot_seed_timing
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
