@@ -7,7 +7,7 @@ Examples::
     hebbtorch protocol frequency --rule gb --params cortical_slices
     hebbtorch protocol triplets --rule triplet,gb \
         --params hippocampal/nearest/full,hippocampal_cultures   # one set per rule
-    hebbtorch protocol docs --out docs/img      # every figure of docs/plasticity.md
+    hebbtorch protocol docs --out docs/img      # every figure of docs/plasticity-protocols.md
 
 Under ``torchrun --nproc_per_node=N`` the repetitions of the stochastic protocols (rate, speed)
 are split across the processes (gloo) with the same result as one process; rank 0 writes.
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("protocol", help="run a plasticity protocol (STDP window, frequency, ...)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", choices=[*PROTOCOLS, "docs"],
-                   help="protocol, or 'docs' for every figure of docs/plasticity.md")
+                   help="protocol, or 'docs' for every figure of docs/plasticity-protocols.md")
     p.add_argument("--rule", default=None,
                    help="comma-separated rules, any of hebbtorch.plasticity.registry: "
                    f"{', '.join(registry.names())} (default per protocol)")
