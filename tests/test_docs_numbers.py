@@ -11,7 +11,7 @@ Convention (docs/index.md): a result table is preceded by an HTML comment
 with one ``row:`` line per table row, in order. A SELECTOR is ``[FILE:]PATH`` where PATH is
 dotted (``.`` is the file's top level) and may pick a list element by fields, e.g.
 ``runs[run=fmnist-n100]`` or ``rows[rule=dc,neurons=100]`` (a list field matches its items
-joined by ``/``). ``|`` gives each mapped column its
+joined by ``/``), or by position, ``cpu_s[1]``. ``|`` gives each mapped column its
 own selectors (in the order of ``columns:``). Several selectors joined by `` + `` are seeds: the
 cell then holds one number per seed (``74.0 · 74.8 · 76.1``) or ``mean ± sd`` (sample sd).
 Each number must equal the JSON value rounded to the digits shown.
@@ -74,7 +74,9 @@ def _resolve(obj: object, path: str) -> object:
         if key:
             assert isinstance(obj, dict) and key in obj, f"no key {key!r} (path {path})"
             obj = obj[key]
-        if sel is not None:
+        if sel is not None and sel.isdigit():  # a list element by position: cpu_s[1]
+            obj = obj[int(sel)]
+        elif sel is not None:
             conds = [c.strip().split("=", 1) for c in re.split(r",(?=\s*\w+=)", sel)]
             hits = [r for r in obj if all(f in r and _match(r[f], v) for f, v in conds)]
             assert len(hits) == 1, f"{len(hits)} entries match [{sel}] (path {path})"
