@@ -22,6 +22,16 @@ def _zero_lines(ax) -> None:
     ax.axvline(0, color="k", lw=0.5)
 
 
+def _panel(ax, title: str, xlabel: bool, ylabel: str | None) -> None:
+    """Zero lines, title; the Δt label on the bottom row, ``ylabel`` on the left column."""
+    _zero_lines(ax)
+    ax.set_title(title, fontsize=8)
+    if xlabel:
+        ax.set_xlabel(DT_LABEL)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+
+
 def _grid(keys: list[str]) -> tuple[list[str], list[str]]:
     """Neurons (columns) and losses (rows) of ``neuron/loss[/...]`` keys, in order."""
     return (list(dict.fromkeys(k.split("/")[0] for k in keys)),
@@ -43,13 +53,8 @@ def protocol_grid_figure(study: dict[str, Any], rules: dict[str, Any] | None):
                         label=f"{name} STDP")
             ax.plot(r["dt_ms"], normalise(r["update"]), color="tab:red", lw=1.6,
                     label="BPTT −dL/dw")
-            _zero_lines(ax)
-            ax.set_title(f"{n} / {loss}", fontsize=8)
             ax.set_ylim(-1.1, 1.1)
-            if i == len(losses) - 1:
-                ax.set_xlabel(DT_LABEL)
-            if j == 0:
-                ax.set_ylabel("Δw / max|Δw|")
+            _panel(ax, f"{n} / {loss}", i == len(losses) - 1, "Δw / max|Δw|" if j == 0 else None)
     legend_outside(axes[0, -1])
     return fig
 
@@ -71,12 +76,7 @@ def ltd_figure(study: dict[str, Any], neurons=None):
                 r = study["ltd"][f"{k}/{name}"]
                 ax.plot(r["dt_ms"], np.asarray(r["update"]) / scale, color=col, lw=1.0,
                         label=name.replace("_", " "))
-            _zero_lines(ax)
-            ax.set_title(k, fontsize=8)
-            if i == len(ls) - 1:
-                ax.set_xlabel(DT_LABEL)
-            if j == 0:
-                ax.set_ylabel("Δw / max|plain Δw|")
+            _panel(ax, k, i == len(ls) - 1, "Δw / max|plain Δw|" if j == 0 else None)
     legend_outside(axes[0, -1])
     return fig
 
@@ -122,9 +122,7 @@ def epochs_figure(result: dict[str, Any], max_lag: int = 40):
             keep = np.abs(lags) <= max_lag
             ax.plot(lags[keep], normalise(np.asarray(d["mean_update"], float)[keep]),
                     color=cmap(norm(e)), lw=1.0)
-        _zero_lines(ax)
-        ax.set_title(name, fontsize=8)
-        ax.set_xlabel(DT_LABEL)
+        _panel(ax, name, True, None)
     axes[0, 0].set_ylabel("mean −dL/dw per term\n(normalised)")
     colorbar(mpl.cm.ScalarMappable(norm, cmap), axes[0, -1], "epochs trained")
     return fig
