@@ -25,6 +25,7 @@ def plot_assignments(per_class: torch.Tensor, title: str):
     ax.bar(range(len(per_class)), per_class.tolist())
     ax.set(xlabel="assigned class", ylabel="neurons", xticks=range(len(per_class)),
            title=f"assignments ({title})")
+    ax.title.set_fontsize(8)  # the run's description is long
     return fig
 
 
@@ -44,6 +45,7 @@ def plot_confusion(cm: torch.Tensor, accuracy: float, title: str):
                         color="white" if norm[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted class (all activity)", ylabel="true class", xticks=range(k),
            yticks=range(k), title=f"test accuracy {100 * accuracy:.1f}% ({title})")
+    ax.title.set_fontsize(8)
     colorbar(im, ax, "fraction of the true class")
     return fig
 
@@ -63,4 +65,5 @@ def plot_curve(curve: list[dict], final: dict, title: str):
         legend_outside(ax)
     ax.set(xlabel="training images seen", ylabel="accuracy (%)", ylim=(0, 100),
            title=f"accuracy vs images ({title})")
+    ax.title.set_fontsize(8)
     return fig
