@@ -1,6 +1,7 @@
 """Figures of the "does BPTT engender STDP?" study (:mod:`hebbtorch.studies.bptt_stdp`):
 BPTT learning windows against the plasticity rules' windows, the LTD options, and the
-gradient-timing histograms of a trained or training seed network. Δt in ms (1 step = 1 ms)."""
+gradient-timing histograms of a trained or training seed network. Δt = t_post − t_pre in ms
+(1 step = 1 ms)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ def _zero_lines(ax) -> None:
     ax.axvline(0, color="k", lw=0.5)
 
 
-def _panel(ax, title: str, xlabel: bool, ylabel: str | None) -> None:
-    """Zero lines, title; the Δt label on the bottom row, ``ylabel`` on the left column."""
+def _panel(ax, title: str, xlabel: bool, ylabel: str | None, ncols: int = 1) -> None:
+    """Zero lines, title; the Δt label on the bottom row (short when many columns share the
+    width), ``ylabel`` on the left column."""
     _zero_lines(ax)
     ax.set_title(title, fontsize=8)
     if xlabel:
-        ax.set_xlabel(DT_LABEL)
+        ax.set_xlabel(DT_LABEL if ncols <= 3 else "Δt (ms)")
     if ylabel:
         ax.set_ylabel(ylabel)
 
@@ -54,7 +56,8 @@ def protocol_grid_figure(study: dict[str, Any], rules: dict[str, Any] | None):
             ax.plot(r["dt_ms"], normalise(r["update"]), color="tab:red", lw=1.6,
                     label="BPTT −dL/dw")
             ax.set_ylim(-1.1, 1.1)
-            _panel(ax, f"{n} / {loss}", i == len(losses) - 1, "Δw / max|Δw|" if j == 0 else None)
+            _panel(ax, f"{n} / {loss}", i == len(losses) - 1,
+                   "Δw / max|Δw|" if j == 0 else None, len(neurons))
     legend_outside(axes[0, -1])
     return fig
 
@@ -76,7 +79,7 @@ def ltd_figure(study: dict[str, Any], neurons=None):
                 r = study["ltd"][f"{k}/{name}"]
                 ax.plot(r["dt_ms"], np.asarray(r["update"]) / scale, color=col, lw=1.0,
                         label=name.replace("_", " "))
-            _panel(ax, k, i == len(ls) - 1, "Δw / max|plain Δw|" if j == 0 else None)
+            _panel(ax, k, i == len(ls) - 1, "Δw / max|plain Δw|" if j == 0 else None, len(ns))
     legend_outside(axes[0, -1])
     return fig
 
@@ -122,7 +125,7 @@ def epochs_figure(result: dict[str, Any], max_lag: int = 40):
             keep = np.abs(lags) <= max_lag
             ax.plot(lags[keep], normalise(np.asarray(d["mean_update"], float)[keep]),
                     color=cmap(norm(e)), lw=1.0)
-        _panel(ax, name, True, None)
+        _panel(ax, name, True, None, len(layers))
     axes[0, 0].set_ylabel("mean −dL/dw per term\n(normalised)")
     colorbar(mpl.cm.ScalarMappable(norm, cmap), axes[0, -1], "epochs trained")
     return fig
