@@ -14,6 +14,7 @@ import torch
 from hebbtorch.viz import bptt_stdp as vb
 from hebbtorch.viz import unsupervised as vu
 from hebbtorch.viz.activity import layer_heatmap, neuron_trace, value_before_reset
+from hebbtorch.viz.encoding import encoding_overview
 from hebbtorch.viz.events import event_frames
 from hebbtorch.viz.fields import receptive_field_mosaic
 from hebbtorch.viz.plasticity import plot_frequency, plot_window
@@ -21,7 +22,7 @@ from hebbtorch.viz.raster import spike_raster
 from hebbtorch.viz.rates import firing_rate_map, rate_over_time
 from hebbtorch.viz.style import MAX_HEIGHT, MAX_WIDTH, STYLE
 from hebbtorch.viz.traces import membrane_traces
-from hebbtorch.viz.training import learning_curves
+from hebbtorch.viz.training import astdp_curves, image_grid, learning_curves, spikeprop_curves
 
 DPI = STYLE["figure.dpi"]
 # saved with bbox_inches="tight": outside legends and colour bars may add a little
@@ -86,6 +87,12 @@ def _timing(n_lag: int):
                        for name in ("layer1", "layer2")}}
 
 
+def _epochs(n: int, test: bool = True) -> list[dict]:
+    return [{"epoch": e, "loss": 10 / e, "train_accuracy": 0.5 + 0.4 * e / n}
+            | ({"test_loss": 11 / e, "test_accuracy": 0.5 + 0.3 * e / n} if test else {})
+            for e in range(1, n + 1)]
+
+
 def _unsup_curve(n: int):
     curve = [{"images_seen": 100 * i, "all_activity": 0.5, "proportion": 0.55}
              for i in range(1, n // 10 + 2)]
@@ -117,6 +124,15 @@ FIGURES = {
     "bptt_windows": lambda n, T: vb.protocol_grid_figure(*_study(T // 2)),
     "bptt_ltd": lambda n, T: vb.ltd_figure(_study(T // 2, ltd=True)[0]),
     "bptt_timing": lambda n, T: vb.seed_timing_figure(_timing(T // 4), title="seed-snn"),
+    "spikeprop": lambda n, T: spikeprop_curves(_epochs(T // 5, test=n > 10), "iris"),
+    "astdp": lambda n, T: astdp_curves(
+        _epochs(4), [{"label_mse": 1 / b, "recon_mse": 0.5 / b} for b in range(1, T)], "aSTDP"),
+    "image_grid": lambda n, T: image_grid(torch.rand(min(n, 100), 784, generator=g),
+                                          torch.arange(min(n, 100)) % 10, "generated"),
+    "encoding": lambda n, T: encoding_overview(
+        torch.rand(28, 28, generator=g).numpy(),
+        {k: torch.rand(T, n, generator=g) > 0.9 for k in ("rate", "latency", "delta")},
+        "random", T),
     "bptt_epochs": lambda n, T: vb.epochs_figure(
         {"per_epoch": [_timing(T // 4) for _ in range(4)]}),
 }

@@ -99,8 +99,7 @@ def encode_all(img: np.ndarray, steps: int, max_rate: float, seed: int) -> dict[
 
 def run(args: argparse.Namespace) -> int:
     from hebbtorch.io import save_figure, write_json
-    from hebbtorch.viz.raster import spike_raster
-    from hebbtorch.viz.style import figure
+    from hebbtorch.viz.encoding import encoding_overview
 
     if (args.image is None) == (args.dataset is None):
         raise HebbtorchError("give either an image file or --dataset NAME (not both)")
@@ -112,31 +111,12 @@ def run(args: argparse.Namespace) -> int:
     codes = encode_all(img, args.steps, args.max_rate, args.seed)
     events = codes.pop("_events")
 
-    names = list(codes)
-    ncols = 3
-    nrows = -(-(len(names) + 1) // ncols)
-    fig, axes = figure(nrows, ncols, width=4.0, height=3.0)
-    ax0 = axes[0, 0]
-    ax0.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax0.set_title(f"input: {source}", fontsize=8)
-    ax0.set_xticks([])
-    ax0.set_yticks([])
-    ax0.grid(False)
-    counts: dict[str, dict[str, object]] = {}
-    for k, name in enumerate(names, start=1):
-        s = codes[name]
-        ax = axes.flat[k]
-        spike_raster(s, f"{name}: {int(s.sum())} spikes", ax, marker_size=1.0)
-        counts[name] = {
-            "neurons": int(s.shape[1]),
-            "total_spikes": int(s.sum()),
-            "active_neurons": int((s.sum(0) > 0).sum()),
-            "spikes_per_step": [int(v) for v in s.sum(1)],
-        }
-    for ax in list(axes.flat)[len(names) + 1:]:
-        ax.set_visible(False)
-    fig.suptitle(f"spike encodings, {args.steps} steps of 1 ms", y=1.0)
-    fig.tight_layout()
+    counts: dict[str, dict[str, object]] = {
+        name: {"neurons": int(s.shape[1]), "total_spikes": int(s.sum()),
+               "active_neurons": int((s.sum(0) > 0).sum()),
+               "spikes_per_step": [int(v) for v in s.sum(1)]}
+        for name, s in codes.items()}
+    fig = encoding_overview(img, codes, source, args.steps)
     png = save_figure(fig, out / "encoding.png")
     write_json(out / "encoding.json", {
         "source": source, "steps": args.steps, "max_rate_hz": args.max_rate, "dt_s": 1e-3,

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from hebbtorch.io import save_figure, write_json
     from hebbtorch.learning import spikeprop as sp
     from hebbtorch.learning.run import Budget, RunFolder
-    from hebbtorch.viz.style import figure
+    from hebbtorch.viz.training import spikeprop_curves
 
     d = DEFAULTS[args.task]
     epochs = args.epochs or d["epochs"]
@@ -96,20 +96,7 @@ def run(args: argparse.Namespace) -> int:
               "converged_at": result.converged_at, "final": final, "wall_time_s": wall,
               "paper": PAPER[args.task], "history": result.history}
     write_json(out / f"spikeprop_{args.task}.json", report)
-    fig, axes = figure(1, 2, width=4.0, height=3.0)
-    ep = [r["epoch"] for r in result.history]
-    axes[0][0].plot(ep, [r["loss"] for r in result.history], label="train")
-    if test is not None:
-        axes[0][0].plot(ep, [r["test_loss"] for r in result.history], label="test")
-    axes[0][0].set(xlabel="epoch", ylabel="mean E per pattern (ms$^2$)", yscale="log",
-                   title=f"SpikeProp {args.task}")
-    axes[0][1].plot(ep, [100 * r["train_accuracy"] for r in result.history], label="train")
-    if test is not None:
-        axes[0][1].plot(ep, [100 * r["test_accuracy"] for r in result.history], label="test")
-    axes[0][1].set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in axes[0]:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig = spikeprop_curves(result.history, args.task)
     save_figure(fig, out / f"spikeprop_{args.task}.png")
     conv = (f"converged at epoch {result.converged_at}" if result.converged_at
             else f"not converged after {result.epochs} epochs")

@@ -26,6 +26,7 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
     from hebbtorch.learning.bptt import load_split, load_trained
     from hebbtorch.networks.base import is_spiking
     from hebbtorch.viz.activity import layer_heatmap, neuron_trace, value_before_reset
+    from hebbtorch.viz.encoding import gray_image
     from hebbtorch.viz.style import figure
 
     model, cfg = load_trained(run_dir)
@@ -41,9 +42,7 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
         rec = model.record(x, generator=torch.Generator().manual_seed(seed))
     paths = []
     fig, axes = figure(width=3, height=3)
-    axes[0, 0].imshow(x[0].numpy(), cmap="gray")
-    axes[0, 0].set(title=f"input, label {label}", xticks=[], yticks=[])
-    axes[0, 0].grid(False)
+    gray_image(axes[0, 0], x[0].numpy(), f"input, label {label}")
     paths.append(save_figure(fig, out / "input.png"))
     for name, values in rec.values.items():
         v = values[:, 0].reshape(values.shape[0], -1)

@@ -140,24 +140,9 @@ def _train(folder: RunFolder, config: ASTDPConfig, run_config: dict, xtr, ytr, x
 
 
 def learning_curve(history: list[dict], batches: list[dict], title: str):
-    from hebbtorch.viz.style import figure
+    from hebbtorch.viz.training import astdp_curves
 
-    fig, axes = figure(1, 2, width=4.5, height=3.2)
-    ax_err, ax_acc = axes[0]
-    if batches:
-        xs = list(range(1, len(batches) + 1))
-        if "label_mse" in batches[0]:
-            ax_err.plot(xs, [r["label_mse"] for r in batches], lw=0.8, label="label rate MSE")
-        ax_err.plot(xs, [r["recon_mse"] for r in batches], lw=0.8, label="pixel recon MSE")
-    ax_err.set(xlabel="batch", ylabel="mean squared rate error", title="local errors (train)")
-    ep = [r["epoch"] for r in history]
-    ax_acc.plot(ep, [100 * r["train_accuracy"] for r in history], "s--", alpha=0.6, label="train")
-    ax_acc.plot(ep, [100 * r["test_accuracy"] for r in history], "o-", label="test")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title=title)
-    for ax in (ax_err, ax_acc):
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return astdp_curves(history, batches, title)
 
 
 @torch.no_grad()
@@ -175,24 +160,12 @@ def generate_images(net: ASTDPNetwork, per_class: int,
 def save_grid(images: torch.Tensor, labels: torch.Tensor, path: str | Path, *,
               title: str = "aSTDP: generated images (one row per clamped label)") -> Path:
     """Rows = labels, columns = samples; images ``[N, 784]`` (square side inferred)."""
-    from hebbtorch.viz.style import figure
+    from hebbtorch.viz.training import image_grid
 
     side = int(round(images.shape[1] ** 0.5))
     if side * side != images.shape[1]:
         raise HebbtorchError(f"cannot show {images.shape[1]} pixels as a square image")
-    classes = sorted(set(labels.tolist()))
-    per = max(int((labels == c).sum()) for c in classes)
-    fig, axes = figure(len(classes), per, width=0.7, height=0.7)
-    for r, c in enumerate(classes):
-        imgs = images[labels == c]
-        for k in range(per):
-            ax = axes[r][k]
-            ax.axis("off")
-            if k < len(imgs):
-                ax.imshow(imgs[k].reshape(side, side).cpu(), cmap="gray", vmin=0, vmax=1)
-        axes[r][0].text(-0.15, 0.5, str(c), transform=axes[r][0].transAxes, ha="right",
-                        va="center", fontsize=7)
-    fig.suptitle(title, fontsize=8)
+    fig = image_grid(images, labels, title)
     return save_figure(fig, path)
 
 
