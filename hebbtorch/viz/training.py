@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from hebbtorch.viz.style import figure, legend_outside
+from hebbtorch.viz.style import STYLE, figure, legend_outside
 
 
 def learning_curves(runs: dict[str, tuple[list[dict], list[dict]]]):
@@ -63,7 +63,7 @@ def astdp_curves(history: list[dict], batches: list[dict], title: str):
         if "label_mse" in batches[0]:
             ax_err.plot(xs, [r["label_mse"] for r in batches], lw=0.8, label="label rates")
         ax_err.plot(xs, [r["recon_mse"] for r in batches], lw=0.8, label="pixel recon.")
-        ax_err.legend()
+        ax_err.legend(fontsize=STYLE["legend.fontsize"])
     ax_err.set(xlabel="batch", ylabel="mean squared rate error", title="local errors (train)")
     ep = [r["epoch"] for r in history]
     ax_acc.plot(ep, [100 * r["train_accuracy"] for r in history], "s--", alpha=0.6, label="train")
