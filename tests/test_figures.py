@@ -17,6 +17,7 @@ from hebbtorch.viz.activity import layer_heatmap, neuron_trace, value_before_res
 from hebbtorch.viz.encoding import encoding_overview
 from hebbtorch.viz.events import event_frames
 from hebbtorch.viz.fields import receptive_field_mosaic
+from hebbtorch.viz.online import eprop_window_figure
 from hebbtorch.viz.plasticity import plot_frequency, plot_window
 from hebbtorch.viz.raster import spike_raster
 from hebbtorch.viz.rates import firing_rate_map, rate_over_time
@@ -133,6 +134,10 @@ FIGURES = {
         torch.rand(28, 28, generator=g).numpy(),
         {k: torch.rand(T, n, generator=g) > 0.9 for k in ("rate", "latency", "delta")},
         "random", T),
+    "eprop_window": lambda n, T: eprop_window_figure(
+        {"protocol": {"dts": list(range(T // 4))}, "rules": {"pair": _curve(T // 4)},
+         "losses": {k: {"bptt": _curve(T // 4), "eprop": _curve(T // 4)}
+                    for k in ("rate", "timing")}}),
     "bptt_epochs": lambda n, T: vb.epochs_figure(
         {"per_epoch": [_timing(T // 4) for _ in range(4)]}),
 }

@@ -26,8 +26,7 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
     from hebbtorch.learning.bptt import load_split, load_trained
     from hebbtorch.networks.base import is_spiking
     from hebbtorch.viz.activity import layer_heatmap, neuron_trace, value_before_reset
-    from hebbtorch.viz.encoding import gray_image
-    from hebbtorch.viz.style import figure
+    from hebbtorch.viz.encoding import image_figure
 
     model, cfg = load_trained(run_dir)
     if not is_spiking(model):
@@ -41,9 +40,8 @@ def visualize_run(run_dir: Path, out: Path, index: int = 0, seed: int = 0) -> li
     with torch.no_grad():
         rec = model.record(x, generator=torch.Generator().manual_seed(seed))
     paths = []
-    fig, axes = figure(width=3, height=3)
-    gray_image(axes[0, 0], x[0].numpy(), f"input, label {label}")
-    paths.append(save_figure(fig, out / "input.png"))
+    paths.append(save_figure(image_figure(x[0].numpy(), f"input, label {label}"),
+                             out / "input.png"))
     for name, values in rec.values.items():
         v = values[:, 0].reshape(values.shape[0], -1)
         paths.append(save_figure(layer_heatmap(v, f"{name} over time", label=name),

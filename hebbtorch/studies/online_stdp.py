@@ -20,7 +20,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from hebbtorch.errors import HebbtorchError
@@ -34,7 +33,7 @@ from hebbtorch.studies.bptt_stdp import (
     stdp_rule_windows,
     validate_config,
 )
-from hebbtorch.studies.stdp_fit import fit_window, normalise, pearson
+from hebbtorch.studies.stdp_fit import fit_window, pearson
 
 
 def eprop_window(c: ProtocolConfig) -> dict[str, Any]:
@@ -85,28 +84,10 @@ def window_study(neuron: str = "lif-fast_sigmoid", losses=LOSSES) -> dict[str, A
 
 
 def plot(result: dict[str, Any], path: str | Path) -> None:
-    import matplotlib
+    from hebbtorch.io import save_figure
+    from hebbtorch.viz.online import eprop_window_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    dts = result["protocol"]["dts"]
-    losses = list(result["losses"])
-    fig, axes = plt.subplots(1, len(losses), figsize=(4 * len(losses), 3.2), sharey=True)
-    for ax, loss in zip(np.atleast_1d(axes), losses, strict=True):
-        row = result["losses"][loss]
-        ax.plot(dts, normalise(row["bptt"]), label="BPTT", lw=2)
-        ax.plot(dts, normalise(row["eprop"]), "--", label="e-prop trace", lw=2)
-        ax.plot(dts, normalise(result["rules"]["pair"]), ":", color="k", label="pair STDP")
-        ax.axhline(0, color="0.7", lw=0.5)
-        ax.set_title(f"{loss} loss")
-        ax.set_xlabel("Δt = t_post - t_pre (ms)")
-    np.atleast_1d(axes)[0].set_ylabel("weight change (normalised)")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(eprop_window_figure(result), path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,13 @@ def gray_image(ax, img, title: str) -> None:
     ax.grid(False)
 
 
+def image_figure(img, title: str):
+    """One gray image ``[H, W]`` in [0, 1] as its own small figure."""
+    fig, axes = figure(width=3, height=3)
+    gray_image(axes[0, 0], img, title)
+    return fig
+
+
 def encoding_overview(img, codes: dict, source: str, steps: int, ncols: int = 3):
     """The input image, then one spike raster ``[steps, neurons]`` per encoder in ``codes``
     (name -> spikes), each titled with its spike count; steps of 1 ms."""
