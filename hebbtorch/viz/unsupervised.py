@@ -14,8 +14,10 @@ def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None
     """Input weights ``[784, n]`` as 28x28 fields (the first ``max_fields``; each field's
     assigned class in its corner up to 100 fields); colour = weight (dimensionless, the
     conductance scale of the input synapses)."""
-    return receptive_field_mosaic(weight.detach().cpu(), title=f"receptive fields ({title})",
-                                  max_fields=max_fields, labels=assignments)
+    fig = receptive_field_mosaic(weight.detach().cpu(), title="receptive fields",
+                                 max_fields=max_fields, labels=assignments)
+    fig.suptitle(title, fontsize=8)
+    return fig
 
 
 def plot_assignments(per_class: torch.Tensor, title: str):
@@ -63,6 +65,9 @@ def plot_curve(curve: list[dict], final: dict, title: str):
         ax.axhline(100 * final["all_activity"], color="k", lw=0.8,
                    label=f"final test (frozen): {100 * final['all_activity']:.1f}%")
         legend_outside(ax)
+    else:
+        ax.text(0.5, 0.5, "no update interval completed", transform=ax.transAxes,
+                ha="center", va="center", color="0.4")
     ax.set(xlabel="training images seen", ylabel="accuracy (%)", ylim=(0, 100),
            title=f"accuracy vs images ({title})")
     ax.title.set_fontsize(8)
