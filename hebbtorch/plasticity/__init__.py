@@ -13,7 +13,7 @@ and ``gb`` (:class:`GraupnerBrunel`, Graupner & Brunel 2012). See docs/plasticit
 """
 
 from hebbtorch.plasticity import registry
-from hebbtorch.plasticity.connection import EngineState, PlasticConnection
+from hebbtorch.plasticity.connection import EngineState, PlasticConnection, SharedPlasticity
 from hebbtorch.plasticity.conv import PlasticConv2d
 from hebbtorch.plasticity.core import (
     Factor,
@@ -53,7 +53,6 @@ from hebbtorch.plasticity.rules import (
     triplet_parameters,
     triplet_stdp_step,
 )
-from hebbtorch.plasticity.shared import SharedPlasticity
 
 __all__ = [
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",
