@@ -382,8 +382,11 @@ NO_GATE = (0, -math.inf, math.inf)
 class RuleSpec(NamedTuple):
     """A spike-triggered rule as data: on a post spike of j ``LTP_ij = ltp_pre_i ltp_post_j``,
     on a pre spike of i ``LTD_ij = ltd_pre_i ltd_post_j``; ``gate``: (post trace, low, high) --
-    both post factors are 0 while that trace (before the spikes) is outside [low, high]. The
-    reference (:meth:`TraceRule.update`), the fused CPU kernel and the Triton kernel all
+    both post factors are 0 while that trace (before the spikes) is outside [low, high];
+    ``pre_traces``/``post_traces``: the traces the factors index (time constants, modes, jumps
+    and presynaptic delays). A rule sets the factors; :func:`kernel_spec` fills in its traces,
+    so the description a kernel gets is complete -- delays included. The reference
+    (:meth:`TraceRule.update` and the engine), the fused CPU kernel and the Triton kernel all
     evaluate this description."""
 
     ltp_pre: Factor
@@ -391,6 +394,13 @@ class RuleSpec(NamedTuple):
     ltd_pre: Factor
     ltd_post: Factor
     gate: tuple[int, float, float] = NO_GATE
+    pre_traces: tuple[TraceSpec, ...] = ()
+    post_traces: tuple[TraceSpec, ...] = ()
+
+    @property
+    def delays(self) -> tuple[float, ...]:
+        """Presynaptic trace delays (ms), one per presynaptic trace."""
+        return tuple(t.delay for t in self.pre_traces)
 
 
 def _factor(f: Factor, tr: Traces) -> torch.Tensor | float:
@@ -445,8 +455,15 @@ class TraceRule(PlasticityRule):
 
 
 def kernel_spec(rule: PlasticityRule) -> RuleSpec | None:
-    """The description a fused kernel may compile for ``rule``, or None (not a
-    :class:`TraceRule`, or its update was overridden so the spec no longer describes it)."""
-    if isinstance(rule, TraceRule) and type(rule).update is TraceRule.update:
-        return rule.spec
-    return None
+    """The complete description a fused kernel may compile for ``rule`` -- its factors and its
+    traces with their delays -- or None (not a :class:`TraceRule`, or its update was overridden
+    so the spec no longer describes it). A kernel that cannot honour part of it (e.g. delays:
+    ``spec.delays``) must refuse it, so that the reference loop runs the rule instead."""
+    if not (isinstance(rule, TraceRule) and type(rule).update is TraceRule.update):
+        return None
+    spec = rule.spec
+    traces = (tuple(rule.pre_traces), tuple(rule.post_traces))
+    if (spec.pre_traces or spec.post_traces) and (spec.pre_traces, spec.post_traces) != traces:
+        raise HebbtorchError(f"{type(rule).__name__}: its spec's traces differ from its "
+                             "pre_traces/post_traces")
+    return spec._replace(pre_traces=traces[0], post_traces=traces[1])
