@@ -79,7 +79,10 @@ def test_spec_update_is_bit_identical_to_the_paper_form_steps(interaction):
 
 def test_registry_is_the_one_vocabulary():
     assert set(registry.names()) == {"dc", "pair", "triplet", "calcium", "gb",
-                                     "calcium-bistable"}
+                                     "calcium-bistable", "kheradpisheh", "astdp"}
+    from hebbtorch.learning.astdp import ASTDPConfig
+
+    assert registry.make("astdp").params == ASTDPConfig().rule.params  # aSTDP's own window
     assert isinstance(registry.make("triplet", "hippocampal/nearest/full"), TripletSTDP)
     assert registry.make("pair", "nearest").params.interaction == "nearest"
     with pytest.raises(HebbtorchError, match="unknown rule 'stdp'; choose from"):
@@ -222,7 +225,8 @@ def test_the_unsupervised_network_learns_to_classify_a_separable_set():
     assert before < 0.65 and after >= 0.7, (before, after)
 
 
-@pytest.mark.parametrize("path", ["scripts/unsupervised_activity.py", "bench/bench_unsupervised.py"])
+@pytest.mark.parametrize("path", ["scripts/unsupervised_activity.py",
+                                  "bench/bench_unsupervised.py"])
 def test_scripts_that_name_rules_import(path):
     """Scripts outside the package take their rule names from the registry; an import of a
     removed name (a table of rules that no longer exists) fails here, not in a user's hands."""
