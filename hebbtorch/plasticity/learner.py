@@ -33,6 +33,7 @@ from hebbtorch.kernels.threads import torch_threads
 from hebbtorch.plasticity.conv import PlasticConv2d
 from hebbtorch.plasticity.core import (
     DEFAULT_BOUNDS,
+    DelayLine,
     LowRank,
     PlasticityRule,
     WeightBounds,
@@ -134,7 +135,6 @@ class Learner:
         self.apply, self.enabled = apply, True
         self.decay_pre = trace_decays(rule.pre_traces, dt)
         self.decay_post = trace_decays(rule.post_traces, dt)
-        self.delays = [round(s.delay / dt) for s in rule.pre_traces]
         self.rule_state = None if self.conv else rule.init_state(self._rule_weight().unsqueeze(0))
         self.last_dw: torch.Tensor | None = None
         self._pre: torch.Tensor | None = None
@@ -214,18 +214,20 @@ class Learner:
             return self._steps(x, y, fold)
 
     def _steps(self, x: torch.Tensor, y: torch.Tensor, fold) -> tuple[torch.Tensor, torch.Tensor]:
-        """The core's step over the presentation from zero traces (the whole train is at hand,
-        so a delayed trace reads ``x[t - d]``), shared-weight mode: batch-mean updates."""
+        """The core's step over the presentation from zero traces and an empty delay line,
+        shared-weight mode: batch-mean updates."""
         T, B, n_pre = x.shape
         w0 = self._rule_weight()
         wk = w0.clone()
         state, lanes = self.rule_state, LaneShare(0, B, B)
         xs = [x.new_zeros(B, n_pre) for _ in self.decay_pre]
         ys = [y.new_zeros(B, y.shape[2]) for _ in self.decay_post]
+        line = DelayLine.make(torch.zeros(n_pre, dtype=torch.long), self.rule, self.dt)
+        _, trains, _ = line.train(x.new_zeros(line.length, B, n_pre), x)
         for t in range(T):
-            pre_in = [x[t - d] if t >= d else x.new_zeros(B, n_pre) for d in self.delays]
             upd, xs, ys, state = rule_step(self.rule, xs, ys, self.decay_pre, self.decay_post,
-                                           x[t], y[t], pre_in, wk.unsqueeze(0), state, self.dt)
+                                           x[t], y[t], [p[t] for p in trains], wk.unsqueeze(0),
+                                           state, self.dt)
             state = mean_state(state, lanes)
             wk = bounded_step(wk, fold(upd.ltp), fold(upd.ltd), self.bounds)
         self.rule_state = state
