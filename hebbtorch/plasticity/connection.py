@@ -71,6 +71,20 @@ class EngineState(NamedTuple):
     history: torch.Tensor
 
 
+class _StateField:
+    """A field of the engine's :class:`EngineState` read and written as an attribute."""
+
+    def __init__(self, field: str, cast: Any = None) -> None:
+        self.field, self.cast = field, cast
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        return self if obj is None else getattr(obj.state, self.field)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        value = value if self.cast is None else self.cast(value)
+        obj.state = obj.state._replace(**{self.field: value})
+
+
 class PlasticConnection(nn.Module):
     """Dense (optionally masked = sparse) plastic synapses: ``[batch, pre, post]`` independent
     networks, or one ``[pre, post]`` weight shared by ``batch`` copies (module docstring).
@@ -249,42 +263,15 @@ class PlasticConnection(nn.Module):
                                  sh.local(d["history"], 1).to(dev))
 
     # the fused Diehl & Cook kernels read and write the state through these names
-    @property
-    def pre(self) -> tuple[torch.Tensor, ...]:
-        return self.state.pre
-
-    @pre.setter
-    def pre(self, v: Any) -> None:
-        self.state = self.state._replace(pre=tuple(v))
-
-    @property
-    def post(self) -> tuple[torch.Tensor, ...]:
-        return self.state.post
-
-    @post.setter
-    def post(self, v: Any) -> None:
-        self.state = self.state._replace(post=tuple(v))
-
-    @property
-    def history(self) -> torch.Tensor:
-        return self.state.history
-
-    @history.setter
-    def history(self, v: torch.Tensor) -> None:
-        self.state = self.state._replace(history=v)
+    pre = _StateField("pre", tuple)
+    post = _StateField("post", tuple)
+    history = _StateField("history")
+    rule_state = _StateField("rule")
 
     @property
     def delays(self) -> tuple[int, ...]:
         """Per presynaptic trace, its delay in whole steps (the rule's ``TraceSpec.delay``)."""
         return self.delay_line.trace
-
-    @property
-    def rule_state(self) -> Any:
-        return self.state.rule
-
-    @rule_state.setter
-    def rule_state(self, v: Any) -> None:
-        self.state = self.state._replace(rule=v)
 
     # ------------------------------------------------------------- helpers
     def _check_spikes(self, name: str, s: torch.Tensor, n: int, ndim: int) -> torch.Tensor:
