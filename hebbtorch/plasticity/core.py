@@ -2,15 +2,17 @@
 
 A *rule* (:class:`PlasticityRule`) declares which exponential spike traces it needs
 (:class:`TraceSpec`) and turns them into weight changes (:class:`Update`). The core keeps the
-traces (decay, jump, subnormal flush), the weight bounds (hard clip, additive or
-multiplicative = soft-bound dependence) and the rule description the fused kernels compile
-(:class:`RuleSpec` of a :class:`TraceRule`). Two users run rules on weights laid out
-``[..., pre, post]``: :class:`~hebbtorch.plasticity.connection.PlasticConnection` (a batch of
-independent networks, ``[batch, pre, post]``, with delays, masks and normalisation) and
-:class:`~hebbtorch.plasticity.shared.SharedPlasticity` (one ``[pre, post]`` weight shared by a
-batch, changes averaged over it: the Diehl & Cook network).
+traces (decay, jump, subnormal flush) and the step order (:func:`rule_step`), presynaptic
+delay lines (:class:`DelayLine`), the weight bounds (hard clip, additive or multiplicative =
+soft-bound dependence; :func:`bounded_step`), normalisation (:func:`normalize_`) and the rule
+description the fused kernels compile (:class:`RuleSpec` of a :class:`TraceRule`, traces and
+delays included: :func:`kernel_spec`). One engine runs rules on weights laid out ``[..., pre,
+post]``: :class:`~hebbtorch.plasticity.connection.PlasticConnection`, over a batch of
+independent networks ``[batch, pre, post]`` or one ``[pre, post]`` weight shared by a batch
+(``shared=True``: changes averaged over it; the Diehl & Cook network);
+:class:`~hebbtorch.plasticity.learner.Learner` steps through the same functions.
 
-Step order (both users, both kernels): traces decay by ``exp(-dt / tau)`` (and are flushed
+Step order (every user, both kernels): traces decay by ``exp(-dt / tau)`` (and are flushed
 below the smallest normal number); the rule sees the traces *before* this step's spikes are
 added (``before``) and after (``after``); then the traces take the new spikes. So a pre spike
 and a post spike in the same step do not pair (Δt = 0 contributes nothing to pair terms).
