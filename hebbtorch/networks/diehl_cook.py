@@ -390,7 +390,7 @@ class DiehlCookNetwork(nn.Module):
                 self.theta.add_(k, alpha=p.theta_plus)
                 thresh[:n].add_(k, alpha=p.theta_plus)
             if learn:
-                self.learner.step(x, s_e, post_fired)
+                self.learner.step(x, s_e, post_fired, check=False)
         self.state = st
 
     def _rest(self, learn: bool) -> None:
