@@ -27,8 +27,9 @@ def learning_curves(runs: dict[str, tuple[list[dict], list[dict]]]):
                     alpha=0.6, label=f"{name} train")
         ax_acc.plot(ep, [100 * r["test_accuracy"] for r in history], "o-", color=color,
                     label=f"{name} test")
+    per_batch = any(log for _, log in runs.values())
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy",
-                title="loss (dots: test, faint: per batch)")
+                title="loss (dots: test, faint: per batch)" if per_batch else "test loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     legend_outside(ax_acc)
     return fig
