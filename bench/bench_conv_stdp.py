@@ -42,11 +42,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mnist-5k")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--layer-images", type=int, nargs="+", default=[1000, 2000])
+    ap.add_argument("--layer-images", type=int, nargs="+", default=[3000, 3000])
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--double-every", type=int, default=100)
     ap.add_argument("--readout-images", type=int, default=None)
-    ap.add_argument("--readout-epochs", type=int, default=50)
+    ap.add_argument("--features", nargs="+", default=["spikes", "potential"])
+    ap.add_argument("--l2-grid", type=float, nargs="+", default=[1e-4, 1e-2])
+    ap.add_argument("--rule", default=None,
+                    help="engine rule (registry name) instead of Kheradpisheh's eq. 3")
     ap.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
                     help="merge the JSONs of runs that differ only in seed into --out")
     ap.add_argument("--ablation", choices=ABLATIONS, default="none")
@@ -63,7 +66,8 @@ def main() -> None:
             dataset=args.dataset, seed=seed, layer_images=tuple(args.layer_images),
             batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
             inhibit=args.ablation != "no-inhibition", learn=args.ablation != "random",
-            readout_images=args.readout_images, readout_epochs=args.readout_epochs)
+            rule=args.rule, readout_images=args.readout_images, features=tuple(args.features),
+            l2_grid=tuple(args.l2_grid))
         net = ConvSTDPNet(params_for(args.ablation), generator=torch.Generator().manual_seed(seed))
         t0 = time.perf_counter()
         r = run_experiment(net, cfg, train, test)
@@ -72,12 +76,15 @@ def main() -> None:
         acc = {k: round(v["test_accuracy"], 2) for k, v in r["readouts"].items()}
         print(f"seed {seed}: test {acc}, {r['wall_seconds']:.0f} s", flush=True)
     suffix = "" if args.ablation == "none" else f"-{args.ablation}"
+    suffix += f"-rule-{args.rule}" if args.rule else ""
     seeds = "" if args.seeds == [0, 1, 2] else "-seed" + "-".join(map(str, args.seeds))
     out = Path(args.out or f"bench/results/conv-stdp-{args.dataset}{suffix}{seeds}.json")
     write_json(out, {
         "command": "python " + " ".join(sys.argv),
         "dataset": args.dataset, "ablation": args.ablation,
-        "readout": "multinomial logistic regression (torch, AdamW) on pooled last-layer binary "
+        "rule": args.rule or "kheradpisheh",
+        "readout": "multinomial logistic regression (L-BFGS, L2 penalty picked on a validation "
+                   "part of the training images) on standardised pooled last-layer binary "
                    "spikes ('spikes') or end-of-window potentials ('potential')",
         **_stats(runs), "threads": args.threads,
         "machine": f"{os.cpu_count()} CPUs shared with other jobs; load average "
