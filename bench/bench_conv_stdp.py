@@ -42,12 +42,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mnist-5k")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--layer-images", type=int, nargs="+", default=[3000, 3000])
+    ap.add_argument("--layer-images", type=int, nargs="+", default=[2000, 2000])
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--double-every", type=int, default=100)
     ap.add_argument("--readout-images", type=int, default=None)
     ap.add_argument("--features", nargs="+", default=["spikes", "potential"])
     ap.add_argument("--l2-grid", type=float, nargs="+", default=[1e-4, 1e-2])
+    ap.add_argument("--readout-iter", type=int, default=50, help="L-BFGS iterations per fit")
     ap.add_argument("--rule", default=None,
                     help="engine rule (registry name) instead of Kheradpisheh's eq. 3")
     ap.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
@@ -67,7 +68,7 @@ def main() -> None:
             batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
             inhibit=args.ablation != "no-inhibition", learn=args.ablation != "random",
             rule=args.rule, readout_images=args.readout_images, features=tuple(args.features),
-            l2_grid=tuple(args.l2_grid))
+            l2_grid=tuple(args.l2_grid), readout_iter=args.readout_iter)
         net = ConvSTDPNet(params_for(args.ablation), generator=torch.Generator().manual_seed(seed))
         t0 = time.perf_counter()
         r = run_experiment(net, cfg, train, test)

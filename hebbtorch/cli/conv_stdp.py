@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="mnist-5k",
                    help="mnist-5k (ships with the install), fashion-mnist, mnist or an IDX folder")
     p.add_argument("--data-root", default=None)
-    p.add_argument("--layer-images", type=positive_int, nargs="+", default=[3000, 3000],
-                   metavar="N", help="training images learned per layer (default 3000 3000)")
+    p.add_argument("--layer-images", type=positive_int, nargs="+", default=[2000, 2000],
+                   metavar="N", help="training images learned per layer (default 2000 2000)")
     p.add_argument("--batch-size", type=positive_int, default=8,
                    help="images learned at once (1: online, SpykeTorch's order; default 8: the "
                    "per-image updates summed)")

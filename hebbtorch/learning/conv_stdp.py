@@ -204,7 +204,7 @@ class ConvSTDPConfig(NamedTuple):
 
     dataset: str = "mnist-5k"
     seed: int = 0
-    layer_images: tuple[int, ...] = (3000, 3000)
+    layer_images: tuple[int, ...] = (2000, 2000)
     batch_size: int = 8
     schedule: STDPSchedule = STDPSchedule(double_every=100)
     inhibit: bool = True
@@ -214,7 +214,7 @@ class ConvSTDPConfig(NamedTuple):
     features: tuple[str, ...] = ("spikes", "potential")
     l2_grid: tuple[float, ...] = (1e-4, 1e-2)
     val_fraction: float = 0.2
-    readout_iter: int = 100
+    readout_iter: int = 50
 
 
 def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
