@@ -121,5 +121,4 @@ def _make(params: str | None) -> KheradpishehSTDP:
 
 
 registry.register(registry.RuleEntry(
-    "kheradpisheh", "Kheradpisheh et al. 2018 first-spike STDP, eq. 3 (dense connections; "
-    "use WeightBounds(0, 1, 'multiplicative'))", _make))
+    "kheradpisheh", "first-spike STDP with w(1-w) bounds (Kheradpisheh et al. 2018)", _make))
