@@ -105,15 +105,32 @@ def _stats(runs: list[dict]) -> dict:
 
 
 def summarize(paths: list[str], out: str | None) -> None:
-    """One JSON with mean and sd over the runs of several per-seed JSONs."""
+    """One JSON with mean and sd over the runs of several per-seed JSONs, and a flat list
+    ``stages`` (seed, stage, images, CPU and wall seconds, layer convergence) for tables."""
     parts = [json.loads(Path(p).read_text()) for p in paths]
     runs = [r for p in parts for r in p["runs"]]
-    merged = {**parts[0], "command": [p["command"] for p in parts], **_stats(runs), "runs": runs,
+    merged = {**parts[0], "command": [p["command"] for p in parts], **_stats(runs),
+              "stages": [row for r in runs for row in _stages(r)], "runs": runs,
               "machine": [p["machine"] for p in parts]}
     if out is None:
         raise SystemExit("--summarize needs --out")
     write_json(out, merged)
     print(json.dumps(_stats(runs)))
+
+
+def _stages(run: dict) -> list[dict]:
+    rows = [{"seed": run["seed"], "stage": f"layer {i + 1}", "images": st["images"],
+             "cpu_seconds": st["cpu_seconds"], "seconds": st["seconds"],
+             "convergence": st["convergence"]} for i, st in enumerate(run["layers"])]
+    for kind, r in run["readouts"].items():
+        rows.append({"seed": run["seed"], "stage": f"{kind} features", "images": r["images"],
+                     "cpu_seconds": r["features_cpu_seconds"], "seconds": r["features_seconds"]})
+        rows.append({"seed": run["seed"], "stage": f"{kind} readout", "images": r["images"],
+                     "cpu_seconds": r["fit_cpu_seconds"], "seconds": r["fit_seconds"],
+                     **{f"validation_l2_{float(k):.0e}": v
+                        for k, v in r["validation_accuracy"].items()},
+                     "l2": r["l2"], "train_accuracy": r["train_accuracy"]})
+    return rows
 
 
 if __name__ == "__main__":
