@@ -561,8 +561,12 @@ def test_rate_normalised_calcium_scales_c_pre_per_attempt(monkeypatch):
                            params=DiehlCookParameters(min_spikes=10**6),
                            w_init=setup.init(3, torch.Generator().manual_seed(0)),
                            rate_normalised_calcium=True)
-    seen, run = [], net._run
+    from hebbtorch.kernels import diehl_cook as fused  # the attempt runs there or in _run
+
+    seen, run, fused_attempt = [], net._run, fused.attempt
     monkeypatch.setattr(net, "_run", lambda *a: (seen.append(net.rule.params.C_pre), run(*a)))
+    monkeypatch.setattr(fused, "attempt", lambda *a: (seen.append(net.rule.params.C_pre),
+                                                      fused_attempt(*a)))
     image = torch.full((1, N_INPUT), 60.0)
     _, used = net.present(image, learn=True, max_attempts=3)
     assert float(used[0]) == 4.0  # three attempts, all too quiet

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from hebbtorch.checks import check_range
+from hebbtorch.checks import check_range, check_tensor_range
 from hebbtorch.encoding.rate import rate_encode
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import diehl_cook as fused
@@ -445,6 +445,11 @@ class DiehlCookNetwork(nn.Module):
             raise HebbtorchError(f"got {len(seed)} seeds for a batch of {self.batch}")
         c_pre = self.rule.params.C_pre if learn and self.rate_normalised_calcium else None
         frozen_fused = not learn and fused_eval.use_fused(self, isinstance(seed, int))
+        # batch 1 on the CPU: the whole attempt in the kernel, which draws the input itself
+        online_fused = (not frozen_fused and self.weight.device.type == "cpu"
+                        and fused.use_fused(self, learn))
+        if frozen_fused or online_fused:  # what rate_encode checks in the loop
+            check_tensor_range("pixels", pixels, 0.0, 255.0)
         try:
             for attempt in range(max_attempts):
                 if learn:
@@ -457,6 +462,9 @@ class DiehlCookNetwork(nn.Module):
                 if frozen_fused:  # the same input draws and steps in one call
                     fused_eval.attempt(self, pixels, inten, seed * 1000 + attempt,
                                        thresholds(self.theta, p), counts)
+                elif online_fused:
+                    fused.attempt(self, fused_eval.input_probability(pixels, inten, p.dt),
+                                  streams[0][1] * 1000 + attempt, learn, counts)
                 else:
                     spikes = torch.cat([
                         input_spikes(pixels[rows], inten[rows], steps, p.dt, torch.Generator(

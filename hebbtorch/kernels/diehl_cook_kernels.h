@@ -1,0 +1,224 @@
+// Shared by the Diehl & Cook kernels (diehl_cook_cpu.cpp: exact online training, batch 1;
+// diehl_cook_eval_cpu.cpp: frozen evaluation of a batch): the neuron step, the rest's jump, the
+// Poisson input drawn as torch.rand draws it, and the helpers of their operator wrappers.
+//
+// The neuron step repeats hebbtorch/networks/diehl_cook.py (network_step, relax_state) with its
+// float32 rounding (built with -ffp-contract=off), split into loops that the compiler vectorises;
+// exp() is libm's, called only where the conductances do not vanish (1 + g == 1 gives the
+// exp(-dt/tau) computed once, the same bits). Layout: E then I in every [2n] array.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/zeros.h>
+#include <c10/util/ArrayRef.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace hebbtorch {
+namespace dc {
+
+// torch.lerp's formula (two branches, for accuracy near either end)
+inline float lerp(float start, float end, float weight) {
+  const float d = end - start;
+  return std::fabs(weight) < 0.5f ? start + weight * d : end - d * (1.0f - weight);
+}
+
+// flush_subnormal (hebbtorch/plasticity/core.py): decaying state below FLT_MIN is 0
+inline float flushed(float x) { return std::fabs(x) < FLT_MIN ? 0.0f : x; }
+
+inline float* fptr(const at::Tensor& t) { return t.numel() ? t.data_ptr<float>() : nullptr; }
+
+inline float* fptr(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? fptr(*t) : nullptr;
+}
+
+// The population's constants: per neuron [2n] (PopulationConstants) and the per-step factors,
+// `consts` = (decay_ge, decay_gi, mean_ge, mean_gi, E_exc, w_ei, w_ie) as the Python side
+// (hebbtorch/kernels/diehl_cook_ops.py, population_args) passes them.
+struct Population {
+  int64_t n;
+  const float *v_rest, *v_reset, *E_inh, *neg_dt_tau, *n_ref;
+  float decay_ge, decay_gi, mean_ge, mean_gi, E_exc, w_ei, w_ie;
+  double decay_ge_d, decay_gi_d;  // for the rest jump's power, as the reference's
+  std::vector<float> exp0;        // exp(neg_dt_tau): the membrane factor at g = 0
+
+  Population(int64_t n_, const at::Tensor& v_rest_, const at::Tensor& v_reset_,
+             const at::Tensor& E_inh_, const at::Tensor& neg_dt_tau_, const at::Tensor& n_ref_,
+             c10::ArrayRef<double> c)
+      : n(n_), v_rest(fptr(v_rest_)), v_reset(fptr(v_reset_)), E_inh(fptr(E_inh_)),
+        neg_dt_tau(fptr(neg_dt_tau_)), n_ref(fptr(n_ref_)), decay_ge(float(c.at(0))),
+        decay_gi(float(c.at(1))), mean_ge(float(c.at(2))), mean_gi(float(c.at(3))),
+        E_exc(float(c.at(4))), w_ei(float(c.at(5))), w_ie(float(c.at(6))), decay_ge_d(c[0]),
+        decay_gi_d(c[1]), exp0(2 * n_) {
+    for (const at::Tensor* t : {&v_rest_, &v_reset_, &E_inh_, &neg_dt_tau_, &n_ref_})
+      TORCH_CHECK(t->numel() == 2 * n && t->is_contiguous() &&
+                  t->scalar_type() == at::kFloat, "population constants must be [2n] float32");
+    for (int64_t k = 0; k < 2 * n; ++k) exp0[k] = std::exp(neg_dt_tau[k]);
+  }
+};
+
+// One network copy's activity [2n] each, updated in place, and its scratch.
+struct Activity {
+  float *v, *ge, *gi, *ref;
+  std::vector<float> drive, g_tot, factor, spiked;  // [n], [2n], [2n], [2n] (0/1)
+  explicit Activity(int64_t n) : drive(n), g_tot(2 * n), factor(2 * n), spiked(2 * n) {}
+};
+
+// One 0.5 ms step of the neurons (network_step) after the caller has summed this step's input
+// drive into a.drive: membranes with the conductances at the start of the step, refractory
+// clamp, threshold, reset, then this step's arrivals. on_e(j) is called for every E neuron j
+// that spiked, in index order.
+template <class OnE>
+void neuron_step(const Population& p, const float* thresh, Activity& a, OnE&& on_e) {
+  const int64_t n = p.n, n2 = 2 * n;
+  float *v = a.v, *ge = a.ge, *gi = a.gi, *ref = a.ref;
+  float *g_tot = a.g_tot.data(), *fac = a.factor.data(), *sp = a.spiked.data();
+  for (int64_t k = 0; k < n2; ++k) {  // conductance_membrane: v_inf (in fac) and 1 + g
+    const float g_e = ge[k] * p.mean_ge, g_i = gi[k] * p.mean_gi;
+    const float gt = 1.0f + g_e + g_i;
+    float num = p.E_exc != 0.0f ? p.v_rest[k] + g_e * p.E_exc : p.v_rest[k];
+    num = num + g_i * p.E_inh[k];
+    g_tot[k] = gt;
+    fac[k] = num / gt;
+  }
+  for (int64_t k = 0; k < n2; ++k)  // libm's exp where the conductances count
+    if (g_tot[k] != 1.0f) g_tot[k] = std::exp(g_tot[k] * p.neg_dt_tau[k]);
+  for (int64_t k = 0; k < n2; ++k) {
+    const float e = g_tot[k] == 1.0f ? p.exp0[k] : g_tot[k];
+    const float vk = lerp(fac[k], v[k], e);
+    const bool free = ref[k] <= 0.0f;
+    const bool s = free && vk > thresh[k];
+    const float kept = free ? vk : p.v_reset[k];
+    const float r = std::max(ref[k] - 1.0f, 0.0f);
+    v[k] = s ? p.v_reset[k] : kept;
+    ref[k] = s ? p.n_ref[k] : r;
+    sp[k] = s ? 1.0f : 0.0f;
+  }
+  float n_i = 0.0f;
+  for (int64_t k = n; k < n2; ++k) n_i += sp[k];
+  for (int64_t j = 0; j < n; ++j)
+    if (sp[j] != 0.0f) on_e(j);
+  const float* drive = a.drive.data();
+  for (int64_t k = 0; k < n; ++k) {  // this step's arrivals on E
+    float g = gi[k] * p.decay_gi;
+    g = n_i != 0.0f ? g + p.w_ie * (n_i - sp[k + n]) : g;
+    ge[k] = flushed(drive[k] + p.decay_ge * ge[k]);
+    gi[k] = flushed(g);
+  }
+  for (int64_t k = n; k < n2; ++k) {  // and on I
+    ge[k] = flushed(p.w_ei * sp[k - n] + p.decay_ge * ge[k]);
+    gi[k] = flushed(gi[k] * p.decay_gi);
+  }
+}
+
+// relax_state: `left` silent steps at once
+inline void relax(const Population& p, Activity& a, int64_t left) {
+  const float a_e = float(std::pow(p.decay_ge_d, double(left)));
+  const float a_i = float(std::pow(p.decay_gi_d, double(left)));
+  for (int64_t k = 0; k < 2 * p.n; ++k) {
+    a.v[k] = lerp(p.v_rest[k], a.v[k], std::exp(p.neg_dt_tau[k] * float(left)));
+    a.ge[k] = flushed(a.ge[k] * a_e);
+    a.gi[k] = flushed(a.gi[k] * a_i);
+    a.ref[k] = std::max(a.ref[k] - float(left), 0.0f);
+  }
+}
+
+// The rest's check (every 10 steps): conductances below 1e-6 -- no spike is possible after that
+inline bool quiet(const Population& p, const Activity& a) {
+  float top = 0.0f;
+  for (int64_t k = 0; k < 2 * p.n; ++k) top = std::max(top, std::max(a.ge[k], a.gi[k]));
+  return double(top) < 1e-6;
+}
+
+constexpr int64_t kRestChunk = 10;  // steps between the rest's quiet checks
+
+// MT19937 (Matsumoto & Nishimura 1998) as torch's CPU generator runs it (seeded by
+// init_genrand), one block of 624 outputs at a time; the block's twist is three plain loops that
+// the compiler vectorises. Outputs are tempered only where they are used.
+struct MT19937 {
+  static constexpr int N = 624, M = 397;
+  uint32_t mt[N];
+  explicit MT19937(uint32_t seed) {
+    mt[0] = seed;
+    for (int i = 1; i < N; ++i) mt[i] = 1812433253u * (mt[i - 1] ^ (mt[i - 1] >> 30)) + i;
+  }
+  static uint32_t twisted(uint32_t a, uint32_t b, uint32_t c) {
+    const uint32_t y = (a & 0x80000000u) | (b & 0x7fffffffu);
+    return c ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+  }
+  void next_block() {
+    for (int i = 0; i < N - M; ++i) mt[i] = twisted(mt[i], mt[i + 1], mt[i + M]);
+    for (int i = N - M; i < N - 1; ++i) mt[i] = twisted(mt[i], mt[i + 1], mt[i + M - N]);
+    mt[N - 1] = twisted(mt[N - 1], mt[0], mt[M - 1]);
+  }
+  static uint32_t tempered(uint32_t y) {
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+  }
+};
+
+// The Bernoulli input as the reference draws it (hebbtorch.encoding.rate_encode with a CPU
+// generator seeded with `seed`): torch.rand gives one float32 uniform per (step, lane, input) in
+// that memory order, u = (32-bit draw & 0xFFFFFF) / 2^24, and the input spikes where u < p.
+// Every draw advances the stream; only the inputs that can fire (p > 0) are tempered and tested.
+class PoissonInput {
+ public:
+  PoissonInput(const float* p, int64_t lanes, int64_t n_in, uint32_t seed)
+      : p_(p), n_in_(n_in), gen_(seed), raw_(n_in), active_(lanes) {
+    for (int64_t b = 0; b < lanes; ++b)
+      for (int64_t i = 0; i < n_in; ++i)
+        if (p[b * n_in + i] > 0.0f) active_[b].push_back(uint16_t(i));
+  }
+
+  // Appends to `out` the inputs of `lane` that spike in the next row of draws (rows in the
+  // reference's memory order: every lane of a step, then the next step), in index order.
+  void row(int64_t lane, std::vector<uint16_t>* out) {
+    next(raw_.data(), n_in_);
+    constexpr float scale = 1.0f / float(1 << 24);
+    const float* pb = p_ + lane * n_in_;
+    for (uint16_t i : active_[lane])
+      if (float(MT19937::tempered(raw_[i]) & 0xFFFFFFu) * scale < pb[i]) out->push_back(i);
+  }
+
+ private:
+  void next(uint32_t* out, int64_t count) {  // the next `count` untempered outputs
+    while (count > 0) {
+      if (pos_ == MT19937::N) {
+        gen_.next_block();
+        pos_ = 0;
+      }
+      const int64_t k = std::min<int64_t>(count, MT19937::N - pos_);
+      std::memcpy(out, gen_.mt + pos_, size_t(k) * sizeof(uint32_t));
+      out += k;
+      count -= k;
+      pos_ += int(k);
+    }
+  }
+
+  const float* p_;
+  int64_t n_in_;
+  MT19937 gen_;
+  int pos_ = MT19937::N;  // next unused output of the current block
+  std::vector<uint32_t> raw_;
+  std::vector<std::vector<uint16_t>> active_;
+};
+
+inline void check_float(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(), name,
+              " must be a contiguous float32 CPU tensor");
+}
+
+}  // namespace dc
+}  // namespace hebbtorch
