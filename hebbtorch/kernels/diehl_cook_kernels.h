@@ -74,6 +74,70 @@ struct Activity {
   explicit Activity(int64_t n) : drive(n), g_tot(2 * n), factor(2 * n), spiked(2 * n) {}
 };
 
+// The loops of neuron_step, each a function whose pointer arguments are restrict (GCC honours
+// restrict on parameters, not on local pointers): without it a store through a float* could
+// change the inputs and the compiler would not vectorise.
+inline void membrane(int64_t n2, const Population& p, const float* __restrict ge,
+                     const float* __restrict gi, const float* __restrict v_rest,
+                     const float* __restrict E_inh, float* __restrict g_tot,
+                     float* __restrict v_inf) {
+  const float mean_ge = p.mean_ge, mean_gi = p.mean_gi, E_exc = p.E_exc;
+  const bool excite = E_exc != 0.0f;
+  for (int64_t k = 0; k < n2; ++k) {  // conductance_membrane: 1 + g and v_inf
+    const float g_e = ge[k] * mean_ge, g_i = gi[k] * mean_gi;
+    const float gt = 1.0f + g_e + g_i;
+    float num = excite ? v_rest[k] + g_e * E_exc : v_rest[k];
+    num = num + g_i * E_inh[k];
+    g_tot[k] = gt;
+    v_inf[k] = num / gt;
+  }
+}
+
+// 1 + g -> exp((1 + g) (-dt / tau)): libm's exp where the conductances count
+inline void membrane_factor(int64_t n2, float* __restrict g_tot,
+                            const float* __restrict neg_dt_tau, const float* __restrict exp0) {
+  for (int64_t k = 0; k < n2; ++k) {
+    const float gt = g_tot[k];
+    g_tot[k] = gt != 1.0f ? std::exp(gt * neg_dt_tau[k]) : exp0[k];
+  }
+}
+
+// the membranes relax, refractory clamp, threshold, reset; spiked 0/1
+inline void threshold(int64_t n2, const float* __restrict v_inf, const float* __restrict factor,
+                      const float* __restrict thresh, const float* __restrict v_reset,
+                      const float* __restrict n_ref, float* __restrict v, float* __restrict ref,
+                      float* __restrict spiked) {
+  for (int64_t k = 0; k < n2; ++k) {
+    const float vk = lerp(v_inf[k], v[k], factor[k]);
+    const float rk = ref[k], reset = v_reset[k], th = thresh[k], nr = n_ref[k];
+    const bool free = rk <= 0.0f;
+    const bool s = free && vk > th;
+    const float kept = free ? vk : reset;
+    const float r = std::max(rk - 1.0f, 0.0f);
+    v[k] = s ? reset : kept;
+    ref[k] = s ? nr : r;
+    spiked[k] = s ? 1.0f : 0.0f;
+  }
+}
+
+// this step's arrivals: the input drive on E, w_ei per E spike on its I partner, w_ie per I
+// spike on every *other* E; n_i: I spikes in this step
+inline void arrivals(int64_t n, const Population& p, const float* __restrict drive,
+                     const float* __restrict spiked, float n_i, float* __restrict ge,
+                     float* __restrict gi) {
+  const float w_ie = p.w_ie, w_ei = p.w_ei, decay_ge = p.decay_ge, decay_gi = p.decay_gi;
+  for (int64_t k = 0; k < n; ++k) {
+    float g = gi[k] * decay_gi;
+    g = n_i != 0.0f ? g + w_ie * (n_i - spiked[k + n]) : g;
+    ge[k] = flushed(drive[k] + decay_ge * ge[k]);
+    gi[k] = flushed(g);
+  }
+  for (int64_t k = n; k < 2 * n; ++k) {
+    ge[k] = flushed(w_ei * spiked[k - n] + decay_ge * ge[k]);
+    gi[k] = flushed(gi[k] * decay_gi);
+  }
+}
+
 // One 0.5 ms step of the neurons (network_step) after the caller has summed this step's input
 // drive into a.drive: membranes with the conductances at the start of the step, refractory
 // clamp, threshold, reset, then this step's arrivals. on_e(j) is called for every E neuron j
@@ -81,44 +145,15 @@ struct Activity {
 template <class OnE>
 void neuron_step(const Population& p, const float* thresh, Activity& a, OnE&& on_e) {
   const int64_t n = p.n, n2 = 2 * n;
-  float *v = a.v, *ge = a.ge, *gi = a.gi, *ref = a.ref;
-  float *g_tot = a.g_tot.data(), *fac = a.factor.data(), *sp = a.spiked.data();
-  for (int64_t k = 0; k < n2; ++k) {  // conductance_membrane: v_inf (in fac) and 1 + g
-    const float g_e = ge[k] * p.mean_ge, g_i = gi[k] * p.mean_gi;
-    const float gt = 1.0f + g_e + g_i;
-    float num = p.E_exc != 0.0f ? p.v_rest[k] + g_e * p.E_exc : p.v_rest[k];
-    num = num + g_i * p.E_inh[k];
-    g_tot[k] = gt;
-    fac[k] = num / gt;
-  }
-  for (int64_t k = 0; k < n2; ++k)  // libm's exp where the conductances count
-    if (g_tot[k] != 1.0f) g_tot[k] = std::exp(g_tot[k] * p.neg_dt_tau[k]);
-  for (int64_t k = 0; k < n2; ++k) {
-    const float e = g_tot[k] == 1.0f ? p.exp0[k] : g_tot[k];
-    const float vk = lerp(fac[k], v[k], e);
-    const bool free = ref[k] <= 0.0f;
-    const bool s = free && vk > thresh[k];
-    const float kept = free ? vk : p.v_reset[k];
-    const float r = std::max(ref[k] - 1.0f, 0.0f);
-    v[k] = s ? p.v_reset[k] : kept;
-    ref[k] = s ? p.n_ref[k] : r;
-    sp[k] = s ? 1.0f : 0.0f;
-  }
-  float n_i = 0.0f;
+  float *g_tot = a.g_tot.data(), *v_inf = a.factor.data(), *sp = a.spiked.data();
+  membrane(n2, p, a.ge, a.gi, p.v_rest, p.E_inh, g_tot, v_inf);
+  membrane_factor(n2, g_tot, p.neg_dt_tau, p.exp0.data());
+  threshold(n2, v_inf, g_tot, thresh, p.v_reset, p.n_ref, a.v, a.ref, sp);
+  float n_i = 0.0f;  // 0/1 values: exact in any order
   for (int64_t k = n; k < n2; ++k) n_i += sp[k];
   for (int64_t j = 0; j < n; ++j)
     if (sp[j] != 0.0f) on_e(j);
-  const float* drive = a.drive.data();
-  for (int64_t k = 0; k < n; ++k) {  // this step's arrivals on E
-    float g = gi[k] * p.decay_gi;
-    g = n_i != 0.0f ? g + p.w_ie * (n_i - sp[k + n]) : g;
-    ge[k] = flushed(drive[k] + p.decay_ge * ge[k]);
-    gi[k] = flushed(g);
-  }
-  for (int64_t k = n; k < n2; ++k) {  // and on I
-    ge[k] = flushed(p.w_ei * sp[k - n] + p.decay_ge * ge[k]);
-    gi[k] = flushed(gi[k] * p.decay_gi);
-  }
+  arrivals(n, p, a.drive.data(), sp, n_i, a.ge, a.gi);
 }
 
 // relax_state: `left` silent steps at once
