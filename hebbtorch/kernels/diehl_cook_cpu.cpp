@@ -131,6 +131,53 @@ inline float updated(const Rule& r, float w, float ltp, float ltd) {
   return (w + ltp) - ltd;  // the reference adds LTP and subtracts LTD in two passes
 }
 
+// The loops over whole rows / columns below are functions with restrict parameters and their
+// constants as values (GCC honours restrict on parameters): a store through a float* could
+// otherwise change the rule's floats, and the compiler would reload them and not vectorise.
+
+// out[k] = factor f at k, for every k < size (the caller reads the ones it needs)
+inline void factor_values(const Factor& f, const Trace* traces, int64_t size,
+                          float* __restrict out) {
+  const Trace& t = traces[f.trace];
+  const float k0 = f.k0, k1 = f.k1, jump = t.jump;
+  const float* __restrict x = t.x;
+  if (!f.after)
+    for (int64_t k = 0; k < size; ++k) out[k] = k0 + k1 * x[k];
+  else if (t.mode == ALL_TO_ALL)
+    for (int64_t k = 0; k < size; ++k) out[k] = k0 + k1 * (x[k] + jump);
+  else if (t.mode == NEAREST)
+    for (int64_t k = 0; k < size; ++k) out[k] = k0 + k1 * jump;
+  else
+    for (int64_t k = 0; k < size; ++k) out[k] = k0 + k1 * (x[k] + jump * (1.0f - x[k]));
+}
+
+// post factors are 0 where the gate trace c is outside [lo, hi]
+inline void gated(int64_t n, const float* __restrict c, float lo, float hi,
+                  float* __restrict out) {
+  for (int64_t j = 0; j < n; ++j) out[j] = c[j] >= lo && c[j] <= hi ? out[j] : 0.0f;
+}
+
+// LTD of one spiking input's row w [n] on the E neurons that did not spike (`a`: its pre
+// factor), under the rule's dependence, clipped: clip(updated(w, 0, a ltd_b))
+inline void ltd_row(int64_t n, float* __restrict w, const float* __restrict ltd_b,
+                    const float* __restrict spiked, float a, float w_min, float w_max,
+                    bool soft) {
+  auto clipped = [=](float x) { return std::min(std::max(x, w_min), w_max); };
+  if (soft) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float wj = w[j];
+      const float u = clipped(wj + (0.0f * (w_max - wj) - (a * ltd_b[j]) * (wj - w_min)));
+      w[j] = spiked[j] == 0.0f ? u : wj;
+    }
+  } else {
+    for (int64_t j = 0; j < n; ++j) {
+      const float wj = w[j];
+      const float u = clipped((wj + 0.0f) - a * ltd_b[j]);
+      w[j] = spiked[j] == 0.0f ? u : wj;
+    }
+  }
+}
+
 // SharedPlasticity.step at batch 1: decay the traces; LTP on post spikes, LTD on pre spikes,
 // from the traces before this step's spikes; weight dependence; clip; then the traces jump.
 void plasticity(Net& s) {
@@ -146,17 +193,16 @@ void plasticity(Net& s) {
   }
   const bool pre_fired = !s.pre_idx.empty(), post_fired = !s.post_idx.empty();
   if (!pre_fired && !post_fired) return;
-  auto open = [&](int64_t j) {
-    const float c = r.post[r.gate].x[j];
-    return c >= r.gate_lo && c <= r.gate_hi;
-  };
+  const float* gate = r.post[r.gate].x;
   if (post_fired) {
-    for (int64_t i = 0; i < n_in; ++i) s.ltp_a[i] = factor(r.ltp_pre, r.pre, i);
-    for (int64_t j : s.post_idx) s.ltp_b[j] = open(j) ? factor(r.ltp_post, r.post, j) : 0.0f;
+    factor_values(r.ltp_pre, r.pre, n_in, s.ltp_a.data());
+    factor_values(r.ltp_post, r.post, n, s.ltp_b.data());
+    gated(n, gate, r.gate_lo, r.gate_hi, s.ltp_b.data());
   }
   if (pre_fired) {
     for (int64_t i : s.pre_idx) s.ltd_a[i] = factor(r.ltd_pre, r.pre, i);
-    for (int64_t j = 0; j < n; ++j) s.ltd_b[j] = open(j) ? factor(r.ltd_post, r.post, j) : 0.0f;
+    factor_values(r.ltd_post, r.post, n, s.ltd_b.data());
+    gated(n, gate, r.gate_lo, r.gate_hi, s.ltd_b.data());
   }
   // spiking columns (LTP, plus LTD where the row spiked too: soft bounds take both at the old
   // w), then the other entries of the spiking rows (LTD only)
@@ -167,12 +213,9 @@ void plasticity(Net& s) {
       w = clip(r, updated(r, w, s.ltp_a[i] * s.ltp_b[j], ltd));
     }
   }
-  for (int64_t i : s.pre_idx) {
-    float* wi = s.w + i * n;
-    const float a = s.ltd_a[i];
-    for (int64_t j = 0; j < n; ++j)
-      if (s.act.spiked[j] == 0.0f) wi[j] = clip(r, updated(r, wi[j], 0.0f, a * s.ltd_b[j]));
-  }
+  for (int64_t i : s.pre_idx)
+    ltd_row(n, s.w + i * n, s.ltd_b.data(), s.act.spiked.data(), s.ltd_a[i], r.w_min, r.w_max,
+            r.soft != 0);
   if (s.clamp_all) {
     for (int64_t k = 0; k < n_in * n; ++k) s.w[k] = clip(r, s.w[k]);
     s.clamp_all = false;
