@@ -204,50 +204,58 @@ struct MT19937 {
   }
 };
 
+// hit[j] = 1 where draw j spikes: the draw's 24 bits (tempered, masked) below the threshold
+inline void bernoulli(int64_t k, const uint32_t* __restrict draws,
+                      const uint32_t* __restrict threshold, uint8_t* __restrict hit) {
+  for (int64_t j = 0; j < k; ++j)
+    hit[j] = (MT19937::tempered(draws[j]) & 0xFFFFFFu) < threshold[j] ? 1 : 0;
+}
+
 // The Bernoulli input as the reference draws it (hebbtorch.encoding.rate_encode with a CPU
 // generator seeded with `seed`): torch.rand gives one float32 uniform per (step, lane, input) in
 // that memory order, u = (32-bit draw & 0xFFFFFF) / 2^24, and the input spikes where u < p.
-// Every draw advances the stream; only the inputs that can fire (p > 0) are tempered and tested.
+// u < p is tested as an integer comparison: the draw's 24 bits < ceil(p 2^24) (exact: scaling by
+// 2^24 is exact in float32, and for an integer m, m < x <=> m < ceil(x)); p <= 0 never spikes.
 class PoissonInput {
  public:
   PoissonInput(const float* p, int64_t lanes, int64_t n_in, uint32_t seed)
-      : p_(p), n_in_(n_in), gen_(seed), raw_(n_in), active_(lanes) {
-    for (int64_t b = 0; b < lanes; ++b)
-      for (int64_t i = 0; i < n_in; ++i)
-        if (p[b * n_in + i] > 0.0f) active_[b].push_back(uint16_t(i));
+      : n_in_(n_in), gen_(seed), threshold_(lanes * n_in), hit_(n_in + 8, 0) {
+    for (int64_t k = 0; k < lanes * n_in; ++k) {
+      const float q = std::ceil(std::min(p[k], 1.0f) * 16777216.0f);
+      threshold_[k] = p[k] > 0.0f ? uint32_t(q) : 0u;
+    }
   }
 
   // Appends to `out` the inputs of `lane` that spike in the next row of draws (rows in the
   // reference's memory order: every lane of a step, then the next step), in index order.
   void row(int64_t lane, std::vector<uint16_t>* out) {
-    next(raw_.data(), n_in_);
-    constexpr float scale = 1.0f / float(1 << 24);
-    const float* pb = p_ + lane * n_in_;
-    for (uint16_t i : active_[lane])
-      if (float(MT19937::tempered(raw_[i]) & 0xFFFFFFu) * scale < pb[i]) out->push_back(i);
-  }
-
- private:
-  void next(uint32_t* out, int64_t count) {  // the next `count` untempered outputs
-    while (count > 0) {
+    const uint32_t* th = threshold_.data() + lane * n_in_;
+    for (int64_t i = 0; i < n_in_;) {  // the row's draws, block by block
       if (pos_ == MT19937::N) {
         gen_.next_block();
         pos_ = 0;
       }
-      const int64_t k = std::min<int64_t>(count, MT19937::N - pos_);
-      std::memcpy(out, gen_.mt + pos_, size_t(k) * sizeof(uint32_t));
-      out += k;
-      count -= k;
+      const int64_t k = std::min<int64_t>(n_in_ - i, MT19937::N - pos_);
+      bernoulli(k, gen_.mt + pos_, th + i, hit_.data() + i);
+      i += k;
       pos_ += int(k);
+    }
+    for (int64_t i = 0; i < n_in_; i += 8) {  // the hits, 8 flags at a time (mostly none)
+      uint64_t word;
+      std::memcpy(&word, hit_.data() + i, 8);  // (hit_ is padded to a multiple of 8)
+      for (; word; word &= word - 1) {
+        const int64_t at = i + __builtin_ctzll(word) / 8;
+        if (at < n_in_) out->push_back(uint16_t(at));
+      }
     }
   }
 
-  const float* p_;
+ private:
   int64_t n_in_;
   MT19937 gen_;
   int pos_ = MT19937::N;  // next unused output of the current block
-  std::vector<uint32_t> raw_;
-  std::vector<std::vector<uint16_t>> active_;
+  std::vector<uint32_t> threshold_;  // [lanes, n_in]: ceil(p 2^24), 0 where p <= 0
+  std::vector<uint8_t> hit_;         // [n_in] flags of the current row
 };
 
 inline void check_float(const at::Tensor& t, const char* name) {
