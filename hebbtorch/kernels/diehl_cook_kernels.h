@@ -219,43 +219,69 @@ inline void bernoulli(int64_t k, const uint32_t* __restrict draws,
 class PoissonInput {
  public:
   PoissonInput(const float* p, int64_t lanes, int64_t n_in, uint32_t seed)
-      : n_in_(n_in), gen_(seed), threshold_(lanes * n_in), hit_(n_in + 8, 0) {
-    for (int64_t k = 0; k < lanes * n_in; ++k) {
-      const float q = std::ceil(std::min(p[k], 1.0f) * 16777216.0f);
-      threshold_[k] = p[k] > 0.0f ? uint32_t(q) : 0u;
+      : n_in_(n_in), gen_(seed), threshold_(lanes * n_in), lo_(lanes), hi_(lanes),
+        hit_(n_in + 8, 0) {
+    for (int64_t b = 0; b < lanes; ++b) {
+      int64_t first = n_in, last = -1;
+      for (int64_t i = 0; i < n_in; ++i) {
+        const float pk = p[b * n_in + i];
+        const float q = std::ceil(std::min(pk, 1.0f) * 16777216.0f);
+        threshold_[b * n_in + i] = pk > 0.0f ? uint32_t(q) : 0u;
+        if (pk > 0.0f) {
+          first = std::min(first, i);
+          last = i;
+        }
+      }
+      // the inputs that can fire lie in [lo, hi): whole 8-flag words, or up to n_in
+      lo_[b] = last < 0 ? 0 : first / 8 * 8;
+      hi_[b] = last < 0 ? 0 : std::min((last + 8) / 8 * 8, n_in);
     }
   }
 
   // Appends to `out` the inputs of `lane` that spike in the next row of draws (rows in the
-  // reference's memory order: every lane of a step, then the next step), in index order.
+  // reference's memory order: every lane of a step, then the next step), in index order. Draws
+  // outside the lane's [lo, hi) only advance the stream (a silent lane: the whole row).
   void row(int64_t lane, std::vector<uint16_t>* out) {
     const uint32_t* th = threshold_.data() + lane * n_in_;
-    for (int64_t i = 0; i < n_in_;) {  // the row's draws, block by block
+    const int64_t lo = lo_[lane], hi = hi_[lane];
+    advance(lo);
+    for (int64_t i = lo; i < hi;) {  // the row's draws that can fire, block by block
       if (pos_ == MT19937::N) {
         gen_.next_block();
         pos_ = 0;
       }
-      const int64_t k = std::min<int64_t>(n_in_ - i, MT19937::N - pos_);
+      const int64_t k = std::min<int64_t>(hi - i, MT19937::N - pos_);
       bernoulli(k, gen_.mt + pos_, th + i, hit_.data() + i);
       i += k;
       pos_ += int(k);
     }
-    for (int64_t i = 0; i < n_in_; i += 8) {  // the hits, 8 flags at a time (mostly none)
+    advance(n_in_ - hi);
+    for (int64_t i = lo; i < hi; i += 8) {  // the hits, 8 flags at a time (mostly none)
       uint64_t word;
-      std::memcpy(&word, hit_.data() + i, 8);  // (hit_ is padded to a multiple of 8)
-      for (; word; word &= word - 1) {
-        const int64_t at = i + __builtin_ctzll(word) / 8;
-        if (at < n_in_) out->push_back(uint16_t(at));
-      }
+      std::memcpy(&word, hit_.data() + i, 8);  // (hit_ is padded by 8 zeros)
+      for (; word; word &= word - 1) out->push_back(uint16_t(i + __builtin_ctzll(word) / 8));
     }
   }
 
  private:
+  void advance(int64_t count) {  // skip `count` draws
+    while (count > 0) {
+      if (pos_ == MT19937::N) {
+        gen_.next_block();
+        pos_ = 0;
+      }
+      const int64_t k = std::min<int64_t>(count, MT19937::N - pos_);
+      pos_ += int(k);
+      count -= k;
+    }
+  }
+
   int64_t n_in_;
   MT19937 gen_;
   int pos_ = MT19937::N;  // next unused output of the current block
   std::vector<uint32_t> threshold_;  // [lanes, n_in]: ceil(p 2^24), 0 where p <= 0
-  std::vector<uint8_t> hit_;         // [n_in] flags of the current row
+  std::vector<int64_t> lo_, hi_;     // [lanes]: where the lane's inputs that can fire lie
+  std::vector<uint8_t> hit_;         // [n_in] flags of the current row in [lo, hi)
 };
 
 inline void check_float(const at::Tensor& t, const char* name) {
