@@ -138,6 +138,13 @@ inline void arrivals(int64_t n, const Population& p, const float* __restrict dri
   }
 }
 
+// how many of spiked [n] are 1 (an integer sum: it vectorises, a float one would not)
+inline int32_t spikes(int64_t n, const float* __restrict spiked) {
+  int32_t count = 0;
+  for (int64_t k = 0; k < n; ++k) count += spiked[k] != 0.0f ? 1 : 0;
+  return count;
+}
+
 // One 0.5 ms step of the neurons (network_step) after the caller has summed this step's input
 // drive into a.drive: membranes with the conductances at the start of the step, refractory
 // clamp, threshold, reset, then this step's arrivals. on_e(j) is called for every E neuron j
@@ -149,11 +156,11 @@ void neuron_step(const Population& p, const float* thresh, Activity& a, OnE&& on
   membrane(n2, p, a.ge, a.gi, p.v_rest, p.E_inh, g_tot, v_inf);
   membrane_factor(n2, g_tot, p.neg_dt_tau, p.exp0.data());
   threshold(n2, v_inf, g_tot, thresh, p.v_reset, p.n_ref, a.v, a.ref, sp);
-  float n_i = 0.0f;  // 0/1 values: exact in any order
-  for (int64_t k = n; k < n2; ++k) n_i += sp[k];
-  for (int64_t j = 0; j < n; ++j)
-    if (sp[j] != 0.0f) on_e(j);
-  arrivals(n, p, a.drive.data(), sp, n_i, a.ge, a.gi);
+  const int32_t n_e = spikes(n, sp), n_i = spikes(n, sp + n);
+  if (n_e)  // E spikes are rare: most steps skip the scan
+    for (int64_t j = 0; j < n; ++j)
+      if (sp[j] != 0.0f) on_e(j);
+  arrivals(n, p, a.drive.data(), sp, float(n_i), a.ge, a.gi);
 }
 
 // relax_state: `left` silent steps at once
