@@ -764,3 +764,17 @@ def test_one_missed_depression_event_exceeds_the_cuda_tolerance(name):
     assert events.numel() > 1000
     big = events > CUDA_WEIGHT_ATOL
     assert float(events[big].sum() / events.sum()) > 0.99
+
+
+@pytest.mark.parametrize("learn", [True, False])
+def test_out_of_range_pixels_are_one_clear_error_on_the_fused_paths(learn):
+    """The kernels draw the input themselves, so present() checks what rate_encode checks in
+    the loop: pixels in [0, 255] and finite, one line naming them."""
+    from hebbtorch.errors import HebbtorchError
+
+    net = DiehlCookNetwork(3, generator=torch.Generator().manual_seed(0))
+    for bad in (300.0, -1.0, math.nan):
+        img = torch.full((1, N_INPUT), 10.0)
+        img[0, 5] = bad
+        with pytest.raises(HebbtorchError, match="pixels|x must"):  # (the loop: rate_encode)
+            net.present(img, learn=learn, seed=0)
