@@ -1,0 +1,49 @@
+"""Timing at fixed rates (issue 27, item 4) in the recurrent supervised calcium-bistable network
+on mnist-5k, small scale: 1500 training images, 500 validation images (carved out of the
+training set), evaluations every 250 images, 3 seeds per condition (reset / oscillation /
+continuous presentation). Writes bench/results/calcium-timing.json.
+
+    nice -n 10 python bench/calcium_timing.py          # ~15 CPU-minutes, 1 thread
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from hebbtorch.io import write_json
+from hebbtorch.studies.calcium_supervised import TASK_CONFIGS, load_flat, split_validation
+from hebbtorch.studies.calcium_timing import CONDITIONS, timing_study
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="bench/results/calcium-timing.json")
+    ap.add_argument("--only", default=None, help="one condition: " + ", ".join(CONDITIONS))
+    ap.add_argument("--train-images", type=int, default=1500)
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="combine the outputs of conditions run separately (--only)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.merge:
+        rows = [r for f in args.merge for r in json.loads(Path(f).read_text())["rows"]]
+        write_json(Path(args.out), {**json.loads(Path(args.merge[0]).read_text()), "rows": rows})
+        raise SystemExit(0)
+    x, y = load_flat("mnist-5k", "train")
+    xtr, ytr, xva, yva = split_validation(x, y, 500)
+    config, params = TASK_CONFIGS["mnist-recurrent"]
+    conds = {args.only: CONDITIONS[args.only]} if args.only else None
+    rows = timing_study(xtr[:args.train_images], ytr[:args.train_images], xva, yva, config,
+                        params, conditions=conds, log=lambda m: print(m, flush=True))
+    write_json(Path(args.out), {"rows": rows, "threads": 1, "train_images": args.train_images,
+                                "command": "nice -n 10 python bench/calcium_timing.py",
+                                "note": "small scale; CPU on a shared, loaded 2-core machine"})
+    for r in rows:
+        print(f"{r['condition']}: reached {r['target']:.2f} in {r['reached']}/3 seeds, "
+              f"{r.get('images_to_target_mean', float('nan')):.0f} images; |dX|/image "
+              f"{r['abs_dX_first_mean']:.3g}; overlap {r['overlap_mean']:.3f}; rates in "
+              f"{r['train_rate_input_hz_mean']:.2f} Hz, target {r['train_rate_target_hz_mean']:.0f}"
+              f" Hz, others {r['train_rate_other_hz_mean']:.2f} Hz")
