@@ -16,7 +16,7 @@ import torch
 
 from hebbtorch.io import write_json
 from hebbtorch.studies.calcium_supervised import TASK_CONFIGS, load_flat, split_validation
-from hebbtorch.studies.calcium_timing import CONDITIONS, timing_study
+from hebbtorch.studies.calcium_timing import CONDITIONS, aggregate, timing_study
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__,
@@ -29,7 +29,8 @@ if __name__ == "__main__":
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.merge:
-        rows = [r for f in args.merge for r in json.loads(Path(f).read_text())["rows"]]
+        rows = [aggregate(r["condition"], r["change"], r["per_seed"])
+                for f in args.merge for r in json.loads(Path(f).read_text())["rows"]]
         write_json(Path(args.out), {**json.loads(Path(args.merge[0]).read_text()), "rows": rows})
         raise SystemExit(0)
     x, y = load_flat("mnist-5k", "train")
@@ -42,8 +43,9 @@ if __name__ == "__main__":
                                 "command": "nice -n 10 python bench/calcium_timing.py",
                                 "note": "small scale; CPU on a shared, loaded 2-core machine"})
     for r in rows:
-        print(f"{r['condition']}: reached {r['target']:.2f} in {r['reached']}/3 seeds, "
-              f"{r.get('images_to_target_mean', float('nan')):.0f} images; |dX|/image "
+        print(f"{r['condition']}: to 75 % in {r.get('images_to_75pct_mean', float('nan')):.0f} "
+              f"images ({r['images_to_75pct_reached']} seeds); accuracy after 250 images "
+              f"{r['accuracy_first_mean']:.3f}; |dX|/image "
               f"{r['abs_dX_first_mean']:.3g}; overlap {r['overlap_mean']:.3f}; rates in "
               f"{r['train_rate_input_hz_mean']:.2f} Hz, target {r['train_rate_target_hz_mean']:.0f}"
               f" Hz, others {r['train_rate_other_hz_mean']:.2f} Hz")

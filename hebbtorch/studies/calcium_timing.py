@@ -7,9 +7,10 @@ continuous presentation reduces cross-class overlap). The experiments are our ow
   presentation of whole periods is unchanged) and a subthreshold current
   ``osc_amp sin(2 pi f t)`` to the output neurons, in phase, so pre and post spikes cluster at
   the same phase; the measured input and output rates are reported next to the learning speed.
-* **speed of learning**: training images needed to reach ``target`` validation accuracy
-  (linear interpolation on the learning curve; None if never reached) and the mean |ΔX| per
-  image and synapse over the first evaluation interval.
+* **speed of learning**: training images needed to reach each of ``targets`` validation
+  accuracy (linear interpolation on the learning curve; None if never reached), the validation
+  accuracy after the first evaluation interval, and the mean |ΔX| per image (summed over
+  synapses) over that interval.
 * **cross-class overlap**: the mean cosine similarity between the class-mean output spike-count
   vectors of different classes on the validation set (0: disjoint codes, 1: identical), always
   measured with isolated presentations, after training with (``continuous=True``: the network
@@ -64,14 +65,22 @@ def images_to_reach(curve: list[dict[str, float]], target: float) -> float | Non
     return None
 
 
+def speed_measures(run: dict[str, Any], targets=(0.6, 0.75)) -> dict[str, Any]:
+    """``images_to_{pct}pct`` for each target, ``accuracy_first`` and ``abs_dX_first`` (the
+    first evaluation interval) of a :func:`train` result."""
+    out = {f"images_to_{round(100 * t)}pct": images_to_reach(run["curve"], t) for t in targets}
+    first = run["curve"][0]
+    return {**out, "accuracy_first": first["accuracy"], "abs_dX_first": first["abs_dX_per_image"]}
+
+
 def timing_study(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
                  val_y: torch.Tensor, base: SupervisedConfig, params: CalciumBistableParameters,
-                 *, seeds=(0, 1, 2), target: float = 0.75, eval_every: int = 250,
+                 *, seeds=(0, 1, 2), targets=(0.6, 0.75), eval_every: int = 250,
                  conditions: dict[str, dict[str, Any]] | None = None, log: Any = None
                  ) -> list[dict[str, Any]]:
     """Each condition of ``conditions`` (default :data:`CONDITIONS`, fields replaced in
-    ``base``) trained with every seed; per condition: learning curves, images to reach
-    ``target``, |ΔX| per image, rates, cross-class overlap (mean ± sd over seeds)."""
+    ``base``) trained with every seed; per condition: learning curves, images to reach the
+    ``targets``, |ΔX| per image, rates, cross-class overlap (mean ± sd over seeds)."""
     out = []
     for name, change in (conditions or CONDITIONS).items():
         c = base._replace(**change)
@@ -82,21 +91,32 @@ def timing_study(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
             gen = torch.Generator().manual_seed(10_000 + seed)
             r["overlap"] = class_overlap(r.pop("X"), val_x, val_y, c, params, gen,
                                          mask=r.pop("mask"))
-            r["images_to_target"] = images_to_reach(r["curve"], target)
-            r["abs_dX_first"] = r["curve"][0]["abs_dX_per_image"]
-            runs.append(r)
+            runs.append(r | speed_measures(r, targets))
             if log:
-                log(f"{name} seed {seed}: final {r['final']['accuracy']:.3f}, "
-                    f"to {target:.2f}: {r['images_to_target']}, overlap {r['overlap']:.3f}")
-        reach = [r["images_to_target"] for r in runs]
-        scalars = [{"overlap": r["overlap"], "abs_dX_first": r["abs_dX_first"],
-                    "train_rate_input_hz": r["train_rate_input_hz"],
-                    "train_rate_target_hz": r["train_rate_target_hz"],
-                    "train_rate_other_hz": r["train_rate_other_hz"]} for r in runs]
-        hit = [{"s": {"images_to_target": x}} for x in reach if x is not None]
-        out.append({"condition": name, "change": change, "target": target,
-                    "seeds": list(seeds), "reached": sum(x is not None for x in reach),
-                    **summarize([{"s": s} for s in scalars], "s"),
-                    **(summarize(hit, "s") if hit else {}),
-                    "validation": summarize(runs, "final"), "per_seed": runs})
+                log(f"{name} seed {seed}: final {r['final']['accuracy']:.3f}, first "
+                    f"{r['accuracy_first']:.3f}, overlap {r['overlap']:.3f}")
+        out.append(aggregate(name, change, runs, targets))
     return out
+
+
+def aggregate(name: str, change: dict[str, Any], runs: list[dict[str, Any]],
+              targets=(0.6, 0.75)) -> dict[str, Any]:
+    """One condition's row: the per-seed runs (with :func:`speed_measures` and ``overlap``)
+    and mean ± sd over seeds of each measure (a target not reached is left out of its mean
+    and counted in ``images_to_{pct}pct_reached``)."""
+    for r in runs:
+        r |= speed_measures(r, targets)
+    scalars = [{"overlap": r["overlap"], "abs_dX_first": r["abs_dX_first"],
+                "accuracy_first": r["accuracy_first"],
+                "train_rate_input_hz": r["train_rate_input_hz"],
+                "train_rate_target_hz": r["train_rate_target_hz"],
+                "train_rate_other_hz": r["train_rate_other_hz"]} for r in runs]
+    reach = {}
+    for t in targets:
+        key = f"images_to_{round(100 * t)}pct"
+        hit = [{"s": {key: r[key]}} for r in runs if r[key] is not None]
+        reach |= {f"{key}_reached": len(hit), **(summarize(hit, "s") if hit else {})}
+    return {"condition": name, "change": change, "targets": list(targets),
+            "seeds": [r["seed"] for r in runs], **reach,
+            **summarize([{"s": s} for s in scalars], "s"),
+            "validation": summarize(runs, "final"), "per_seed": runs}
