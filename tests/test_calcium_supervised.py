@@ -169,8 +169,8 @@ def test_cli_tasks_are_the_study_configs():
 
 def test_cli_calcium_train_writes_json(tmp_path, capsys):
     rc = main(["calcium", "train", "--dataset", "mnist-5k", "--train-images", "100",
-               "--val-images", "50", "--test-images", "50", "--k", "2", "--batch-size", "50", "--out", str(tmp_path),
-               "--device", "cpu"])
+               "--val-images", "50", "--test-images", "50", "--k", "2", "--batch-size", "50",
+               "--out", str(tmp_path), "--device", "cpu"])
     assert rc == 0
     data = json.loads((tmp_path / "calcium_train.json").read_text())
     assert data["n_train"] == 50 and data["n_val"] == 50 and data["n_test"] == 50
@@ -178,3 +178,14 @@ def test_cli_calcium_train_writes_json(tmp_path, capsys):
     assert (tmp_path / "calcium_learning.png").stat().st_size > 1000
     assert "test accuracy" in capsys.readouterr().out
     assert main(["calcium", "train", "--dataset", "nope", "--out", str(tmp_path)]) == 2
+
+
+def test_cli_calcium_timing_writes_json(tmp_path, capsys):
+    rc = main(["calcium", "timing", "--train-images", "120", "--val-images", "20", "--k", "1",
+               "--batch-size", "50", "--eval-every", "50", "--out", str(tmp_path),
+               "--device", "cpu"])
+    assert rc == 0
+    rows = json.loads((tmp_path / "calcium_timing.json").read_text())["rows"]
+    assert [r["condition"] for r in rows] == ["reset", "oscillation", "continuous"]
+    assert all(0.0 <= r["overlap_mean"] <= 1.0 for r in rows)
+    assert "cross-class overlap" in capsys.readouterr().out

@@ -85,8 +85,8 @@ class SupervisedConfig(NamedTuple):
 
 
 # The configurations of the benchmark (bench/calcium_supervised.py), chosen on validation
-# splits: contrast normalisation helped on Fashion-MNIST (75 % vs 71 % after 8000 images, one
-# seed) and made no difference on mnist-5k.
+# splits (one-seed runs): contrast normalisation helped on Fashion-MNIST and made no
+# difference on mnist-5k.
 TASK_CONFIGS: dict[str, tuple[SupervisedConfig, CalciumBistableParameters]] = {
     "mnist": (SupervisedConfig(), SUPERVISED_RULE),
     "mnist-recurrent": (SupervisedConfig(w_rec=0.05), SUPERVISED_RULE),

@@ -42,14 +42,16 @@ def class_overlap(X: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
                   c: SupervisedConfig, p: CalciumBistableParameters, gen: torch.Generator,
                   n_classes: int = 10, mask: torch.Tensor | None = None) -> float:
     """Mean cosine similarity between the class-mean output count vectors of different classes
-    (isolated presentations, no teacher, no learning; ``mask``: the synapses that exist)."""
+    (isolated presentations, no teacher, no learning; ``mask``: the synapses that exist;
+    classes absent from ``labels`` are left out; a silent class counts as orthogonal)."""
     c = c._replace(continuous=False)
     counts = torch.cat([present(X, images[i:i + c.batch], None, c, p, gen, learn=False,
                                 mask=mask).counts for i in range(0, len(labels), c.batch)])
-    means = torch.stack([counts[labels == k].mean(0) for k in range(n_classes)])
+    present_cls = [k for k in range(n_classes) if bool((labels == k).any())]
+    means = torch.stack([counts[labels == k].mean(0) for k in present_cls])
     unit = means / means.norm(dim=1, keepdim=True).clamp_min(1e-12)
     cos = unit @ unit.T
-    off = ~torch.eye(n_classes, dtype=torch.bool)
+    off = ~torch.eye(len(present_cls), dtype=torch.bool)
     return float(cos[off].mean())
 
 
@@ -91,7 +93,8 @@ def timing_study(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
             gen = torch.Generator().manual_seed(10_000 + seed)
             r["overlap"] = class_overlap(r.pop("X"), val_x, val_y, c, params, gen,
                                          mask=r.pop("mask"))
-            runs.append(r | speed_measures(r, targets))
+            r |= speed_measures(r, targets)
+            runs.append(r)
             if log:
                 log(f"{name} seed {seed}: final {r['final']['accuracy']:.3f}, first "
                     f"{r['accuracy_first']:.3f}, overlap {r['overlap']:.3f}")
