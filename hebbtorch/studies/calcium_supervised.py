@@ -25,6 +25,12 @@ intensity x ``max_rate``) -> ``n_classes x k`` LIF output neurons through plasti
   neuron outweighed its LTP for short presentations and learning ran backwards).
 * Readout [own choice]: the class population with the most spikes; ties (e.g. no spike at all)
   are broken by the summed synaptic drive.
+* Contrast normalisation [own choice]: ``input_mean > 0`` scales each image to that mean
+  intensity. Oscillation and continuous presentation (``osc_*``, ``continuous``): the timing
+  study, :mod:`hebbtorch.studies.calcium_timing`.
+* Evaluation: :func:`train` measures the learning curve on a validation split
+  (:func:`split_validation`) and the test split once, at the end; :func:`summarize` gives
+  mean ± sd over seeds.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def plot_rate_curves(rates: list[dict[str, Any]]):
     return fig
 
 
-def plot_learning_curves(runs: list[dict[str, Any]]):
+def plot_learning_curves(runs: list[dict[str, Any]],
+                         title: str = "supervised, calcium-bistable rule only"):
     """Validation accuracy vs training images seen, one line per run (label: run['name']);
     a run with ``per_seed`` (several seeds) is drawn as mean ± sd over its seeds."""
     fig, axes = figure(width=4.8, height=3.2)
@@ -96,7 +97,6 @@ def plot_learning_curves(runs: list[dict[str, Any]]):
         label = r["name"] + (f" (n={len(seeds)})" if len(seeds) > 1 else "")
         line, = ax.plot(xs, mean, "o-", ms=3, label=label)
         ax.fill_between(xs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, lw=0)
-    ax.set(xlabel="training images seen", ylabel="validation accuracy (%)",
-           title="supervised, calcium-bistable rule only")
+    ax.set(xlabel="training images seen", ylabel="validation accuracy (%)", title=title)
     legend_outside(ax)
     return fig
