@@ -172,8 +172,7 @@ NOT_RESULTS = {
 # Result tables of pages whose numbers have JSON in bench/results/ but no source comment yet
 # (their owners annotate them); a table listed here that gains a comment must leave the list.
 UNANNOTATED_RESULTS = {
-    ("calcium.md", "set"), ("calcium.md", "post rate (Hz)"), ("calcium.md", "run"),
-    ("conv-stdp.md", "data"), ("conv-stdp.md", "stage (mnist-5k, seed 0)"),
+    ("calcium.md", "post rate (Hz)"),
     ("online.md", "method"), ("online.md", "task"), ("online.md", "loss"),
 }
 
