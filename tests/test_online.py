@@ -282,3 +282,22 @@ def test_rate_regularisation_pulls_the_rate_to_its_target():
                 p -= 2.0 * p.grad
     rate = net.run(x, counts=True)[2][0].mean(0) / 40
     assert (rate - 0.1).abs().mean() < 0.5 * (rate0 - 0.1).abs().mean()
+
+
+@pytest.mark.parametrize("neuron", ["lif", "alif"])
+def test_eprop_is_bptt_with_recurrent_spikes_stopped(neuron):
+    """The trained-network window study writes e-prop's update as -sum_t delta^T X with delta
+    from BPTT through z^{t-1} detached in the recurrent current: that equals eprop_grads, and
+    with the spikes not detached it equals BPTT."""
+    from hebbtorch.studies.online_stdp_trained import current_deltas
+
+    net, x, lab = _setup(neuron=neuron, recurrent=True, kappa=0.9)
+    w = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.float64)
+    for learning, online in (("eprop", True), ("bptt", False)):
+        g = _grads(net, x, lab, learning, weights=w)[2]
+        d = current_deltas(net, x, lab, w, online=online)
+        g_in = torch.einsum("tbi,tbj->ij", d["delta"], d["input"])
+        g_rec = torch.einsum("tbi,tbj->ij", d["delta"], d["recurrent"])
+        g_rec.fill_diagonal_(0.0)
+        assert torch.allclose(g_in, g["w_in.0.weight"], **TOL), learning
+        assert torch.allclose(g_rec, g["w_rec.0.weight"], **TOL), learning
