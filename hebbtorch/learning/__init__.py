@@ -14,11 +14,11 @@ from hebbtorch.learning.bptt import TrainResult, evaluate, train
 from hebbtorch.learning.config import TrainConfig
 from hebbtorch.learning.eprop import eprop_grads
 from hebbtorch.learning.online import grads as online_grads
-from hebbtorch.learning.online_net import OnlineSNN
+from hebbtorch.learning.online_net import OnlineSNN, RateReg
 from hebbtorch.learning.ottt import ottt_grads
 
 __all__ = [
-    "ASTDPConfig", "ASTDPNetwork", "OnlineSNN", "RateCurve", "TrainConfig", "TrainResult",
-    "eprop_grads", "evaluate", "finite_difference", "online_grads", "ottt_grads",
+    "ASTDPConfig", "ASTDPNetwork", "OnlineSNN", "RateCurve", "RateReg", "TrainConfig",
+    "TrainResult", "eprop_grads", "evaluate", "finite_difference", "online_grads", "ottt_grads",
     "stdp_contrast", "train",
 ]
