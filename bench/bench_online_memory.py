@@ -70,19 +70,30 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/online-memory.json")
     ap.add_argument("--plot", default="docs/img/online-memory.png")
     ap.add_argument("--plot-only", action="store_true", help="redraw the plot from --out")
+    ap.add_argument("--one-process", action="store_true",
+                    help="all points in this process (the count does not depend on the "
+                         "allocator's history; saves the start-up of a process per point)")
     args = ap.parse_args()
     if args.plot_only:
         plot(json.loads(Path(args.out).read_text()), args.plot)
         return
+    import torch
+
     rows = []
     for T in args.steps:
         for method in METHODS:
-            row = _point(args.device, method, T)
+            if args.one_process:
+                from hebbtorch.studies.online_memory import one_step
+
+                torch.set_num_threads(1)
+                row = one_step(method, T, device=args.device, measure=False)
+                row.update(one_step(method, T, device=args.device))
+            else:
+                row = _point(args.device, method, T)
+            row["process"] = "shared" if args.one_process else "fresh"
             rows.append(row)
             print(f"T={T:5d} {method:10s} peak {row['peak_bytes'] / 2**20:9.3f} MiB  "
                   f"{1e3 * row['seconds_per_step']:.3f} ms/step", flush=True)
-    import torch
-
     from hebbtorch.studies.online_memory import BATCH, CHUNK, SIZES
 
     result = {
@@ -96,7 +107,8 @@ def main() -> None:
                    "made before the step are excluded; one fresh process per point; time from "
                    "an uncounted step run first in that process",
         "command": "python bench/bench_online_memory.py --steps "
-                   + " ".join(map(str, args.steps)),
+                   + " ".join(map(str, args.steps)) + (" --one-process" if args.one_process
+                                                       else ""),
         "load": "shared 2-core machine, other jobs running (timings indicative; memory counts "
                 "do not depend on load)",
         "rows": rows,
