@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="mnist-5k",
                    help="mnist-5k (ships with the install), fashion-mnist, mnist or an IDX folder")
     p.add_argument("--data-root", default=None)
-    p.add_argument("--layer-images", type=positive_int, nargs="+", default=[1000, 2000],
-                   metavar="N", help="training images learned per layer (default 1000 2000)")
+    p.add_argument("--layer-images", type=positive_int, nargs="+", default=[2000, 2000],
+                   metavar="N", help="training images learned per layer (default 2000 2000)")
     p.add_argument("--batch-size", type=positive_int, default=8,
                    help="images learned at once (1: online, SpykeTorch's order; default 8: the "
                    "per-image updates summed)")
@@ -28,7 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="images between doublings of a_plus (KheradpishehDeep.py: 500)")
     p.add_argument("--readout-images", type=positive_int, default=None,
                    help="training images the readout is fitted on (default all)")
-    p.add_argument("--readout-epochs", type=positive_int, default=50)
     add_run(p, "conv-stdp", resume=False, quiet=False)
     p.set_defaults(func=run)
 
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ConvSTDPConfig(
         dataset=args.dataset, seed=args.seed, layer_images=tuple(args.layer_images),
         batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
-        readout_images=args.readout_images, readout_epochs=args.readout_epochs)
+        readout_images=args.readout_images)
     net = ConvSTDPNet(generator=gen, device=device)
     res = run_experiment(net, cfg, train, test)
     res.update(config=cfg._asdict(), device=str(device))
