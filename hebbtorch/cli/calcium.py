@@ -12,7 +12,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hebbtorch.cli.common import add_run, ensure_out, positive_int
+from hebbtorch.cli.common import (
+    add_batch_size,
+    add_data,
+    add_run,
+    add_subsets,
+    ensure_out,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,19 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("task", choices=("protocols", "train"),
                    help="protocols: the fitted sets against Sjöström 2001, Bi & Poo 1998 and "
                    "the rate protocol; train: supervised classification")
-    p.add_argument("--dataset", default="mnist-5k", help="train: mnist-5k, fashion-mnist, ...")
-    p.add_argument("--batch-size", type=positive_int, default=100,
-                   help="train: images presented at once, jumps summed (default 100)")
+    add_data(p)
+    add_batch_size(p, 100, "train: images presented at once, jumps summed (default 100)")
     p.add_argument("--epochs", type=positive_int, default=1)
-    p.add_argument("--train-images", type=positive_int, default=None,
-                   help="train: use the first N training images (default all)")
-    p.add_argument("--test-images", type=positive_int, default=1000)
+    add_subsets(p, test_default=1000)
     p.add_argument("--k", type=positive_int, default=10, help="output neurons per class")
     p.add_argument("--recurrent", type=float, default=0.0, metavar="W_REC",
                    help="train: within-class recurrent excitation (default 0: feed-forward)")
     p.add_argument("--eval-every", type=positive_int, default=1000,
                    help="train: images between test evaluations (accuracy vs images seen)")
-    add_run(p, "calcium", resume=False, quiet=False)
+    add_run(p, "calcium", resume=False)
     p.set_defaults(func=run)
 
 
@@ -78,12 +82,12 @@ def train(args: argparse.Namespace, out: Path) -> int:
     from hebbtorch.viz.calcium import plot_learning_curves
 
     device = resolve_device(args.device)
-    xtr, ytr = load_flat(args.dataset, "train", args.train_images)
-    xte, yte = load_flat(args.dataset, "test", args.test_images)
+    xtr, ytr = load_flat(args.dataset, "train", args.train_images, args.data_root)
+    xte, yte = load_flat(args.dataset, "test", args.test_images, args.data_root)
     cfg = SupervisedConfig(k=args.k, batch=args.batch_size, w_rec=args.recurrent)
     res: dict[str, Any] = fit(xtr, ytr, xte, yte, n_classes=int(ytr.max()) + 1, config=cfg,
                               epochs=args.epochs, seed=args.seed, eval_every=args.eval_every,
-                              device=device, log=print)
+                              device=device, log=None if args.quiet else print)
     res |= {"name": f"{args.dataset} {'recurrent' if args.recurrent else 'feed-forward'}",
             "dataset": args.dataset, "device": str(device)}
     write_json(out / "calcium_train.json", res)

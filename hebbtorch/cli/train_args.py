@@ -7,6 +7,7 @@ import argparse
 from hebbtorch.cli.common import (
     add_batch_size,
     add_data,
+    add_renamed,
     add_subsets,
     positive_float,
     positive_int,
@@ -90,9 +91,10 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
     p.add_argument("--neuron", default=None, choices=sorted(NEURONS),
                    help="hidden neurons of lif-mlp/lif-conv (default lif): " + "; ".join(
                        f"{k}: {m.help}" for k, m in NEURONS.items()))
+    add_renamed(p, "--neuron")
     p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
-                   help="stop training after this many seconds (checkpointed; continue with "
-                   "--resume)")
+                   help="stop training after this many seconds of this call (checkpointed; "
+                   "continue with --resume)")
 
 
 def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:

@@ -10,6 +10,7 @@ import argparse
 from hebbtorch.cli.common import (
     add_batch_size,
     add_data,
+    add_renamed,
     add_run,
     device_name,
     positive_float,
@@ -53,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "all if fewer)")
     p.add_argument("--test-images", type=positive_int, default=None,
                    help="test images classified (default 1000, or all if fewer)")
+    add_renamed(p, "--test-images")
     p.add_argument("--eval-batch", type=positive_int, default=50,
                    help="images simulated at once in the frozen evaluation")
     p.add_argument("--update-interval", type=positive_int, default=250,

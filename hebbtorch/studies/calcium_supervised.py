@@ -238,12 +238,12 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
             "X_mean": float(X.mean()), "X_up_fraction": float((X > p.theta_X).float().mean())}
 
 
-def load_flat(name: str, split: str, limit: int | None = None
+def load_flat(name: str, split: str, limit: int | None = None, root: str | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """A dataset as ``[N, H*W]`` intensities in [0, 1] and labels (the first ``limit``)."""
     from hebbtorch.data import load_dataset
 
-    ds = load_dataset(name, split)
+    ds = load_dataset(name, split, root=root)
     x, y = ds.images, ds.labels
     if limit is not None:
         x, y = x[:limit], y[:limit]
