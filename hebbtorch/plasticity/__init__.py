@@ -13,6 +13,7 @@ and ``gb`` (:class:`GraupnerBrunel`, Graupner & Brunel 2012). See docs/plasticit
 """
 
 from hebbtorch.plasticity import registry
+from hebbtorch.plasticity.batched import LaneShare, lane_share
 from hebbtorch.plasticity.connection import EngineState, PlasticConnection
 from hebbtorch.plasticity.conv import PlasticConv2d
 from hebbtorch.plasticity.core import (
@@ -56,6 +57,7 @@ from hebbtorch.plasticity.rules import (
 from hebbtorch.plasticity.shared import SharedPlasticity
 
 __all__ = [
+    "LaneShare", "lane_share",
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",
     "DiehlCookSTDP", "DiehlCookSTDPParameters", "EngineState", "Factor", "GraupnerBrunel",
     "GraupnerBrunelParameters", "Learner", "PairSTDP", "PairSTDPParameters", "PlasticConnection",
