@@ -17,7 +17,8 @@ hebbtorch; default 0.1 ms, snnTorch's NIR convention) with ``v_leak = 0`` and::
 
 NIR graphs carry no time step: an importer must use the same ``dt`` (recorded in the graph's
 metadata). NIR's unit of time is the second: ``tau`` and the metadata's ``dt`` are written and
-read in seconds; the functions here take and return milliseconds. NIR's LIF resets to ``v_reset``; hebbtorch's default ``subtract`` reset (``v -=
+read in seconds; the functions here take and return milliseconds. NIR's LIF resets to
+``v_reset``; hebbtorch's default ``subtract`` reset (``v -=
 threshold``) has no NIR field, so it is exported as ``v_reset = 0`` plus ``metadata["reset"] =
 "subtract"``, which :func:`from_nir` honours and other tools ignore (export warns). The
 network's logits (the LI membrane averaged over time) are a read-out of the graph's output,
@@ -117,8 +118,8 @@ def to_nir(model: nn.Module, input_shape: tuple[int, ...] | None = None, *,
 
     input_shape: one sample's shape as the first stage takes it, without batch (default: the
     first Linear's ``in_features``; give ``(1, 28, 28)`` for a conv net). ``dt``: ms per step
-    (see the module doc; written to the graph in seconds). ``readout=False`` stops at the readout's synapses (its currents
-    are the output), for tools without an LI node.
+    (see the module doc; written to the graph in seconds). ``readout=False`` stops at the
+    readout's synapses (its currents are the output), for tools without an LI node.
     """
     nir = _nir()
     if not isinstance(model, SpikingSequential):
