@@ -262,3 +262,16 @@ def test_help_and_version_import_no_torch():
             "        except SystemExit as e:\n            assert e.code == 0\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_spikeprop_writes_its_metrics_csv(tmp_path, capsys):
+    """SpikeProp runs through the shared run loop: one metrics.csv row per epoch."""
+    import csv
+
+    assert main(["spikeprop", "xor", "--epochs", "3", "--target-loss", "1e-9", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    report = json.loads((tmp_path / "spikeprop_xor.json").read_text())
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] == [h["epoch"] for h in
+                                                           report["history"]]
+    assert [float(r["loss"]) for r in rows] == [h["loss"] for h in report["history"]]
