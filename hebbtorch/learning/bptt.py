@@ -29,7 +29,6 @@ from hebbtorch.data.preflight import check_splits
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import write_json
 from hebbtorch.kernels import finite
-from hebbtorch.learning import report
 from hebbtorch.learning.config import TrainConfig
 from hebbtorch.learning.online import sequential_grads
 from hebbtorch.learning.precision import autocast, matmul_precision
@@ -368,6 +367,8 @@ def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path,
             world_size: int = 1, csv: bool = True) -> dict:
     """metrics.json and learning_curves.png (and the CSVs, which the run loop writes itself
     after each epoch: ``csv=False``)."""
+    from hebbtorch.learning import report  # matplotlib: imported when the first epoch ends
+
     metrics = {
         "config": cfg.to_dict(),
         "spiking": get_spec(cfg.model).spiking,
