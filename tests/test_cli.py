@@ -235,6 +235,9 @@ def test_every_subcommand_speaks_the_shared_vocabulary():
             assert {"--overwrite", "--quiet"} <= set(opts), name
         if {"--epochs", "--images"} & set(opts) and command not in NO_PROGRESS:
             assert "--quiet" in opts, name  # training commands: progress can be hushed
+        if "--time-budget" in opts:  # one helper, one meaning (seconds of this call)
+            assert opts["--time-budget"].metavar == "SECONDS", name
+            assert "of this call" in opts["--time-budget"].help, name
         for o in ("--batch-size", "--train-images", "--test-images", "--images", "--epochs"):
             if o in opts:
                 assert opts[o].type is common.positive_int or opts[o].default == 0, (name, o)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from hebbtorch.cli.common import add_batch_size, add_run, positive_float, positive_int
+from hebbtorch.cli.common import (
+    add_batch_size,
+    add_run,
+    add_time_budget,
+    positive_float,
+    positive_int,
+)
 
 PAPER = {"xor": {"epochs_to_converge": 250, "train_accuracy": 1.0},
          "iris": {"epochs_to_converge": 1000, "train_accuracy": 0.974, "test_accuracy": 0.961}}
@@ -33,9 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="xor convergence: all patterns right and mean E < this (ms^2)")
     p.add_argument("--sign-constrained", action="store_true",
                    help="the paper's excitatory/inhibitory neurons (weights >= 0 times a sign)")
-    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
-                   help="stop after the epoch that passes this many seconds of this call "
-                   "(continue with --resume)")
+    add_time_budget(p, "after an epoch")
     add_run(p, "spikeprop", device=False)  # CPU only: a few small float64 tensors
     p.set_defaults(func=run)
 

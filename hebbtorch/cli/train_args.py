@@ -9,6 +9,7 @@ from hebbtorch.cli.common import (
     add_data,
     add_renamed,
     add_subsets,
+    add_time_budget,
     positive_float,
     positive_int,
 )
@@ -92,9 +93,7 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
                    help="hidden neurons of lif-mlp/lif-conv (default lif): " + "; ".join(
                        f"{k}: {m.help}" for k, m in NEURONS.items()))
     add_renamed(p, "--neuron")
-    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
-                   help="stop training after this many seconds of this call (checkpointed; "
-                   "continue with --resume)")
+    add_time_budget(p, "at a batch boundary")
 
 
 def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:

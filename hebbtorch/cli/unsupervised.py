@@ -12,6 +12,7 @@ from hebbtorch.cli.common import (
     add_data,
     add_renamed,
     add_run,
+    add_time_budget,
     device_name,
     positive_float,
     positive_int,
@@ -60,8 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--update-interval", type=positive_int, default=250,
                    help="images per block of the accuracy-vs-images curve")
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
-    p.add_argument("--time-budget", type=positive_float, default=None,
-                   help="stop training after this many seconds (then evaluate)")
+    add_time_budget(p, "then the evaluation runs")
     add_run(p, "unsupervised")  # on cuda the exact online mode with dc, triplet or calcium
     # (and frozen evaluation with --eval-batch 1) runs in a Triton kernel
     p.set_defaults(func=run)
