@@ -7,7 +7,7 @@ with one other busy process (``python -c "while True: pass"``):
   only without the busy process: it takes minutes on a loaded machine), ``fused-b1`` the
   batch-1 training kernel without learning (--eval-batch 1 before), ``fused-eval-b50`` the
   batched evaluation kernel (the default now);
-* training, images/s of the exact online mode (fused kernel; torch's pool draws the input):
+* training, images/s of the exact online mode (fused kernel, which draws the input itself):
   2 threads (the default before) and 1 (the default now).
 
 The configurations alternate (the thread counts in turn first), after a warm-up of every path,
@@ -54,7 +54,7 @@ def evaluation(trained: DiehlCookNetwork, x: torch.Tensor, path: str, threads: i
                           backend="reference" if path == "loop-b50" else "auto")
     ev.theta.copy_(trained.theta)
     use = fused_eval.use_fused
-    if path == "fused-b1":  # the batch-1 kernel of before (torch draws the input)
+    if path == "fused-b1":  # the batch-1 kernel (--eval-batch 1)
         fused_eval.use_fused = lambda *a: False
     torch.set_num_threads(threads)
     try:

@@ -561,8 +561,12 @@ def test_rate_normalised_calcium_scales_c_pre_per_attempt(monkeypatch):
                            params=DiehlCookParameters(min_spikes=10**6),
                            w_init=setup.init(3, torch.Generator().manual_seed(0)),
                            rate_normalised_calcium=True)
-    seen, run = [], net._run
+    from hebbtorch.kernels import diehl_cook as fused  # the attempt runs there or in _run
+
+    seen, run, fused_attempt = [], net._run, fused.attempt
     monkeypatch.setattr(net, "_run", lambda *a: (seen.append(net.rule.params.C_pre), run(*a)))
+    monkeypatch.setattr(fused, "attempt", lambda *a: (seen.append(net.rule.params.C_pre),
+                                                      fused_attempt(*a)))
     image = torch.full((1, N_INPUT), 60.0)
     _, used = net.present(image, learn=True, max_attempts=3)
     assert float(used[0]) == 4.0  # three attempts, all too quiet
@@ -760,3 +764,17 @@ def test_one_missed_depression_event_exceeds_the_cuda_tolerance(name):
     assert events.numel() > 1000
     big = events > CUDA_WEIGHT_ATOL
     assert float(events[big].sum() / events.sum()) > 0.99
+
+
+@pytest.mark.parametrize("learn", [True, False])
+def test_out_of_range_pixels_are_one_clear_error_on_the_fused_paths(learn):
+    """The kernels draw the input themselves, so present() checks what rate_encode checks in
+    the loop: pixels in [0, 255] and finite, one line naming them."""
+    from hebbtorch.errors import HebbtorchError
+
+    net = DiehlCookNetwork(3, generator=torch.Generator().manual_seed(0))
+    for bad in (300.0, -1.0, math.nan):
+        img = torch.full((1, N_INPUT), 10.0)
+        img[0, 5] = bad
+        with pytest.raises(HebbtorchError, match="pixels|x must"):  # (the loop: rate_encode)
+            net.present(img, learn=learn, seed=0)

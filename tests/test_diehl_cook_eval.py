@@ -110,3 +110,74 @@ def test_thread_choices(monkeypatch):
     monkeypatch.setenv("HEBBTORCH_EVAL_THREADS", "two")
     with pytest.raises(HebbtorchError, match="HEBBTORCH_EVAL_THREADS"):
         fused_eval.eval_threads(4)
+
+
+def test_draws_at_the_edges_of_the_probability():
+    """The kernels test u < p as the draw's 24 bits < ceil(p 2^24): exact also where p equals a
+    draw (no spike), lies just above one (a spike), is 1 or more (always), tiny, zero, negative
+    or NaN (never) -- against torch.rand's u < p on the same stream."""
+    _needs_kernel()
+    steps, n = 3, 64
+    u = torch.rand(steps, 1, n, generator=torch.Generator().manual_seed(9))
+    prob = u[1].clone()  # p = the draw of step 1: u < p false there
+    prob[0, ::2] = torch.nextafter(u[1, 0, ::2], torch.tensor(2.0))  # just above: true
+    prob[0, :4] = torch.tensor([1.0, 1.5, 2.0**-30, 0.0])
+    prob[0, 4:7] = torch.tensor([-0.5, float("nan"), 2.0**-24])
+    x = fused_eval.draw(prob, 9, steps)
+    assert torch.equal(x, (u < prob).float())
+    assert x[1, 0, 8:].sum() == (n - 8) // 2  # the just-above half spiked, the equal half not
+
+
+def test_training_kernel_draws_the_reference_input():
+    """The batch-1 kernel's own input draws (one attempt of present: presentation and rest)
+    equal the kernel run on input_spikes' tensor of the same seed: counts, weights, theta,
+    state and traces bit for bit."""
+    from hebbtorch.kernels import diehl_cook as fused
+
+    net = DiehlCookNetwork(20, generator=torch.Generator().manual_seed(0))
+    require_fused(net, fused.use_fused)
+    x, _ = make_separable(1, seed=6)
+    pixels = x.reshape(1, N_INPUT).float()
+    intensity = torch.tensor([3.0])
+    nets = [DiehlCookNetwork(20, w_init=net.weight) for _ in range(2)]
+    counts = [torch.zeros(1, 20), torch.zeros(1, 20)]
+    with torch.inference_mode():
+        for k in nets:
+            k.normalize()
+        fused.attempt(nets[0], fused_eval.input_probability(pixels, intensity, 0.5), 77, True,
+                      counts[0])
+        spikes = input_spikes(pixels, intensity, 700, 0.5, torch.Generator().manual_seed(77))
+        fused.run(nets[1], spikes, 700, True, counts[1])
+        fused.run(nets[1], None, 300, True, None, rest=True)
+    assert counts[0].sum() > 0 and torch.equal(counts[0], counts[1])
+    a, b = nets
+    for s, t in ((a.weight, b.weight), (a.theta, b.theta), *zip(a.state, b.state, strict=True),
+                 *zip((*a.learner.pre, *a.learner.post), (*b.learner.pre, *b.learner.post),
+                      strict=True)):
+        assert torch.equal(s, t)
+
+
+def test_operators_pass_opcheck():
+    """The schemas (which arguments each op mutates) and fake implementations agree with the
+    C++ (torch.library.opcheck)."""
+    _needs_kernel()
+    prob = torch.rand(2, N_INPUT, generator=torch.Generator().manual_seed(1)) * 0.05
+    torch.library.opcheck(torch.ops.hebbtorch.dc_draw.default, (prob, 5, 4))
+    net = _trained(6, 2, "fused")
+    from hebbtorch.kernels import diehl_cook_ops as ops
+
+    state = [t.clone() for t in net.state]
+    args = (prob, 5, 10, 20, net.weight, net.thresholds(), *state, *ops.population_args(net),
+            torch.zeros(2, 6), 1)
+    torch.library.opcheck(torch.ops.hebbtorch.dc_eval.default, args,
+                          test_utils=("test_schema", "test_faketensor"))
+    from hebbtorch.kernels import diehl_cook as fused
+
+    online = _trained(6, 1, "fused")  # batch 1, learning: every mutable argument moves
+    traces, rule_f, rule_i, gb_t, gb_f, gb_i = fused.rule_args(online)
+    args = (None, prob[:1].contiguous(), 5, 200, 20, online.weight.clone(),
+            online.theta.clone(), online.thresholds(), *[t.clone() for t in online.state],
+            *ops.population_args(online), 0.05, torch.zeros(1, 6), True, traces, rule_f,
+            rule_i, gb_t, gb_f, gb_i, 1)
+    torch.library.opcheck(torch.ops.hebbtorch.dc_run.default, args,
+                          test_utils=("test_schema", "test_faketensor"))

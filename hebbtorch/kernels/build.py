@@ -1,9 +1,9 @@
 """Compile kernel sources on first use with the system C++ compiler (``$CXX``, else ``c++``).
 
-:class:`ExtensionLibrary`: PyTorch operators (the neurons): sources that register their CPU
-implementations with ``TORCH_LIBRARY_IMPL``, built by ``torch.utils.cpp_extension`` (ninja; the
-three neurons take about 35 s of CPU time the first time, loading the cached build ~0.4 s).
-:class:`KernelLibrary`: a plain C ABI library loaded with ctypes (Diehl & Cook; a few seconds).
+:class:`ExtensionLibrary`: PyTorch operators (the neurons, the Diehl & Cook network): sources that
+register their CPU implementations with ``TORCH_LIBRARY_IMPL``, built by
+``torch.utils.cpp_extension`` (ninja; the three neurons take about 35 s of CPU time the first
+time, loading the cached build ~0.4 s).
 Builds are cached under ``$HEBBTORCH_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/hebbtorch/kernels``,
 else ``~/.cache/hebbtorch/kernels``, keyed by a hash of the sources, the flags, the compiler,
 torch's version and the CPU (the build uses ``-march=native``), so a changed source or another
@@ -12,7 +12,6 @@ machine rebuilds.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import platform
@@ -20,12 +19,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.io import atomic_write
 
 # -ffp-contract=off: no fused multiply-add, so the kernels round exactly as the eager reference;
 # -fno-trapping-math (as torch itself is built): lets branch-free selects vectorise
@@ -141,49 +138,3 @@ class ExtensionLibrary:
             self.state["error"] = HebbtorchError(f"{self.what} unavailable: {e}")
             raise self.state["error"] from e  # type: ignore[misc]
         done.extend(pending)  # type: ignore[attr-defined]
-
-
-def build(source: Path, name: str) -> ctypes.CDLL:
-    """Compile ``source`` (C++) into a cached shared library and load it.
-
-    Raises HebbtorchError with the compiler's message if there is no compiler or the build fails.
-    """
-    cxx = _compiler()
-    key = _key([source.read_text()], FLAGS)
-    lib = cache_dir() / f"{name}-{key}.so"
-    if not lib.exists():
-        # build in a private temp dir, then publish atomically: concurrent builds can't clash
-        with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
-            out = Path(tmp) / "lib.so"
-            proc = subprocess.run([*cxx, *FLAGS, str(source), "-o", str(out)],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise HebbtorchError(
-                    f"building {source.name} failed ({' '.join(cxx)}):\n{proc.stderr[-2000:]}"
-                )
-            atomic_write(lib, lambda f: f.write(out.read_bytes()))
-    return ctypes.CDLL(str(lib))
-
-
-class KernelLibrary:
-    """A kernel source built on first use (:func:`build`) and loaded once per process;
-    ``setup`` declares its functions' ctypes signatures. A failed build is remembered in
-    ``state`` and raised again on later calls, as a ``HebbtorchError`` naming ``what``."""
-
-    def __init__(self, source: Path, name: str, what: str,
-                 setup: Callable[[ctypes.CDLL], None]) -> None:
-        self.source, self.name, self.what, self.setup = source, name, what, setup
-        self.state: dict[str, object] = {}  # "lib", or "error"
-
-    def __call__(self) -> ctypes.CDLL:
-        if "lib" not in self.state:
-            if "error" in self.state:
-                raise self.state["error"]  # type: ignore[misc]
-            try:
-                lib = build(self.source, self.name)
-            except (HebbtorchError, OSError) as e:
-                self.state["error"] = HebbtorchError(f"{self.what} unavailable: {e}")
-                raise self.state["error"] from e  # type: ignore[misc]
-            self.setup(lib)
-            self.state["lib"] = lib
-        return self.state["lib"]  # type: ignore[return-value]

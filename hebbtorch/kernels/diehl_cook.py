@@ -1,6 +1,8 @@
-"""Fused exact-online Diehl & Cook simulation on CPU (``diehl_cook_cpu.cpp``): the time steps of
-a presentation or of a rest period in one call, for batch 1, learning with any rule that
-describes itself (:func:`~hebbtorch.plasticity.core.kernel_spec`: every
+"""Fused exact-online Diehl & Cook simulation on CPU (``diehl_cook_cpu.cpp``, the operator
+``hebbtorch::dc_run`` of :mod:`.diehl_cook_ops`): the time steps of a presentation and its rest
+period in one call, the Poisson input drawn in the kernel (the reference's torch.rand draws),
+for batch 1, learning with any rule that describes itself
+(:func:`~hebbtorch.plasticity.core.kernel_spec`: every
 :class:`~hebbtorch.plasticity.core.TraceRule` -- dc, pair, triplet, calcium and any new one --
 whose 1-2 traces per side are undelayed) under additive or soft-bound weight dependence with
 a hard clip, or with Graupner & Brunel's rule without noise (its own code in the kernel: a
@@ -19,25 +21,17 @@ docs/unsupervised.md.
 
 from __future__ import annotations
 
-import ctypes
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
-from hebbtorch.kernels.build import KernelLibrary
+from hebbtorch.kernels import diehl_cook_ops as ops
+from hebbtorch.kernels.diehl_cook_ops import library
 from hebbtorch.kernels.threads import layer_threads
-from hebbtorch.plasticity.core import (
-    ONE,
-    TRACE_MODES,
-    PlasticityRule,
-    RuleSpec,
-    TraceSpec,
-    kernel_spec,
-)
+from hebbtorch.plasticity.core import ONE, TRACE_MODES, PlasticityRule, RuleSpec, kernel_spec
 from hebbtorch.plasticity.rules.gb import GraupnerBrunel
 
 # ``net`` below is a DiehlCookNetwork (hebbtorch.networks.diehl_cook); the kernel reads its
@@ -45,47 +39,7 @@ from hebbtorch.plasticity.rules.gb import GraupnerBrunel
 Network = Any
 
 
-# ctypes mirrors of diehl_cook_cpu.cpp's Trace, Factor, Calcium and Rule
-class _Trace(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_void_p), ("decay", ctypes.c_double), ("jump", ctypes.c_float),
-                ("mode", ctypes.c_int32)]
-
-
-class _Factor(ctypes.Structure):
-    _fields_ = [("k0", ctypes.c_float), ("k1", ctypes.c_float), ("trace", ctypes.c_int32),
-                ("after", ctypes.c_int32)]
-
-
-class _Calcium(ctypes.Structure):
-    _fields_ = [*((f, ctypes.c_void_p) for f in ("rho", "t_p", "t_d", "history")),
-                ("delay", ctypes.c_int64), *((f, ctypes.c_float) for f in (
-                    "C_pre", "C_post", "theta_d", "theta_p", "gamma_d", "gamma_p", "rho_star",
-                    "h", "w0", "b_minus_1", "dt")), ("clock", ctypes.POINTER(ctypes.c_int64)),
-                ("drift_every", ctypes.c_int64)]
-
-
-class _Rule(ctypes.Structure):
-    _fields_ = [("pre", _Trace * 2), ("post", _Trace * 2), ("n_pre", ctypes.c_int32),
-                ("n_post", ctypes.c_int32), *((f, _Factor) for f in RuleSpec._fields[:4]),
-                ("gate", ctypes.c_int32), *((f, ctypes.c_float) for f in (
-                    "gate_lo", "gate_hi", "w_min", "w_max")), ("soft", ctypes.c_int32),
-                ("gb", ctypes.POINTER(_Calcium))]
-
-
-MAX_TRACES = 2  # per side (_Rule.pre / _Rule.post)
-
-_P, _I64, _I, _F, _D = (ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float,
-                        ctypes.c_double)
-_ARGS = [_P, _I64, _I64, _I64, *[_P] * 12, _D, _D, *[_F] * 6, _P, _I, _I, ctypes.POINTER(_Rule),
-         _I]
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    lib.ht_dc_run.argtypes, lib.ht_dc_run.restype = _ARGS, None
-
-
-library = KernelLibrary(Path(__file__).with_name("diehl_cook_cpu.cpp"), "diehl_cook_cpu",
-                        "fused Diehl & Cook kernel", _declare)
+MAX_TRACES = 2  # per side (the kernel's Rule.pre / Rule.post)
 
 
 def gb_kernel(rule: PlasticityRule) -> bool:
@@ -156,42 +110,50 @@ def _unsupported_traces(rule: PlasticityRule) -> str | None:
     return None
 
 
-def _trace(x: torch.Tensor, decay: float, spec: TraceSpec) -> _Trace:
-    return _Trace(x.data_ptr(), decay, spec.jump, TRACE_MODES.index(spec.mode))
-
-
-def _calcium(net: Network, clock: ctypes.c_int64) -> _Calcium:
-    """Graupner-Brunel's part of the descriptor: the learner's ρ (and t_p, t_d) ``[1, pre,
-    post]`` and delay line ``[delay, 1, pre]``, contiguous, updated in place by the kernel, and
-    the drift clock (``clock``, to be written back into the state after the call)."""
+def _calcium(net: Network) -> tuple[list[torch.Tensor], list[float], list[int]]:
+    """Graupner-Brunel's part of the description (``gb_t``, ``gb_f``, ``gb_i`` of
+    ``hebbtorch::dc_run``): the learner's ρ (and t_p, t_d; empty when not kept) ``[1, pre,
+    post]`` and delay line ``[delay, 1, pre]``, contiguous, updated in place by the kernel; its
+    constants; the delay, the drift clock and its period."""
     lrn, rule = net.learner, net.rule
     p, st = rule.params, lrn.rule_state
     lrn.rule_state = st = st._replace(**{f: t.float().contiguous() for f in ("rho", "t_p", "t_d")
                                          if (t := getattr(st, f)) is not None})
     lrn.history = lrn.history.float().contiguous()
-    clock.value = st.clock
-    return _Calcium(*map(cpu.ptr, st[:3]), cpu.ptr(lrn.history), lrn.delays[0], p.C_pre,
-                    p.C_post, p.theta_d, p.theta_p, p.gamma_d, p.gamma_p, p.rho_star,
-                    lrn.dt / (p.tau * 1000.0), rule.w0, p.b - 1.0, lrn.dt,
-                    ctypes.pointer(clock), rule.drift_every)
+    empty = torch.empty(0)
+    tensors = [empty if t is None else t for t in st[:3]] + [lrn.history]
+    return (tensors, [p.C_pre, p.C_post, p.theta_d, p.theta_p, p.gamma_d, p.gamma_p,
+                      p.rho_star, lrn.dt / (p.tau * 1000.0), rule.w0, p.b - 1.0, lrn.dt],
+            [lrn.delays[0], st.clock, rule.drift_every])
 
 
-def _rule(net: Network, clock: ctypes.c_int64) -> _Rule:
-    """The descriptor of ``net``'s rule, bounds and traces (the traces are the learner's own
-    contiguous ``[1, size]`` tensors, updated in place by the kernel; ``clock``: see
-    :func:`_calcium`)."""
+def rule_args(net: Network) -> tuple:
+    """The description of ``net``'s rule, bounds and traces as ``hebbtorch::dc_run`` takes it:
+    the traces (the learner's own contiguous ``[1, size]`` tensors, pre then post, updated in
+    place), ``rule_f`` (per trace slot pre0, pre1, post0, post1: decay, jump; the four factors'
+    k0, k1; gate low, high; w_min, w_max), ``rule_i`` (the slots' modes; the factors' trace,
+    after; n_pre, n_post, gate trace, soft) and Graupner-Brunel's part (:func:`_calcium`;
+    empty for other rules). The C++ side reads them in this order (diehl_cook_cpu.cpp, rule_of)."""
     lrn, rule, b = net.learner, net.rule, net.bounds
     gb = gb_kernel(rule)
     spec = RuleSpec(ONE, ONE, ONE, ONE) if gb else kernel_spec(rule)  # GB: factors unused
     lrn.pre, lrn.post = ([x.float().contiguous() for x in xs] for xs in (lrn.pre, lrn.post))
-    lo = -math.inf if b.w_min is None else b.w_min
-    hi = math.inf if b.w_max is None else b.w_max
-    return _Rule(
-        (_Trace * 2)(*map(_trace, lrn.pre, lrn.decay_pre, rule.pre_traces)),
-        (_Trace * 2)(*map(_trace, lrn.post, lrn.decay_post, rule.post_traces)),
-        len(lrn.pre), len(lrn.post), *(_Factor(*f) for f in spec[:4]), *spec.gate, lo, hi,
-        int(b.dependence == "multiplicative"),
-        ctypes.pointer(_calcium(net, clock)) if gb else None)
+    slots = [(lrn.decay_pre, rule.pre_traces), (lrn.decay_post, rule.post_traces)]
+    rule_f: list[float] = []
+    modes: list[int] = []
+    for decays, specs in slots:
+        for k in range(MAX_TRACES):
+            rule_f += [decays[k], specs[k].jump] if k < len(specs) else [1.0, 0.0]
+            modes.append(TRACE_MODES.index(specs[k].mode) if k < len(specs) else 0)
+    factors = spec[:4]
+    rule_f += [v for f in factors for v in (f.k0, f.k1)]
+    gate, lo_gate, hi_gate = spec.gate
+    rule_f += [lo_gate, hi_gate, -math.inf if b.w_min is None else b.w_min,
+               math.inf if b.w_max is None else b.w_max]
+    rule_i = [*modes, *(v for f in factors for v in (f.trace, int(f.after))),
+              len(lrn.pre), len(lrn.post), gate, int(b.dependence == "multiplicative")]
+    gb_t, gb_f, gb_i = _calcium(net) if gb else ([], [], [])
+    return [*lrn.pre, *lrn.post], rule_f, rule_i, gb_t, gb_f, gb_i
 
 
 def use_fused(net: Network, learn: bool = True) -> bool:
@@ -210,22 +172,34 @@ def run(net: Network, spikes: torch.Tensor | None, steps: int, learn: bool,
 
         diehl_cook_triton.run(net, spikes, steps, learn, counts, rest)
         return
-    p, c, n = net.params, net.consts, net.n
+    x = None if spikes is None else spikes.float().contiguous()
+    _call(net, x, None, 0, 0 if rest else steps, steps if rest else 0, learn, counts)
+
+
+def attempt(net: Network, prob: torch.Tensor, seed: int, learn: bool,
+            counts: torch.Tensor) -> None:
+    """One attempt of :meth:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork.present` on the CPU
+    (``_run`` of the presentation, then ``_rest``) in one call, the Poisson input drawn in the
+    kernel from the per-step spike probability ``prob`` ``[1, 784]``
+    (:func:`~hebbtorch.kernels.diehl_cook_eval.input_probability`) with ``seed``: the same
+    draws as :func:`~hebbtorch.networks.diehl_cook.input_spikes` with a CPU generator."""
+    p = net.params
+    _call(net, None, prob.float().contiguous(), seed, round(p.t_present / p.dt),
+          round(p.t_rest / p.dt), learn, counts)
+
+
+def _call(net: Network, x: torch.Tensor | None, prob: torch.Tensor | None, seed: int,
+          steps: int, rest: int, learn: bool, counts: torch.Tensor | None) -> None:
+    library()
     st = type(net.state)(*(t.detach().float().contiguous().clone() for t in net.state))
     thresh = net.thresholds().contiguous()
-    x = None if spikes is None else spikes.float().contiguous()
-    clock = ctypes.c_int64()
-    rule = _rule(net, clock) if learn else _Rule()  # without learning the kernel reads no rule
-    ptr = cpu.ptr
-    library().ht_dc_run(
-        ptr(x), steps, net.weight.shape[0], n, ptr(net.weight), ptr(net.theta), ptr(thresh),
-        *(ptr(t) for t in st), *(ptr(t) for t in (c.v_rest, c.v_reset, c.E_inh, c.neg_dt_tau,
-                                                   c.n_ref)),
-        c.decay_ge, c.decay_gi, c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, p.theta_plus,
-        ptr(counts), int(learn), int(rest), ctypes.byref(rule),
-        layer_threads(net.weight.numel()))
+    traces, rule_f, rule_i, gb_t, gb_f, gb_i = (rule_args(net) if learn
+                                                else ([], [], [], [], [], []))
+    clock = torch.ops.hebbtorch.dc_run(
+        x, prob, ops.seed32(seed), steps, rest, net.weight, net.theta, thresh, *st,
+        *ops.population_args(net), net.params.theta_plus, counts, learn, traces, rule_f, rule_i,
+        gb_t, gb_f, gb_i, layer_threads(net.weight.numel()))
     net.state = st
-    if rule.gb:
+    if gb_t:
         lrn = net.learner
-        lrn.rule_state = lrn.rule_state._replace(clock=clock.value)
-
+        lrn.rule_state = lrn.rule_state._replace(clock=clock)

@@ -1,26 +1,29 @@
 // The Diehl & Cook network in exact online mode (one image at a time, batch 1), fused over the
-// time steps of a presentation or a rest period, CPU; learning with any engine rule whose update
-// is described by a Rule below (the original trace STDP, triplet STDP, the calcium-trace rule)
-// or with Graupner & Brunel's calcium rule (a Calcium below: a dense per-synapse efficacy).
+// time steps of a presentation and its rest period, CPU: the operator hebbtorch::dc_run (schema
+// and Python side: hebbtorch/kernels/diehl_cook_ops.py). Learning with any engine rule whose
+// update is described by a Rule below (the original trace STDP, pair and triplet STDP, the
+// calcium-trace rule, any TraceRule) or with Graupner & Brunel's calcium rule (a Calcium below:
+// a dense per-synapse efficacy).
 //
 // The same arithmetic, step order and float32 rounding as hebbtorch/networks/diehl_cook.py
 // (network_step, the rule through SharedPlasticity, relax_state), with three differences that
 // change results only at rounding level: the input drive sums the weights of the inputs that
 // spiked in index order (the reference multiplies by the 0/1 input with a BLAS call), the
 // weight updates are applied per spiking row / column instead of as BLAS outer products, and
-// exp() is libm's.
+// exp() is libm's. The Poisson input is drawn here, the same draws as the reference's
+// torch.rand (diehl_cook_kernels.h, PoissonInput).
 // Why: at batch 1 the reference spends its time in ~30 tiny tensor operations per 0.5 ms step;
 // here a step is a few hundred flops, most of them skipped when nothing spikes.
 // Layout: E then I in every [2n] array; weights [n_in, n] row-major.
 
-#include <algorithm>
-#include <cfloat>
-#include <cmath>
-#include <cstdint>
+#include <optional>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
+#include "diehl_cook_kernels.h"
+
+namespace hebbtorch {
+namespace dc {
 namespace {
 
 enum Mode : int32_t { ALL_TO_ALL = 0, NEAREST = 1, SATURATING = 2 };  // engine TRACE_MODES
@@ -41,12 +44,12 @@ struct Factor {
   int32_t trace, after;
 };
 
-// A spike-triggered rule (hebbtorch/kernels/diehl_cook.py, RuleSpec): on a post spike of j,
+// A spike-triggered rule (hebbtorch/plasticity/core.py, RuleSpec): on a post spike of j,
 // LTP_ij = ltp_pre_i * ltp_post_j; on a pre spike of i, LTD_ij = ltd_pre_i * ltd_post_j;
 // both post factors are zero while post trace `gate` (before) is outside [gate_lo, gate_hi].
 // Weight dependence: additive (w + LTP - LTD) or soft (w + LTP (w_max - w) - LTD (w - w_min)),
 // then the hard clip to [w_min, w_max].
-// Graupner & Brunel 2012 eq. 1 without noise (hebbtorch/plasticity/graupner_brunel.py,
+// Graupner & Brunel 2012 eq. 1 without noise (hebbtorch/plasticity/rules/gb.py,
 // GraupnerBrunel.update through SharedPlasticity): every step, for every synapse,
 // c = C_pre x_i + C_post y_j from the rule's delayed pre trace and its post trace (after this
 // step's spikes), rho += h (gamma_p (1-rho) [c>=theta_p] - S rho (1-rho) (rho*-rho)
@@ -74,36 +77,37 @@ struct Rule {
 };
 
 struct Net {
+  const Population& pop;
+  Activity act;
   int64_t n_in, n;
-  float *w, *theta, *thresh, *v, *ge, *gi, *ref;             // state, updated in place
-  const float *v_rest, *v_reset, *E_inh, *neg_dt_tau, *n_ref;  // per neuron [2n]
-  float decay_ge, decay_gi, mean_ge, mean_gi, E_exc, w_ei, w_ie, theta_plus;
+  float *w, *theta, *thresh;  // updated in place
+  float theta_plus;
   const Rule* rule;
-  std::vector<float> drive, ltp_a, ltp_b, ltd_a, ltd_b;
-  std::vector<uint8_t> spiked, pre_spiked;
+  std::vector<float> ltp_a, ltp_b, ltd_a, ltd_b;
+  std::vector<uint8_t> pre_spiked;
   std::vector<int64_t> pre_idx, post_idx;  // this step's spiking inputs / E neurons
-  bool clamp_all;  // some weight is out of bounds: the next update clips all (as w.clamp_)
+  bool clamp_all = false;  // some weight is out of bounds: the next update clips all (w.clamp_)
   std::vector<uint8_t> line;  // Graupner-Brunel's delay line [delay, n_in], a ring from `head`
-  int64_t head;
+  int64_t head = 0;
   std::vector<int64_t> arrived;  // inputs whose delayed spike reaches the pre trace this step
   // Graupner-Brunel's record (graupner_brunel): calcium per step [GB_BLOCK, n_in] and
   // [GB_BLOCK, n] and the largest post one [GB_BLOCK]; the steps applied to each row [n_in]
   std::vector<float> cx, cy, cy_top;
   std::vector<int64_t> done;
-  int64_t recorded;
-  int32_t threads;  // for gb_flush: rows are independent, so any split gives the same bits
+  int64_t recorded = 0;
+  int32_t threads = 1;  // for gb_flush: rows are independent, so any split gives the same bits
   std::vector<uint8_t> drift_at;  // [GB_BLOCK]: the recorded step is a drift step
-  bool first_block;  // the record still holds the call's first step (k = 0)
+  bool first_block = false;  // the record still holds the call's first step (k = 0)
+
+  Net(const Population& p, int64_t n_in_, float* w_, float* theta_, float* thresh_, float tp,
+      const Rule* r)
+      : pop(p), act(p.n), n_in(n_in_), n(p.n), w(w_), theta(theta_), thresh(thresh_),
+        theta_plus(tp), rule(r), ltp_a(n_in_), ltp_b(p.n), ltd_a(n_in_), ltd_b(p.n),
+        pre_spiked(n_in_) {
+    pre_idx.reserve(n_in);
+    post_idx.reserve(n);
+  }
 };
-
-// torch.lerp's formula (two branches, for accuracy near either end)
-inline float lerp(float start, float end, float weight) {
-  const float d = end - start;
-  return std::fabs(weight) < 0.5f ? start + weight * d : end - d * (1.0f - weight);
-}
-
-// flush_subnormal (hebbtorch/networks/diehl_cook.py): decaying state below FLT_MIN is 0
-inline float flushed(float x) { return std::fabs(x) < FLT_MIN ? 0.0f : x; }
 
 inline float clip(const Rule& r, float w) { return std::min(std::max(w, r.w_min), r.w_max); }
 
@@ -127,6 +131,53 @@ inline float updated(const Rule& r, float w, float ltp, float ltd) {
   return (w + ltp) - ltd;  // the reference adds LTP and subtracts LTD in two passes
 }
 
+// The loops over whole rows / columns below are functions with restrict parameters and their
+// constants as values (GCC honours restrict on parameters): a store through a float* could
+// otherwise change the rule's floats, and the compiler would reload them and not vectorise.
+
+// out[k] = factor f at k, for every k < size (the caller reads the ones it needs)
+inline void factor_values(const Factor& f, const Trace* traces, int64_t size,
+                          float* __restrict out) {
+  const Trace& t = traces[f.trace];
+  const float k0 = f.k0, k1 = f.k1, jump = t.jump;
+  const float* __restrict x = t.x;
+  if (!f.after)
+    for (int64_t k = 0; k < size; ++k) out[k] = k0 + k1 * x[k];
+  else if (t.mode == ALL_TO_ALL)
+    for (int64_t k = 0; k < size; ++k) out[k] = k0 + k1 * (x[k] + jump);
+  else if (t.mode == NEAREST)
+    for (int64_t k = 0; k < size; ++k) out[k] = k0 + k1 * jump;
+  else
+    for (int64_t k = 0; k < size; ++k) out[k] = k0 + k1 * (x[k] + jump * (1.0f - x[k]));
+}
+
+// post factors are 0 where the gate trace c is outside [lo, hi]
+inline void gated(int64_t n, const float* __restrict c, float lo, float hi,
+                  float* __restrict out) {
+  for (int64_t j = 0; j < n; ++j) out[j] = c[j] >= lo && c[j] <= hi ? out[j] : 0.0f;
+}
+
+// LTD of one spiking input's row w [n] on the E neurons that did not spike (`a`: its pre
+// factor), under the rule's dependence, clipped: clip(updated(w, 0, a ltd_b))
+inline void ltd_row(int64_t n, float* __restrict w, const float* __restrict ltd_b,
+                    const float* __restrict spiked, float a, float w_min, float w_max,
+                    bool soft) {
+  auto clipped = [=](float x) { return std::min(std::max(x, w_min), w_max); };
+  if (soft) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float wj = w[j];
+      const float u = clipped(wj + (0.0f * (w_max - wj) - (a * ltd_b[j]) * (wj - w_min)));
+      w[j] = spiked[j] == 0.0f ? u : wj;
+    }
+  } else {
+    for (int64_t j = 0; j < n; ++j) {
+      const float wj = w[j];
+      const float u = clipped((wj + 0.0f) - a * ltd_b[j]);
+      w[j] = spiked[j] == 0.0f ? u : wj;
+    }
+  }
+}
+
 // SharedPlasticity.step at batch 1: decay the traces; LTP on post spikes, LTD on pre spikes,
 // from the traces before this step's spikes; weight dependence; clip; then the traces jump.
 void plasticity(Net& s) {
@@ -142,17 +193,16 @@ void plasticity(Net& s) {
   }
   const bool pre_fired = !s.pre_idx.empty(), post_fired = !s.post_idx.empty();
   if (!pre_fired && !post_fired) return;
-  auto open = [&](int64_t j) {
-    const float c = r.post[r.gate].x[j];
-    return c >= r.gate_lo && c <= r.gate_hi;
-  };
+  const float* gate = r.post[r.gate].x;
   if (post_fired) {
-    for (int64_t i = 0; i < n_in; ++i) s.ltp_a[i] = factor(r.ltp_pre, r.pre, i);
-    for (int64_t j : s.post_idx) s.ltp_b[j] = open(j) ? factor(r.ltp_post, r.post, j) : 0.0f;
+    factor_values(r.ltp_pre, r.pre, n_in, s.ltp_a.data());
+    factor_values(r.ltp_post, r.post, n, s.ltp_b.data());
+    gated(n, gate, r.gate_lo, r.gate_hi, s.ltp_b.data());
   }
   if (pre_fired) {
     for (int64_t i : s.pre_idx) s.ltd_a[i] = factor(r.ltd_pre, r.pre, i);
-    for (int64_t j = 0; j < n; ++j) s.ltd_b[j] = open(j) ? factor(r.ltd_post, r.post, j) : 0.0f;
+    factor_values(r.ltd_post, r.post, n, s.ltd_b.data());
+    gated(n, gate, r.gate_lo, r.gate_hi, s.ltd_b.data());
   }
   // spiking columns (LTP, plus LTD where the row spiked too: soft bounds take both at the old
   // w), then the other entries of the spiking rows (LTD only)
@@ -163,12 +213,9 @@ void plasticity(Net& s) {
       w = clip(r, updated(r, w, s.ltp_a[i] * s.ltp_b[j], ltd));
     }
   }
-  for (int64_t i : s.pre_idx) {
-    float* wi = s.w + i * n;
-    const float a = s.ltd_a[i];
-    for (int64_t j = 0; j < n; ++j)
-      if (!s.spiked[j]) wi[j] = clip(r, updated(r, wi[j], 0.0f, a * s.ltd_b[j]));
-  }
+  for (int64_t i : s.pre_idx)
+    ltd_row(n, s.w + i * n, s.ltd_b.data(), s.act.spiked.data(), s.ltd_a[i], r.w_min, r.w_max,
+            r.soft != 0);
   if (s.clamp_all) {
     for (int64_t k = 0; k < n_in * n; ++k) s.w[k] = clip(r, s.w[k]);
     s.clamp_all = false;
@@ -296,56 +343,28 @@ void graupner_brunel(Net& s) {
   if (++s.recorded == GB_BLOCK) gb_flush(s);
 }
 
-// One 0.5 ms step (network_step, theta, plasticity); x: this step's input [n_in] or null.
-void step(Net& s, const float* x, float* counts, bool learn) {
-  const int64_t n = s.n, n2 = 2 * n;
+// This step's input: the inputs that spike (pre_idx, in index order; pre_spiked).
+template <class Fill>
+void set_input(Net& s, Fill&& fill) {
   for (int64_t i : s.pre_idx) s.pre_spiked[i] = 0;
   s.pre_idx.clear();
-  if (x)
-    for (int64_t i = 0; i < s.n_in; ++i)
-      if (x[i] != 0.0f) {
-        s.pre_idx.push_back(i);
-        s.pre_spiked[i] = 1;
-      }
-  std::fill(s.drive.begin(), s.drive.end(), 0.0f);
+  fill(s.pre_idx);
+  for (int64_t i : s.pre_idx) s.pre_spiked[i] = 1;
+}
+
+// One 0.5 ms step (network_step, theta, plasticity) with the input set by set_input.
+void step(Net& s, float* counts, bool learn) {
+  const int64_t n = s.n;
+  float* drive = s.act.drive.data();
+  std::fill(drive, drive + n, 0.0f);
   if (s.recorded)
     for (int64_t i : s.pre_idx) gb_catch_up(s, i);
   for (int64_t i : s.pre_idx) {
     const float* wi = s.w + i * n;
-    for (int64_t j = 0; j < n; ++j) s.drive[j] += wi[j];
+    for (int64_t j = 0; j < n; ++j) drive[j] += wi[j];
   }
-  int64_t n_i = 0;
   s.post_idx.clear();
-  for (int64_t k = 0; k < n2; ++k) {  // conductance_membrane, refractory clamp, threshold
-    const float g_e = s.ge[k] * s.mean_ge, g_i = s.gi[k] * s.mean_gi;
-    const float g_tot = 1.0f + g_e + g_i;
-    float num = s.E_exc != 0.0f ? s.v_rest[k] + g_e * s.E_exc : s.v_rest[k];
-    num = num + g_i * s.E_inh[k];
-    float v = lerp(num / g_tot, s.v[k], std::exp(g_tot * s.neg_dt_tau[k]));
-    const bool free = s.ref[k] <= 0.0f;
-    v = free ? v : s.v_reset[k];
-    const bool sp = free && v > s.thresh[k];
-    s.ref[k] = std::max(s.ref[k] - 1.0f, 0.0f);
-    if (sp) {
-      v = s.v_reset[k];
-      s.ref[k] = s.n_ref[k];
-      if (k < n) s.post_idx.push_back(k);
-      else ++n_i;
-    }
-    s.v[k] = v;
-    s.spiked[k] = sp;
-  }
-  const float sum_i = float(n_i);
-  for (int64_t k = 0; k < n2; ++k) {  // this step's arrivals
-    float gi = s.gi[k] * s.decay_gi;
-    if (k < n) {
-      s.ge[k] = flushed(s.drive[k] + s.decay_ge * s.ge[k]);
-      if (n_i) gi = gi + s.w_ie * (sum_i - (s.spiked[k + n] ? 1.0f : 0.0f));
-    } else {
-      s.ge[k] = flushed(s.w_ei * (s.spiked[k - n] ? 1.0f : 0.0f) + s.decay_ge * s.ge[k]);
-    }
-    s.gi[k] = flushed(gi);
-  }
+  neuron_step(s.pop, s.thresh, s.act, [&](int64_t j) { s.post_idx.push_back(j); });
   for (int64_t j : s.post_idx) {
     if (counts) counts[j] += 1.0f;
     if (learn) {
@@ -359,35 +378,102 @@ void step(Net& s, const float* x, float* counts, bool learn) {
   }
 }
 
+// rule_f / rule_i / gb_f / gb_i: the flat lists of hebbtorch/kernels/diehl_cook_ops.py
+// (rule_args), read in the same order.
+Rule rule_of(at::TensorList traces, c10::ArrayRef<double> f, c10::ArrayRef<int64_t> i,
+             const Calcium* gb) {
+  TORCH_CHECK(f.size() == 20 && i.size() == 16, "dc_run: malformed rule description");
+  Rule r{};
+  r.n_pre = int32_t(i[12]);
+  r.n_post = int32_t(i[13]);
+  TORCH_CHECK(r.n_pre >= 1 && r.n_pre <= 2 && r.n_post >= 1 && r.n_post <= 2 &&
+              int64_t(traces.size()) == r.n_pre + r.n_post, "dc_run: 1-2 traces per side");
+  for (int k = 0; k < r.n_pre + r.n_post; ++k) {
+    check_float(traces[k], "a trace");
+    Trace& t = k < r.n_pre ? r.pre[k] : r.post[k - r.n_pre];
+    const int slot = k < r.n_pre ? k : 2 + k - r.n_pre;
+    t = Trace{traces[k].data_ptr<float>(), f[2 * slot], float(f[2 * slot + 1]),
+              int32_t(i[slot])};
+  }
+  Factor* fs[4] = {&r.ltp_pre, &r.ltp_post, &r.ltd_pre, &r.ltd_post};
+  for (int k = 0; k < 4; ++k)
+    *fs[k] = Factor{float(f[8 + 2 * k]), float(f[9 + 2 * k]), int32_t(i[4 + 2 * k]),
+                    int32_t(i[5 + 2 * k])};
+  r.gate_lo = float(f[16]);
+  r.gate_hi = float(f[17]);
+  r.w_min = float(f[18]);
+  r.w_max = float(f[19]);
+  r.gate = int32_t(i[14]);
+  r.soft = int32_t(i[15]);
+  r.gb = gb;
+  return r;
+}
+
 }  // namespace
 
-// Run `steps` steps of the network (DiehlCookNetwork._run) with input x [steps, n_in] (0/1) or
-// x = null for silence; `rule` is read only with `learn`. With `rest` (and no input) it is
-// DiehlCookNetwork._rest: every 10 steps, once both conductances are below 1e-6, the remaining
-// steps are jumped over exactly (relax_state, and the traces decay by decay^steps) -- except
-// while Graupner-Brunel learns, whose efficacies drift without spikes; `threads` split
-// Graupner-Brunel's row updates (bit-identical for any count).
-// decay_ge/gi are doubles for the same reason as Trace::decay; per-step factors are floats.
-extern "C" void ht_dc_run(
-    const float* x, int64_t steps, int64_t n_in, int64_t n, float* w, float* theta,
-    float* thresh, float* v, float* ge, float* gi, float* ref, const float* v_rest,
-    const float* v_reset, const float* E_inh, const float* neg_dt_tau, const float* n_ref,
-    double decay_ge, double decay_gi, float mean_ge, float mean_gi, float E_exc, float w_ei,
-    float w_ie, float theta_plus, float* counts, int learn, int rest, const Rule* rule,
-    int32_t threads) {
-  const Calcium* gb = learn ? rule->gb : nullptr;
-  const int64_t delay = gb ? gb->delay : 0;
-  Net s{n_in, n, w, theta, thresh, v, ge, gi, ref, v_rest, v_reset, E_inh, neg_dt_tau, n_ref,
-        float(decay_ge), float(decay_gi), mean_ge, mean_gi, E_exc, w_ei, w_ie, theta_plus,
-        rule, std::vector<float>(n), std::vector<float>(n_in), std::vector<float>(n),
-        std::vector<float>(n_in), std::vector<float>(n), std::vector<uint8_t>(2 * n),
-        std::vector<uint8_t>(n_in), {}, {}, false};  // (the rest: empty, zero)
-  s.pre_idx.reserve(n_in);
-  s.post_idx.reserve(n);
-  s.threads = std::max(threads, 1);
+// `steps` steps of the network (DiehlCookNetwork._run) with input x [steps, n_in] (0/1), or
+// drawn from the per-step spike probability prob [n_in] with `seed` (torch.rand's stream), or
+// neither (silence); then `rest` silent steps (DiehlCookNetwork._rest): every 10 steps, once
+// both conductances are below 1e-6, the remaining steps are jumped over exactly (relax_state,
+// and the traces decay by decay^steps) -- except while Graupner-Brunel learns, whose efficacies
+// drift without spikes. The rule is read only with `learn`; `threads` split Graupner-Brunel's
+// row updates (bit-identical for any count). Returns Graupner-Brunel's drift clock (else 0).
+int64_t dc_run(const std::optional<at::Tensor>& x, const std::optional<at::Tensor>& prob,
+               int64_t seed, int64_t steps, int64_t rest, const at::Tensor& w,
+               const at::Tensor& theta, const at::Tensor& thresh, const at::Tensor& v,
+               const at::Tensor& ge, const at::Tensor& gi, const at::Tensor& ref,
+               const at::Tensor& v_rest, const at::Tensor& v_reset, const at::Tensor& E_inh,
+               const at::Tensor& neg_dt_tau, const at::Tensor& n_ref,
+               c10::ArrayRef<double> consts, double theta_plus,
+               const std::optional<at::Tensor>& counts, bool learn, at::TensorList traces,
+               c10::ArrayRef<double> rule_f, c10::ArrayRef<int64_t> rule_i, at::TensorList gb_t,
+               c10::ArrayRef<double> gb_f, c10::ArrayRef<int64_t> gb_i, int64_t threads) {
+  for (const auto& [t, name] : {std::pair{&w, "w"}, {&theta, "theta"}, {&thresh, "thresh"},
+                                {&v, "v"}, {&ge, "ge"}, {&gi, "gi"}, {&ref, "ref"}})
+    check_float(*t, name);
+  TORCH_CHECK(w.dim() == 2 && w.size(0) < (1 << 16), "dc_run: w must be [n_in < 65536, n]");
+  const int64_t n_in = w.size(0), n = w.size(1);
+  TORCH_CHECK(theta.numel() == n && thresh.numel() == 2 * n && v.numel() == 2 * n &&
+              ge.numel() == 2 * n && gi.numel() == 2 * n && ref.numel() == 2 * n,
+              "dc_run: theta [n], thresholds and state [2n] (batch 1)");
+  if (x) {
+    check_float(*x, "x");
+    TORCH_CHECK(x->numel() == steps * n_in, "dc_run: x must be [steps, 1, n_in]");
+  }
+  if (prob) {
+    check_float(*prob, "prob");
+    TORCH_CHECK(prob->numel() == n_in, "dc_run: prob must be [1, n_in]");
+  }
+  if (counts) {
+    check_float(*counts, "counts");
+    TORCH_CHECK(counts->numel() == n, "dc_run: counts must be [1, n]");
+  }
+  const Population pop(n, v_rest, v_reset, E_inh, neg_dt_tau, n_ref, consts);
+  int64_t clock = 0;
+  Calcium cal{};
+  const bool gb = learn && !gb_t.empty();
+  if (gb) {
+    TORCH_CHECK(gb_t.size() == 4 && gb_f.size() == 11 && gb_i.size() == 3,
+                "dc_run: malformed Graupner-Brunel description");
+    for (const auto& t : gb_t) check_float(t, "a Graupner-Brunel tensor");
+    clock = gb_i[1];
+    cal = Calcium{fptr(gb_t[0]), fptr(gb_t[1]), fptr(gb_t[2]), fptr(gb_t[3]), gb_i[0],
+                  float(gb_f[0]), float(gb_f[1]), float(gb_f[2]), float(gb_f[3]),
+                  float(gb_f[4]), float(gb_f[5]), float(gb_f[6]), float(gb_f[7]),
+                  float(gb_f[8]), float(gb_f[9]), float(gb_f[10]), &clock, gb_i[2]};
+  }
+  const Rule rule = learn ? rule_of(traces, rule_f, rule_i, gb ? &cal : nullptr) : Rule{};
+  Net s(pop, n_in, w.data_ptr<float>(), theta.data_ptr<float>(), thresh.data_ptr<float>(),
+        float(theta_plus), &rule);
+  s.act.v = v.data_ptr<float>();
+  s.act.ge = ge.data_ptr<float>();
+  s.act.gi = gi.data_ptr<float>();
+  s.act.ref = ref.data_ptr<float>();
+  s.threads = int32_t(std::max<int64_t>(threads, 1));
+  const int64_t delay = gb ? cal.delay : 0;
   if (gb) {
     s.line.resize(delay * n_in);
-    for (int64_t k = 0; k < delay * n_in; ++k) s.line[k] = gb->history[k] != 0.0f;
+    for (int64_t k = 0; k < delay * n_in; ++k) s.line[k] = cal.history[k] != 0.0f;
     s.cx.resize(GB_BLOCK * n_in);
     s.cy.resize(GB_BLOCK * n);
     s.cy_top.resize(GB_BLOCK);
@@ -395,38 +481,56 @@ extern "C" void ht_dc_run(
     s.drift_at.resize(GB_BLOCK);
     s.first_block = true;
   }
+  float* wp = s.w;
   if (learn && !gb) s.clamp_all = [&] {
     for (int64_t k = 0; k < n_in * n; ++k)
-      if (!(w[k] >= rule->w_min && w[k] <= rule->w_max)) return true;
+      if (!(wp[k] >= rule.w_min && wp[k] <= rule.w_max)) return true;
     return false;
   }();
-  const bool jump = rest && !x && !gb;
+  float* cnt = fptr(counts);
+  std::optional<PoissonInput> drawn;
+  if (prob) drawn.emplace(prob->data_ptr<float>(), 1, n_in, uint32_t(seed & 0xFFFFFFFF));
+  std::vector<uint16_t> fired;
+  const float* xp = fptr(x);
   for (int64_t t = 0; t < steps; ++t) {
-    step(s, x ? x + t * n_in : nullptr, counts, learn != 0);
-    const int64_t left = steps - t - 1;
-    if (!jump || left == 0 || (t + 1) % 10) continue;
-    float top = 0.0f;
-    for (int64_t k = 0; k < 2 * n; ++k) top = std::max(top, std::max(ge[k], gi[k]));
-    if (double(top) >= 1e-6) continue;
-    for (int64_t k = 0; k < 2 * n; ++k) {
-      v[k] = lerp(v_rest[k], v[k], std::exp(neg_dt_tau[k] * float(left)));
-      ge[k] = flushed(ge[k] * float(std::pow(decay_ge, double(left))));
-      gi[k] = flushed(gi[k] * float(std::pow(decay_gi, double(left))));
-      ref[k] = std::max(ref[k] - float(left), 0.0f);
-    }
+    set_input(s, [&](std::vector<int64_t>& idx) {
+      if (xp) {
+        const float* row = xp + t * n_in;
+        for (int64_t i = 0; i < n_in; ++i)
+          if (row[i] != 0.0f) idx.push_back(i);
+      } else if (drawn) {
+        fired.clear();
+        drawn->row(0, &fired);
+        idx.insert(idx.end(), fired.begin(), fired.end());
+      }
+    });
+    step(s, cnt, learn);
+  }
+  set_input(s, [](std::vector<int64_t>&) {});
+  for (int64_t t = 0; t < rest; ++t) {
+    step(s, nullptr, learn);
+    const int64_t left = rest - t - 1;
+    if (gb || left == 0 || (t + 1) % kRestChunk || !quiet(pop, s.act)) continue;
+    relax(pop, s.act, left);
     if (learn) {
       auto decay = [&](const Trace& tr, int64_t size) {
         const float a = float(std::pow(tr.decay, double(left)));
         for (int64_t k = 0; k < size; ++k) tr.x[k] = flushed(tr.x[k] * a);
       };
-      for (int k = 0; k < rule->n_pre; ++k) decay(rule->pre[k], n_in);
-      for (int k = 0; k < rule->n_post; ++k) decay(rule->post[k], n);
+      for (int k = 0; k < rule.n_pre; ++k) decay(rule.pre[k], n_in);
+      for (int k = 0; k < rule.n_post; ++k) decay(rule.post[k], n);
     }
     break;
   }
-  if (!gb) return;
+  if (!gb) return 0;
   gb_flush(s);
   for (int64_t k = 0; k < delay; ++k)  // the delay line back, oldest first
     for (int64_t i = 0; i < n_in; ++i)
-      gb->history[k * n_in + i] = s.line[((s.head + k) % delay) * n_in + i];
+      cal.history[k * n_in + i] = s.line[((s.head + k) % delay) * n_in + i];
+  return clock;
 }
+
+}  // namespace dc
+}  // namespace hebbtorch
+
+TORCH_LIBRARY_IMPL(hebbtorch, CPU, m) { m.impl("dc_run", &hebbtorch::dc::dc_run); }

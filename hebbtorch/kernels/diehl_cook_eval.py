@@ -1,4 +1,5 @@
-"""Fused frozen evaluation of the Diehl & Cook network on CPU (``diehl_cook_eval_cpu.cpp``): one
+"""Fused frozen evaluation of the Diehl & Cook network on CPU (``diehl_cook_eval_cpu.cpp``, the
+operator ``hebbtorch::dc_eval`` of :mod:`.diehl_cook_ops`): one
 attempt of :meth:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork.present` without learning --
 the Poisson input, 350 ms of presentation and the 150 ms rest -- for a batch of images in one
 call, the images spread over threads (they are independent: nothing is learned).
@@ -14,36 +15,20 @@ Measurements: bench/bench_unsupervised.py.
 
 from __future__ import annotations
 
-import ctypes
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
-from hebbtorch.kernels.build import KernelLibrary
+from hebbtorch.kernels import diehl_cook_ops as ops
+from hebbtorch.kernels.diehl_cook_ops import library
 from hebbtorch.kernels.threads import torch_threads
 
 # ``net`` below is a hebbtorch.networks.diehl_cook.DiehlCookNetwork (not imported: that module
 # imports this one)
 DiehlCookNetwork = Any
-
-_P, _I64, _U32, _I, _F, _D = (ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint32, ctypes.c_int,
-                              ctypes.c_float, ctypes.c_double)
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    lib.ht_dc_eval.argtypes = [_P, _U32, _I64, _I64, _I64, _I64, _I64, *[_P] * 11, _D, _D,
-                               *[_F] * 5, _P, _I]
-    lib.ht_dc_eval.restype = None
-    lib.ht_dc_draw_dense.argtypes = [_P, _U32, _I64, _I64, _I64, _P]
-    lib.ht_dc_draw_dense.restype = None
-
-
-library = KernelLibrary(Path(__file__).with_name("diehl_cook_eval_cpu.cpp"),
-                        "diehl_cook_eval_cpu", "fused frozen Diehl & Cook evaluation", _declare)
 
 
 def eval_threads(batch: int) -> int:
@@ -90,16 +75,17 @@ def input_probability(pixels: torch.Tensor, intensity: torch.Tensor, dt: float) 
     top = float(intensity.max())
     if top <= 0:
         return torch.zeros_like(pixels)
+    if 255.0 / 8.0 * top * (dt / 1000.0) > 1.0:  # as rate_encode refuses it
+        raise HebbtorchError(f"input rate {255.0 / 8.0 * top:g} Hz * dt {dt:g} ms is a "
+                             "probability per step above 1; lower the intensity or dt")
     x = pixels * (intensity / top).unsqueeze(1) / 255.0
     return x * (float(255.0 / 8.0 * top) * float(dt / 1000.0))
 
 
 def draw(prob: torch.Tensor, seed: int, steps: int) -> torch.Tensor:
     """The kernel's input spikes ``[steps, B, n_in]`` (0/1) for ``prob`` ``[B, n_in]`` (tests)."""
-    prob = prob.float().contiguous()
-    x = torch.empty(steps, *prob.shape)
-    library().ht_dc_draw_dense(cpu.ptr(prob), seed & 0xFFFFFFFF, steps, *prob.shape, cpu.ptr(x))
-    return x
+    library()
+    return torch.ops.hebbtorch.dc_draw(prob.float().contiguous(), ops.seed32(seed), steps)
 
 
 def attempt(net: DiehlCookNetwork, pixels: torch.Tensor, intensity: torch.Tensor, seed: int,
@@ -108,19 +94,16 @@ def attempt(net: DiehlCookNetwork, pixels: torch.Tensor, intensity: torch.Tensor
     learning): pixels ``[B, 784]`` (0..255), intensity ``[B]`` (0: the lane rests), input seed
     ``seed``, spike thresholds ``[2n]`` (``thresholds(net.theta, params)``); the network's
     state advances, the E spikes are added to ``counts`` ``[B, n]``."""
-    p, c, n = net.params, net.consts, net.n
+    library()
+    p = net.params
     threads = eval_threads(net.batch)
     with torch_threads(1):  # [B, 784]: torch's pool would only wait for itself under load
         prob = input_probability(pixels, intensity, p.dt).float().contiguous()
     v, ge, gi, ref = (t.detach().float().contiguous().clone() for t in net.state)
-    thresh = thresh.float().contiguous()
-    w = net.weight.detach().contiguous()
-    out = torch.zeros(net.batch, n)
-    ptr = cpu.ptr
-    library().ht_dc_eval(
-        ptr(prob), seed & 0xFFFFFFFF, round(p.t_present / p.dt), round(p.t_rest / p.dt),
-        net.batch, w.shape[0], n, ptr(w), ptr(thresh), ptr(v), ptr(ge), ptr(gi), ptr(ref),
-        *(ptr(t.contiguous()) for t in (c.v_rest, c.v_reset, c.E_inh, c.neg_dt_tau, c.n_ref)),
-        c.decay_ge, c.decay_gi, c.mean_ge, c.mean_gi, p.E_exc, p.w_ei, p.w_ie, ptr(out), threads)
+    out = torch.zeros(net.batch, net.n)
+    torch.ops.hebbtorch.dc_eval(
+        prob, ops.seed32(seed), round(p.t_present / p.dt), round(p.t_rest / p.dt),
+        net.weight.detach().contiguous(), thresh.float().contiguous(), v, ge, gi, ref,
+        *ops.population_args(net), out, threads)
     counts += out.to(counts)
     net.state = type(net.state)(v, ge, gi, ref)

@@ -1,14 +1,14 @@
 // Frozen evaluation of the Diehl & Cook network, CPU: one attempt of DiehlCookNetwork.present
 // (learn=False) for a batch of B images -- 350 ms of Poisson input then the 150 ms rest -- in
-// one call, the images (lanes) spread over threads. Nothing is learned: weights, theta
-// and thresholds are read only.
+// one call, the images (lanes) spread over threads: the operator hebbtorch::dc_eval (schema and
+// Python side: hebbtorch/kernels/diehl_cook_ops.py). Nothing is learned: weights, theta and
+// thresholds are read only.
 //
 // The same arithmetic, step order and float32 rounding as the reference step loop
 // (hebbtorch/networks/diehl_cook.py: network_step, _rest, relax_state) and as the batch-1 kernel
-// diehl_cook_cpu.cpp (whose neuron step this repeats for one lane), including:
-// * the input spikes: torch.rand's draws of a CPU generator seeded with `seed` (MT19937, a
-//   float32 uniform = (32-bit draw & 0xFFFFFF) / 2^24), one per (step, lane, input) in the
-//   memory order of the reference's [steps, B, n_in] tensor, a spike where u < p[lane, input];
+// diehl_cook_cpu.cpp (the neuron step of diehl_cook_kernels.h), including:
+// * the input spikes: torch.rand's draws of a CPU generator seeded with `seed`, one per (step,
+//   lane, input) in the memory order of the reference's [steps, B, n_in] tensor (PoissonInput);
 // * the rest: the reference checks every 10 steps whether the conductances of the *whole batch*
 //   are below 1e-6 and then jumps the remaining steps for every lane. A lane whose conductances
 //   are below 1e-6 without input can't spike any more (its membranes relax monotonically to
@@ -18,50 +18,30 @@
 // spiked in index order (the reference multiplies by the 0/1 input with a BLAS call).
 // Layout: E then I in every [2n] row; weights [n_in, n] row-major; state [B, 2n].
 
-#include <algorithm>
 #include <atomic>
-#include <cfloat>
-#include <cmath>
-#include <cstdint>
 #include <thread>
-#include <vector>
 
+#include "diehl_cook_kernels.h"
+
+namespace hebbtorch {
+namespace dc {
 namespace {
 
-constexpr int64_t CHUNK = 10;  // steps between the rest's quiet checks (DiehlCookNetwork._rest)
-
-// torch.lerp's formula (two branches, for accuracy near either end)
-inline float lerp(float start, float end, float weight) {
-  const float d = end - start;
-  return std::fabs(weight) < 0.5f ? start + weight * d : end - d * (1.0f - weight);
-}
-
-// flush_subnormal: decaying state below FLT_MIN is 0
-inline float flushed(float x) { return std::fabs(x) < FLT_MIN ? 0.0f : x; }
-
-struct Net {
-  int64_t n_in, n;
-  const float *w, *thresh;
-  const float *v_rest, *v_reset, *E_inh, *neg_dt_tau, *n_ref;  // per neuron [2n]
-  float decay_ge, decay_gi, mean_ge, mean_gi, E_exc, w_ei, w_ie;
-  double decay_ge_d, decay_gi_d;  // for the rest jump's power, as the reference's
-};
-
-// One lane's state and scratch, copied out of the [B, 2n] / [B, n] tensors while it runs and
-// back when done: rows of neighbouring lanes share a cache line at their ends, and two threads
-// writing one line every step (false sharing) cost more than they gained.
+// One lane's state, copied out of the [B, 2n] / [B, n] tensors while it runs and back when
+// done: rows of neighbouring lanes share a cache line at their ends, and two threads writing
+// one line every step (false sharing) cost more than they gained.
 struct Lane {
-  float *v, *ge, *gi, *ref, *counts;  // into `own`
-  std::vector<float> own, drive;
-  std::vector<uint8_t> spiked;
+  Activity act;
+  float* counts;
+  std::vector<float> own;
   float* out[5];  // where own's five parts came from
   int64_t size[5];
 
   Lane(float* v0, float* ge0, float* gi0, float* ref0, float* counts0, int64_t n)
-      : own(9 * n), drive(n), spiked(2 * n), out{v0, ge0, gi0, ref0, counts0},
+      : act(n), own(9 * n), out{v0, ge0, gi0, ref0, counts0},
         size{2 * n, 2 * n, 2 * n, 2 * n, n} {
     float* at = own.data();
-    float** mine[5] = {&v, &ge, &gi, &ref, &counts};
+    float** mine[5] = {&act.v, &act.ge, &act.gi, &act.ref, &counts};
     for (int k = 0; k < 5; ++k) {
       *mine[k] = at;
       std::copy(out[k], out[k] + size[k], at);
@@ -79,122 +59,31 @@ struct Lane {
   Lane& operator=(const Lane&) = delete;
 };
 
-// One 0.5 ms step of one lane (network_step); `in`: indices of this step's input spikes.
-void step(const Net& s, Lane& l, const uint16_t* in, int64_t n_spikes, bool count) {
-  const int64_t n = s.n, n2 = 2 * n;
-  std::fill(l.drive.begin(), l.drive.end(), 0.0f);
+// One 0.5 ms step of one lane; `in`: indices of this step's input spikes.
+void step(const Population& p, const float* w, const float* thresh, Lane& l,
+          const uint16_t* in, int64_t n_spikes, bool count) {
+  const int64_t n = p.n;
+  float* drive = l.act.drive.data();
+  std::fill(drive, drive + n, 0.0f);
   for (int64_t k = 0; k < n_spikes; ++k) {
-    const float* wi = s.w + int64_t(in[k]) * n;
-    for (int64_t j = 0; j < n; ++j) l.drive[j] += wi[j];
+    const float* wi = w + int64_t(in[k]) * n;
+    for (int64_t j = 0; j < n; ++j) drive[j] += wi[j];
   }
-  int64_t n_i = 0;
-  for (int64_t k = 0; k < n2; ++k) {  // conductance_membrane, refractory clamp, threshold
-    const float g_e = l.ge[k] * s.mean_ge, g_i = l.gi[k] * s.mean_gi;
-    const float g_tot = 1.0f + g_e + g_i;
-    float num = s.E_exc != 0.0f ? s.v_rest[k] + g_e * s.E_exc : s.v_rest[k];
-    num = num + g_i * s.E_inh[k];
-    float v = lerp(num / g_tot, l.v[k], std::exp(g_tot * s.neg_dt_tau[k]));
-    const bool free = l.ref[k] <= 0.0f;
-    v = free ? v : s.v_reset[k];
-    const bool sp = free && v > s.thresh[k];
-    l.ref[k] = std::max(l.ref[k] - 1.0f, 0.0f);
-    if (sp) {
-      v = s.v_reset[k];
-      l.ref[k] = s.n_ref[k];
-      if (k < n) {
-        if (count) l.counts[k] += 1.0f;
-      } else {
-        ++n_i;
-      }
-    }
-    l.v[k] = v;
-    l.spiked[k] = sp;
-  }
-  const float sum_i = float(n_i);
-  for (int64_t k = 0; k < n2; ++k) {  // this step's arrivals
-    float gi = l.gi[k] * s.decay_gi;
-    if (k < n) {
-      l.ge[k] = flushed(l.drive[k] + s.decay_ge * l.ge[k]);
-      if (n_i) gi = gi + s.w_ie * (sum_i - (l.spiked[k + n] ? 1.0f : 0.0f));
-    } else {
-      l.ge[k] = flushed(s.w_ei * (l.spiked[k - n] ? 1.0f : 0.0f) + s.decay_ge * l.ge[k]);
-    }
-    l.gi[k] = flushed(gi);
-  }
+  float* counts = l.counts;
+  if (count) neuron_step(p, thresh, l.act, [&](int64_t j) { counts[j] += 1.0f; });
+  else neuron_step(p, thresh, l.act, [](int64_t) {});
 }
 
-bool quiet(const Net& s, const Lane& l) {
-  float top = 0.0f;
-  for (int64_t k = 0; k < 2 * s.n; ++k) top = std::max(top, std::max(l.ge[k], l.gi[k]));
-  return double(top) < 1e-6;
-}
-
-// relax_state: `left` silent steps at once
-void jump(const Net& s, Lane& l, int64_t left) {
-  const float a_e = float(std::pow(s.decay_ge_d, double(left)));
-  const float a_i = float(std::pow(s.decay_gi_d, double(left)));
-  for (int64_t k = 0; k < 2 * s.n; ++k) {
-    l.v[k] = lerp(s.v_rest[k], l.v[k], std::exp(s.neg_dt_tau[k] * float(left)));
-    l.ge[k] = flushed(l.ge[k] * a_e);
-    l.gi[k] = flushed(l.gi[k] * a_i);
-    l.ref[k] = std::max(l.ref[k] - float(left), 0.0f);
-  }
-}
-
-// MT19937 (Matsumoto & Nishimura 1998) as torch's CPU generator runs it (seeded by
-// init_genrand), one block of 624 outputs at a time, so that the caller tempers only the outputs
-// it needs: an input that never fires (p = 0, most pixels) still advances the stream but costs
-// no tempering. The block's twist is three plain loops that the compiler vectorises.
-struct MT19937 {
-  static constexpr int N = 624, M = 397;
-  uint32_t mt[N];
-  explicit MT19937(uint32_t seed) {
-    mt[0] = seed;
-    for (int i = 1; i < N; ++i) mt[i] = 1812433253u * (mt[i - 1] ^ (mt[i - 1] >> 30)) + i;
-  }
-  static uint32_t twisted(uint32_t a, uint32_t b, uint32_t c) {
-    const uint32_t y = (a & 0x80000000u) | (b & 0x7fffffffu);
-    return c ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-  }
-  void next_block() {
-    for (int i = 0; i < N - M; ++i) mt[i] = twisted(mt[i], mt[i + 1], mt[i + M]);
-    for (int i = N - M; i < N - 1; ++i) mt[i] = twisted(mt[i], mt[i + 1], mt[i + M - N]);
-    mt[N - 1] = twisted(mt[N - 1], mt[0], mt[M - 1]);
-  }
-  static uint32_t tempered(uint32_t y) {
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    return y ^ (y >> 18);
-  }
-};
-
-// The Bernoulli input of one attempt, as the reference draws it (see the top): spikes of step t,
-// lane b are in[off[t * B + b] .. off[t * B + b + 1]). Serial: the draws form one stream.
+// The input spikes of one attempt (PoissonInput): spikes of step t, lane b are
+// in[off[t * B + b] .. off[t * B + b + 1]). Serial: the draws form one stream.
 void draw(const float* p, uint32_t seed, int64_t steps, int64_t B, int64_t n_in,
           std::vector<uint16_t>* in, std::vector<int64_t>* off) {
-  MT19937 gen(seed);
-  int pos = MT19937::N;  // next unused output of the current block
-  constexpr float scale = 1.0f / float(1 << 24);
+  PoissonInput input(p, B, n_in, seed);
   off->assign(steps * B + 1, 0);
   in->clear();
   for (int64_t t = 0; t < steps; ++t)
     for (int64_t b = 0; b < B; ++b) {
-      const float* pb = p + b * n_in;
-      for (int64_t i = 0; i < n_in;) {
-        if (pos == MT19937::N) {
-          gen.next_block();
-          pos = 0;
-        }
-        const int64_t k = std::min<int64_t>(n_in - i, MT19937::N - pos);  // within the block
-        for (int64_t j = 0; j < k; ++j) {
-          if (pb[i + j] > 0.0f &&  // u >= 0 = p never spikes: skip the tempering
-              float(MT19937::tempered(gen.mt[pos + j]) & 0xFFFFFFu) * scale < pb[i + j])
-            in->push_back(uint16_t(i + j));
-        }
-        i += k;
-        pos += int(k);
-      }
+      input.row(b, in);
       (*off)[t * B + b + 1] = int64_t(in->size());
     }
 }
@@ -205,59 +94,84 @@ void draw(const float* p, uint32_t seed, int64_t steps, int64_t B, int64_t n_in,
 // which another process's load turns into lost time -- measured here, 2 OpenMP threads under
 // load were slower than 1 (bench/bench_unsupervised_eval.py). A joined thread sleeps.
 template <class Fn>
-void for_lanes(int64_t B, int32_t threads, const Fn& fn) {
+void for_lanes(int64_t B, int64_t threads, const Fn& fn) {
   std::atomic<int64_t> next{0};
   auto work = [&] {
     for (int64_t b; (b = next.fetch_add(1)) < B;) fn(b);
   };
   std::vector<std::thread> team;
-  for (int32_t k = 1; k < std::min<int64_t>(threads, B); ++k) team.emplace_back(work);
+  for (int64_t k = 1; k < std::min<int64_t>(threads, B); ++k) team.emplace_back(work);
   work();
   for (auto& t : team) t.join();
 }
 
-}  // namespace
-
-// The input spikes of draw() as a dense 0/1 tensor x [steps, B, n_in] (for tests).
-extern "C" void ht_dc_draw_dense(const float* p, uint32_t seed, int64_t steps, int64_t B,
-                                 int64_t n_in, float* x) {
-  std::vector<uint16_t> in;
-  std::vector<int64_t> off;
-  draw(p, seed, steps, B, n_in, &in, &off);
-  std::fill(x, x + steps * B * n_in, 0.0f);
-  for (int64_t r = 0; r < steps * B; ++r)
-    for (int64_t k = off[r]; k < off[r + 1]; ++k) x[r * n_in + in[k]] = 1.0f;
+void check_prob(const at::Tensor& prob) {
+  check_float(prob, "prob");
+  TORCH_CHECK(prob.dim() == 2 && prob.size(1) < (1 << 16), "prob must be [B, n_in < 65536]");
 }
 
-// One frozen attempt for B lanes: `steps` steps of input drawn from p [B, n_in] (spike
+}  // namespace
+
+// The input spikes of one attempt as a dense 0/1 tensor [steps, B, n_in] (for tests).
+at::Tensor dc_draw(const at::Tensor& prob, int64_t seed, int64_t steps) {
+  check_prob(prob);
+  const int64_t B = prob.size(0), n_in = prob.size(1);
+  std::vector<uint16_t> in;
+  std::vector<int64_t> off;
+  draw(prob.data_ptr<float>(), uint32_t(seed & 0xFFFFFFFF), steps, B, n_in, &in, &off);
+  at::Tensor x = at::zeros({steps, B, n_in}, prob.options());
+  float* xp = x.data_ptr<float>();
+  for (int64_t r = 0; r < steps * B; ++r)
+    for (int64_t k = off[r]; k < off[r + 1]; ++k) xp[r * n_in + in[k]] = 1.0f;
+  return x;
+}
+
+// One frozen attempt for B lanes: `steps` steps of input drawn from prob [B, n_in] (spike
 // probability per step; 0 silences an input) with `seed`, then `rest` silent steps (with the
 // reference's quiet check and jump). State v, ge, gi, ref [B, 2n] updated in place; E spikes of
 // the input steps added to counts [B, n].
-extern "C" void ht_dc_eval(
-    const float* p, uint32_t seed, int64_t steps, int64_t rest, int64_t B, int64_t n_in,
-    int64_t n, const float* w, const float* thresh, float* v, float* ge, float* gi, float* ref,
-    const float* v_rest, const float* v_reset, const float* E_inh, const float* neg_dt_tau,
-    const float* n_ref, double decay_ge, double decay_gi, float mean_ge, float mean_gi,
-    float E_exc, float w_ei, float w_ie, float* counts, int32_t threads) {
-  const Net s{n_in, n, w, thresh, v_rest, v_reset, E_inh, neg_dt_tau, n_ref, float(decay_ge),
-              float(decay_gi), mean_ge, mean_gi, E_exc, w_ei, w_ie, decay_ge, decay_gi};
+void dc_eval(const at::Tensor& prob, int64_t seed, int64_t steps, int64_t rest,
+             const at::Tensor& w, const at::Tensor& thresh, const at::Tensor& v,
+             const at::Tensor& ge, const at::Tensor& gi, const at::Tensor& ref,
+             const at::Tensor& v_rest, const at::Tensor& v_reset, const at::Tensor& E_inh,
+             const at::Tensor& neg_dt_tau, const at::Tensor& n_ref,
+             c10::ArrayRef<double> consts, const at::Tensor& counts, int64_t threads) {
+  check_prob(prob);
+  for (const auto& [t, name] : {std::pair{&w, "w"}, {&thresh, "thresh"}, {&v, "v"},
+                                {&ge, "ge"}, {&gi, "gi"}, {&ref, "ref"}, {&counts, "counts"}})
+    check_float(*t, name);
+  const int64_t B = prob.size(0), n_in = prob.size(1);
+  TORCH_CHECK(w.dim() == 2 && w.size(0) == n_in, "dc_eval: w must be [n_in, n]");
+  const int64_t n = w.size(1), n2 = 2 * n;
+  TORCH_CHECK(thresh.numel() == n2 && v.numel() == B * n2 && ge.numel() == B * n2 &&
+              gi.numel() == B * n2 && ref.numel() == B * n2 && counts.numel() == B * n,
+              "dc_eval: thresholds [2n], state [B, 2n], counts [B, n]");
+  const Population pop(n, v_rest, v_reset, E_inh, neg_dt_tau, n_ref, consts);
   std::vector<uint16_t> in;
   std::vector<int64_t> off;
-  draw(p, seed, steps, B, n_in, &in, &off);
-  const int64_t n2 = 2 * n, never = rest + 1;
+  draw(prob.data_ptr<float>(), uint32_t(seed & 0xFFFFFFFF), steps, B, n_in, &in, &off);
+  const float *wp = w.data_ptr<float>(), *th = thresh.data_ptr<float>();
+  float *vp = v.data_ptr<float>(), *gep = ge.data_ptr<float>(), *gip = gi.data_ptr<float>(),
+        *refp = ref.data_ptr<float>(), *cp = counts.data_ptr<float>();
+  auto lane = [&](int64_t b) {
+    return std::make_unique<Lane>(vp + b * n2, gep + b * n2, gip + b * n2, refp + b * n2,
+                                  cp + b * n, n);
+  };
+  const int64_t never = rest + 1;
   std::vector<int64_t> ran(B, 0);  // rest steps each lane has simulated
   // 1: the input steps, then rest chunks until this lane is quiet (ran[b] = steps so far, or
   // `never` when it stays loud to the end)
   for_lanes(B, threads, [&](int64_t b) {
-    Lane l(v + b * n2, ge + b * n2, gi + b * n2, ref + b * n2, counts + b * n, n);
+    auto l = lane(b);
     for (int64_t t = 0; t < steps; ++t)
-      step(s, l, in.data() + off[t * B + b], off[t * B + b + 1] - off[t * B + b], true);
+      step(pop, wp, th, *l, in.data() + off[t * B + b], off[t * B + b + 1] - off[t * B + b],
+           true);
     int64_t done = 0;
     while (done < rest) {
-      const int64_t k = std::min(CHUNK, rest - done);
-      for (int64_t t = 0; t < k; ++t) step(s, l, nullptr, 0, false);
+      const int64_t k = std::min(kRestChunk, rest - done);
+      for (int64_t t = 0; t < k; ++t) step(pop, wp, th, *l, nullptr, 0, false);
       done += k;
-      if (done < rest && quiet(s, l)) break;
+      if (done < rest && quiet(pop, l->act)) break;
     }
     ran[b] = done < rest ? done : never;
   });
@@ -266,9 +180,17 @@ extern "C" void ht_dc_eval(
   const int64_t until = *std::max_element(ran.begin(), ran.end());
   const int64_t stop = until == never ? rest : until;
   for_lanes(B, threads, [&](int64_t b) {
-    Lane l(v + b * n2, ge + b * n2, gi + b * n2, ref + b * n2, counts + b * n, n);
+    auto l = lane(b);
     const int64_t from = ran[b] == never ? rest : ran[b];
-    for (int64_t t = from; t < stop; ++t) step(s, l, nullptr, 0, false);
-    if (stop < rest) jump(s, l, rest - stop);
+    for (int64_t t = from; t < stop; ++t) step(pop, wp, th, *l, nullptr, 0, false);
+    if (stop < rest) relax(pop, l->act, rest - stop);
   });
+}
+
+}  // namespace dc
+}  // namespace hebbtorch
+
+TORCH_LIBRARY_IMPL(hebbtorch, CPU, m) {
+  m.impl("dc_eval", &hebbtorch::dc::dc_eval);
+  m.impl("dc_draw", &hebbtorch::dc::dc_draw);
 }

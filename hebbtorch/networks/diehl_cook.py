@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from hebbtorch.checks import check_range
+from hebbtorch.checks import check_range, check_tensor_range
 from hebbtorch.encoding.rate import rate_encode
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import diehl_cook as fused
@@ -446,7 +446,14 @@ class DiehlCookNetwork(nn.Module):
             raise HebbtorchError(f"got {len(seed)} seeds for a batch of {self.batch}")
         c_pre = self.rule.params.C_pre if learn and self.rate_normalised_calcium else None
         frozen_fused = not learn and fused_eval.use_fused(self, isinstance(seed, int))
+        # batch 1 on the CPU: the whole attempt in the kernel, which draws the input itself
+        online_fused = (not frozen_fused and self.weight.device.type == "cpu"
+                        and fused.use_fused(self, learn))
+        if frozen_fused or online_fused:  # what rate_encode checks in the loop
+            check_tensor_range("pixels", pixels, 0.0, 255.0)
         try:
+            if online_fused:
+                return self._present_online(pixels, learn, streams[0][1], max_attempts, c_pre)
             for attempt in range(max_attempts):
                 if learn:
                     self.normalize()
@@ -481,3 +488,26 @@ class DiehlCookNetwork(nn.Module):
             if c_pre is not None:
                 self.rule.params = self.rule.params._replace(C_pre=c_pre)
         return result, used
+
+    def _present_online(self, pixels: torch.Tensor, learn: bool, seed: int, max_attempts: int,
+                        c_pre: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`present` of one image (batch 1) on the CPU kernel: each attempt in one call of
+        :func:`hebbtorch.kernels.diehl_cook.attempt` (which draws the input), the same steps
+        and numbers as the general loop there with its per-lane bookkeeping left out."""
+        p = self.params
+        intensity = torch.full((1,), p.intensity)  # float32, as the general loop's
+        for attempt in range(max_attempts):
+            if learn:
+                self.normalize()
+            if c_pre is not None:
+                self.rule.params = self.rule.params._replace(
+                    C_pre=c_pre * p.intensity / float(intensity[0]))
+            counts = torch.zeros(1, self.n)
+            fused.attempt(self, fused_eval.input_probability(pixels, intensity, p.dt),
+                          seed * 1000 + attempt, learn, counts)
+            if learn:
+                self.theta.mul_(self.theta_decay)
+            if float(counts.sum()) >= p.min_spikes:
+                return counts, intensity
+            intensity = intensity + 1.0
+        return counts, intensity - 1.0  # give up: the last (too quiet) response

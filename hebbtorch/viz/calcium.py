@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from hebbtorch.viz.style import figure, legend_outside
 
 
@@ -81,15 +83,20 @@ def plot_rate_curves(rates: list[dict[str, Any]]):
     return fig
 
 
-def plot_learning_curves(runs: list[dict[str, Any]]):
-    """Test accuracy vs training images seen, one line per run (label: run['name'])."""
+def plot_learning_curves(runs: list[dict[str, Any]],
+                         title: str = "supervised, calcium-bistable rule only"):
+    """Validation accuracy vs training images seen, one line per run (label: run['name']);
+    a run with ``per_seed`` (several seeds) is drawn as mean ± sd over its seeds."""
     fig, axes = figure(width=4.8, height=3.2)
     ax = axes[0, 0]
     for r in runs:
-        c = r["curve"]
-        ax.plot([e["images_seen"] for e in c], [100 * e["accuracy"] for e in c], "o-", ms=3,
-                label=f"{r['name']}: {100 * r['final']['accuracy']:.1f} %")
-    ax.set(xlabel="training images seen", ylabel="test accuracy (%)",
-           title="supervised, calcium-bistable rule only")
+        seeds = r.get("per_seed", [r])
+        xs = [e["images_seen"] for e in seeds[0]["curve"]]
+        acc = np.array([[100 * e["accuracy"] for e in s["curve"]] for s in seeds])
+        mean, sd = acc.mean(0), acc.std(0, ddof=1) if len(seeds) > 1 else np.zeros(len(xs))
+        label = r["name"] + (f" (n={len(seeds)})" if len(seeds) > 1 else "")
+        line, = ax.plot(xs, mean, "o-", ms=3, label=label)
+        ax.fill_between(xs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, lw=0)
+    ax.set(xlabel="training images seen", ylabel="validation accuracy (%)", title=title)
     legend_outside(ax)
     return fig

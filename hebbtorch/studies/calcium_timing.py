@@ -1,0 +1,125 @@
+"""Timing at fixed rates in the supervised calcium-bistable network (issue 27, item 4; after the
+description of Girão, Risi & Chicca 2025: spike timing modulates the learning rate without
+changing mean rates; subthreshold oscillations speed up synaptic change in recurrent networks;
+continuous presentation reduces cross-class overlap). The experiments are our own design:
+
+* **oscillation**: input rates ``r (1 + osc_depth sin(2 pi f t))`` (the mean over a
+  presentation of whole periods is unchanged) and a subthreshold current
+  ``osc_amp sin(2 pi f t)`` to the output neurons, in phase, so pre and post spikes cluster at
+  the same phase; the measured input and output rates are reported next to the learning speed.
+* **speed of learning**: training images needed to reach each of ``targets`` validation
+  accuracy (linear interpolation on the learning curve; None if never reached), the validation
+  accuracy after the first evaluation interval, and the mean |ΔX| per image (summed over
+  synapses) over that interval.
+* **cross-class overlap**: the mean cosine similarity between the class-mean output spike-count
+  vectors of different classes on the validation set (0: disjoint codes, 1: identical), always
+  measured with isolated presentations, after training with (``continuous=True``: the network
+  state is carried from one image to the next) and without continuous presentation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from hebbtorch.plasticity.rules.calcium_bistable import CalciumBistableParameters
+from hebbtorch.studies.calcium_supervised import (
+    SupervisedConfig,
+    present,
+    summarize,
+    train,
+)
+
+CONDITIONS: dict[str, dict[str, Any]] = {  # own choice: 20 Hz, two periods per presentation
+    "reset": {},
+    "oscillation": {"osc_hz": 20.0, "osc_depth": 0.8, "osc_amp": 0.3},
+    "continuous": {"continuous": True},
+}
+
+
+def class_overlap(X: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
+                  c: SupervisedConfig, p: CalciumBistableParameters, gen: torch.Generator,
+                  n_classes: int = 10, mask: torch.Tensor | None = None) -> float:
+    """Mean cosine similarity between the class-mean output count vectors of different classes
+    (isolated presentations, no teacher, no learning; ``mask``: the synapses that exist;
+    classes absent from ``labels`` are left out; a silent class counts as orthogonal)."""
+    c = c._replace(continuous=False)
+    counts = torch.cat([present(X, images[i:i + c.batch], None, c, p, gen, learn=False,
+                                mask=mask).counts for i in range(0, len(labels), c.batch)])
+    present_cls = [k for k in range(n_classes) if bool((labels == k).any())]
+    means = torch.stack([counts[labels == k].mean(0) for k in present_cls])
+    unit = means / means.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    cos = unit @ unit.T
+    off = ~torch.eye(len(present_cls), dtype=torch.bool)
+    return float(cos[off].mean())
+
+
+def images_to_reach(curve: list[dict[str, float]], target: float) -> float | None:
+    """Training images at which the validation accuracy first reaches ``target`` (linear
+    interpolation between evaluations; from 0 images at chance = 0.1)."""
+    prev_n, prev_a = 0.0, 0.1
+    for e in curve:
+        if e["accuracy"] >= target:
+            frac = (target - prev_a) / (e["accuracy"] - prev_a)
+            return prev_n + frac * (e["images_seen"] - prev_n)
+        prev_n, prev_a = e["images_seen"], e["accuracy"]
+    return None
+
+
+def speed_measures(run: dict[str, Any], targets=(0.6, 0.75)) -> dict[str, Any]:
+    """``images_to_{pct}pct`` for each target, ``accuracy_first`` and ``abs_dX_first`` (the
+    first evaluation interval) of a :func:`train` result."""
+    out = {f"images_to_{round(100 * t)}pct": images_to_reach(run["curve"], t) for t in targets}
+    first = run["curve"][0]
+    return {**out, "accuracy_first": first["accuracy"], "abs_dX_first": first["abs_dX_per_image"]}
+
+
+def timing_study(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
+                 val_y: torch.Tensor, base: SupervisedConfig, params: CalciumBistableParameters,
+                 *, seeds=(0, 1, 2), targets=(0.6, 0.75), eval_every: int = 250,
+                 conditions: dict[str, dict[str, Any]] | None = None, log: Any = None
+                 ) -> list[dict[str, Any]]:
+    """Each condition of ``conditions`` (default :data:`CONDITIONS`, fields replaced in
+    ``base``) trained with every seed; per condition: learning curves, images to reach the
+    ``targets``, |ΔX| per image, rates, cross-class overlap (mean ± sd over seeds)."""
+    out = []
+    for name, change in (conditions or CONDITIONS).items():
+        c = base._replace(**change)
+        runs = []
+        for seed in seeds:
+            r = train(train_x, train_y, val_x, val_y, config=c, params=params, seed=seed,
+                      eval_every=eval_every, keep_X=True)
+            gen = torch.Generator().manual_seed(10_000 + seed)
+            r["overlap"] = class_overlap(r.pop("X"), val_x, val_y, c, params, gen,
+                                         mask=r.pop("mask"))
+            r |= speed_measures(r, targets)
+            runs.append(r)
+            if log:
+                log(f"{name} seed {seed}: final {r['final']['accuracy']:.3f}, first "
+                    f"{r['accuracy_first']:.3f}, overlap {r['overlap']:.3f}")
+        out.append(aggregate(name, change, runs, targets))
+    return out
+
+
+def aggregate(name: str, change: dict[str, Any], runs: list[dict[str, Any]],
+              targets=(0.6, 0.75)) -> dict[str, Any]:
+    """One condition's row: the per-seed runs (with :func:`speed_measures` and ``overlap``)
+    and mean ± sd over seeds of each measure (a target not reached is left out of its mean
+    and counted in ``images_to_{pct}pct_reached``)."""
+    for r in runs:
+        r |= speed_measures(r, targets)
+    scalars = [{"overlap": r["overlap"], "abs_dX_first": r["abs_dX_first"],
+                "accuracy_first": r["accuracy_first"],
+                "train_rate_input_hz": r["train_rate_input_hz"],
+                "train_rate_target_hz": r["train_rate_target_hz"],
+                "train_rate_other_hz": r["train_rate_other_hz"]} for r in runs]
+    reach = {}
+    for t in targets:
+        key = f"images_to_{round(100 * t)}pct"
+        hit = [{"s": {key: r[key]}} for r in runs if r[key] is not None]
+        reach |= {f"{key}_reached": len(hit), **(summarize(hit, "s") if hit else {})}
+    return {"condition": name, "change": change, "targets": list(targets),
+            "seeds": [r["seed"] for r in runs], **reach,
+            **summarize([{"s": s} for s in scalars], "s"),
+            "validation": summarize(runs, "final"), "per_seed": runs}
