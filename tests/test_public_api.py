@@ -20,7 +20,8 @@ INTERNAL_PACKAGES = {"cli"}
 INTERNAL_MODULES = {
     "hebbtorch.kernels.alif", "hebbtorch.kernels.alif_triton", "hebbtorch.kernels.build",
     "hebbtorch.kernels.cpu", "hebbtorch.kernels.diehl_cook", "hebbtorch.kernels.diehl_cook_eval",
-    "hebbtorch.kernels.diehl_cook_triton", "hebbtorch.kernels.dispatch",
+    "hebbtorch.kernels.diehl_cook_ops", "hebbtorch.kernels.diehl_cook_triton",
+    "hebbtorch.kernels.dispatch",
     "hebbtorch.kernels.finite", "hebbtorch.kernels.lif", "hebbtorch.kernels.lif_triton",
     "hebbtorch.kernels.ops", "hebbtorch.kernels.refractory", "hebbtorch.kernels.refractory_triton",
     "hebbtorch.kernels.threads",

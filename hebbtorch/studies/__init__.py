@@ -25,6 +25,7 @@ _EXPORTS = {
     "ProtocolConfig": "bptt_stdp", "protocol_study": "bptt_stdp", "run_study": "bptt_stdp",
     "bptt_window": "bptt_stdp", "stdp_rule_windows": "bptt_stdp",
     "record_protocol": "calcium_fit",
+    "class_overlap": "calcium_timing", "timing_study": "calcium_timing",
     "SupervisedConfig": "calcium_supervised", "load_flat": "calcium_supervised",
     "run_one": "online_accuracy", "gradient_agreement": "online_accuracy",
     "compare": "online_gap",
