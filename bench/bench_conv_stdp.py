@@ -42,11 +42,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mnist-5k")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--layer-images", type=int, nargs="+", default=[1000, 2000])
+    ap.add_argument("--layer-images", type=int, nargs="+", default=[2000, 2000])
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--double-every", type=int, default=100)
     ap.add_argument("--readout-images", type=int, default=None)
-    ap.add_argument("--readout-epochs", type=int, default=50)
+    ap.add_argument("--features", nargs="+", default=["spikes", "potential"])
+    ap.add_argument("--l2-grid", type=float, nargs="+", default=[1e-4, 1e-2])
+    ap.add_argument("--readout-iter", type=int, default=50, help="L-BFGS iterations per fit")
+    ap.add_argument("--rule", default=None,
+                    help="engine rule (registry name) instead of Kheradpisheh's eq. 3")
     ap.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
                     help="merge the JSONs of runs that differ only in seed into --out")
     ap.add_argument("--ablation", choices=ABLATIONS, default="none")
@@ -63,7 +67,8 @@ def main() -> None:
             dataset=args.dataset, seed=seed, layer_images=tuple(args.layer_images),
             batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
             inhibit=args.ablation != "no-inhibition", learn=args.ablation != "random",
-            readout_images=args.readout_images, readout_epochs=args.readout_epochs)
+            rule=args.rule, readout_images=args.readout_images, features=tuple(args.features),
+            l2_grid=tuple(args.l2_grid), readout_iter=args.readout_iter)
         net = ConvSTDPNet(params_for(args.ablation), generator=torch.Generator().manual_seed(seed))
         t0 = time.perf_counter()
         r = run_experiment(net, cfg, train, test)
@@ -72,12 +77,15 @@ def main() -> None:
         acc = {k: round(v["test_accuracy"], 2) for k, v in r["readouts"].items()}
         print(f"seed {seed}: test {acc}, {r['wall_seconds']:.0f} s", flush=True)
     suffix = "" if args.ablation == "none" else f"-{args.ablation}"
+    suffix += f"-rule-{args.rule}" if args.rule else ""
     seeds = "" if args.seeds == [0, 1, 2] else "-seed" + "-".join(map(str, args.seeds))
     out = Path(args.out or f"bench/results/conv-stdp-{args.dataset}{suffix}{seeds}.json")
     write_json(out, {
         "command": "python " + " ".join(sys.argv),
         "dataset": args.dataset, "ablation": args.ablation,
-        "readout": "multinomial logistic regression (torch, AdamW) on pooled last-layer binary "
+        "rule": args.rule or "kheradpisheh",
+        "readout": "multinomial logistic regression (L-BFGS, L2 penalty picked on a validation "
+                   "part of the training images) on standardised pooled last-layer binary "
                    "spikes ('spikes') or end-of-window potentials ('potential')",
         **_stats(runs), "threads": args.threads,
         "machine": f"{os.cpu_count()} CPUs shared with other jobs; load average "
@@ -97,15 +105,32 @@ def _stats(runs: list[dict]) -> dict:
 
 
 def summarize(paths: list[str], out: str | None) -> None:
-    """One JSON with mean and sd over the runs of several per-seed JSONs."""
+    """One JSON with mean and sd over the runs of several per-seed JSONs, and a flat list
+    ``stages`` (seed, stage, images, CPU and wall seconds, layer convergence) for tables."""
     parts = [json.loads(Path(p).read_text()) for p in paths]
     runs = [r for p in parts for r in p["runs"]]
-    merged = {**parts[0], "command": [p["command"] for p in parts], **_stats(runs), "runs": runs,
+    merged = {**parts[0], "command": [p["command"] for p in parts], **_stats(runs),
+              "stages": [row for r in runs for row in _stages(r)], "runs": runs,
               "machine": [p["machine"] for p in parts]}
     if out is None:
         raise SystemExit("--summarize needs --out")
     write_json(out, merged)
     print(json.dumps(_stats(runs)))
+
+
+def _stages(run: dict) -> list[dict]:
+    rows = [{"seed": run["seed"], "stage": f"layer {i + 1}", "images": st["images"],
+             "cpu_seconds": st["cpu_seconds"], "seconds": st["seconds"],
+             "convergence": st["convergence"]} for i, st in enumerate(run["layers"])]
+    for kind, r in run["readouts"].items():
+        rows.append({"seed": run["seed"], "stage": f"{kind} features", "images": r["images"],
+                     "cpu_seconds": r["features_cpu_seconds"], "seconds": r["features_seconds"]})
+        rows.append({"seed": run["seed"], "stage": f"{kind} readout", "images": r["images"],
+                     "cpu_seconds": r["fit_cpu_seconds"], "seconds": r["fit_seconds"],
+                     **{f"validation_l2_{float(k):.0e}": v
+                        for k, v in r["validation_accuracy"].items()},
+                     "l2": r["l2"], "train_accuracy": r["train_accuracy"]})
+    return rows
 
 
 if __name__ == "__main__":

@@ -256,3 +256,70 @@ def test_cli_rejects_wrong_layer_count(tmp_path, capsys):
     rc = main(["conv-stdp", "--layer-images", "5", "--out", str(tmp_path)])
     assert rc == 2
     assert "layer_images has 1 entries for 2 layers" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ engine rules, readouts
+def test_kheradpisheh_is_a_registry_rule():
+    from hebbtorch.plasticity import registry
+
+    assert "kheradpisheh" in registry.names()
+    assert isinstance(registry.make("kheradpisheh"), KheradpishehSTDP)
+    with pytest.raises(HebbtorchError, match="no params"):
+        registry.make("kheradpisheh", "x")
+
+
+def test_engine_rule_learns_only_at_winners_with_its_window():
+    """Pair STDP through the Learner, one winner: Δkernel = the pair window of each input's
+    first spike against the winner's first spike on its receptive field, zero elsewhere."""
+    from hebbtorch.learning.conv_stdp import engine_winner_step, winner_learner
+    from hebbtorch.plasticity import registry
+
+    g = torch.Generator().manual_seed(0)
+    steps = 6
+    t_in = torch.randint(0, steps + 2, (1, 2, 5, 5), generator=g).float()
+    t_in[t_in >= steps] = math.inf  # some inputs never fire
+    x = spike_wave(t_in, steps)  # [T, 1, 2, 5, 5] cumulative
+    weight = torch.nn.Parameter(torch.full((3, 2, 3, 3), 0.5), requires_grad=False)
+    kept = torch.zeros(steps, 1, 3, 3, 3)
+    kept[3:, 0, 1, 1, 2] = 2.0  # map 1 at (1, 2) fires from step 3 (the winner)
+    kept[1:, 0, 2, 0, 0] = 2.0  # map 2 fires earlier but is not a winner
+    rule = registry.make("pair")
+    engine_winner_step(winner_learner(weight, rule), x, kept, torch.tensor([[[1, 1, 2]]]))
+    dw = weight.detach() - 0.5
+    assert float(dw[0].abs().max()) == 0.0 and float(dw[2].abs().max()) == 0.0
+    rf = t_in[0, :, 1:4, 2:5]
+    expect = torch.where(torch.isinf(rf), torch.zeros_like(rf), rule.window(3.0 - rf))
+    assert torch.allclose(dw[1], expect, atol=1e-6)
+
+
+def test_lbfgs_readout_and_standardize():
+    from hebbtorch.learning.conv_stdp import fit_readout_lbfgs, standardize
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (120,), generator=g)
+    x = torch.randn(120, 6, generator=g) * 0.3
+    x[:, :3] += torch.nn.functional.one_hot(y, 3) * 2.0
+    x[:, 5] = 4.0  # a constant feature
+    z, z2 = standardize(x, x[:10])
+    assert torch.allclose(z[:, :5].mean(0), torch.zeros(5), atol=1e-5)
+    assert torch.allclose(z[:, :5].std(0), torch.ones(5), atol=1e-5)
+    assert float(z[:, 5].abs().max()) == 0.0 and torch.equal(z2, z[:10])
+    r1, r2 = fit_readout_lbfgs(z, y), fit_readout_lbfgs(z, y)
+    assert torch.equal(r1.weight, r2.weight)  # full batch: deterministic
+    assert accuracy(r1, z, y) == 1.0
+    with pytest.raises(HebbtorchError, match="must match"):
+        fit_readout_lbfgs(z, y[:5])
+
+
+def test_dc_inputs_shape_and_padding():
+    from hebbtorch.learning.conv_stdp_dc import dc_inputs, to_pixels
+
+    net = ConvSTDPNet(generator=torch.Generator().manual_seed(0))
+    imgs = (torch.rand(3, 28, 28, generator=torch.Generator().manual_seed(1)) * 255).byte()
+    x = dc_inputs(net, imgs)
+    assert x.shape == (3, 600) and float(x.min()) >= 0 and float(x.max()) <= 1
+    full = net.features(imgs).float().view(3, 150, 9, 9)
+    assert torch.allclose(x.view(3, 150, 4)[:, :, 0], full[:, :, :5, :5].mean((2, 3)))
+    px = to_pixels(x, 300.0)
+    assert px.shape == (3, 784) and float(px[:, 600:].abs().max()) == 0.0
+    assert float(px.max()) <= 255.0

@@ -17,15 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("conv-stdp", help="convolutional STDP features (Kheradpisheh et al. "
                        "2018) + linear readout; writes metrics.json and kernel pictures")
     add_data(p)
-    p.add_argument("--layer-images", type=positive_int, nargs="+", default=[1000, 2000],
-                   metavar="N", help="training images learned per layer (default 1000 2000)")
+    p.add_argument("--layer-images", type=positive_int, nargs="+", default=[2000, 2000],
+                   metavar="N", help="training images learned per layer (default 2000 2000)")
     add_batch_size(p, 8, "images learned at once (1: online, SpykeTorch's order; default 8: "
                    "the per-image updates summed)")
     p.add_argument("--double-every", type=positive_int, default=100,
                    help="images between doublings of a_plus (KheradpishehDeep.py: 500)")
     p.add_argument("--readout-images", type=positive_int, default=None,
                    help="training images the readout is fitted on (default all)")
-    p.add_argument("--readout-epochs", type=positive_int, default=50)
     add_run(p, "conv-stdp", resume=False, quiet=False)
     p.set_defaults(func=run)
 
@@ -46,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ConvSTDPConfig(
         dataset=args.dataset, seed=args.seed, layer_images=tuple(args.layer_images),
         batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
-        readout_images=args.readout_images, readout_epochs=args.readout_epochs)
+        readout_images=args.readout_images)
     net = ConvSTDPNet(generator=gen, device=device)
     res = run_experiment(net, cfg, train, test)
     res.update(config=cfg._asdict(), device=str(device))

@@ -28,6 +28,9 @@ import torch.nn.functional as F
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.networks.conv_stdp import ConvSTDPNet, first_spike_step, k_winners
+from hebbtorch.plasticity import registry
+from hebbtorch.plasticity.core import PlasticityRule, WeightBounds
+from hebbtorch.plasticity.learner import Learner
 from hebbtorch.plasticity.rules.kheradpisheh import conv_winner_update
 
 
@@ -48,11 +51,15 @@ class STDPSchedule(NamedTuple):
 def train_layer(
     net: ConvSTDPNet, layer: int, images: torch.Tensor, *, batch_size: int = 1,
     schedule: STDPSchedule | None = None, inhibit: bool = True, n_seen: int = 0,
-    reduce: str = "sum",
+    reduce: str = "sum", rule: PlasticityRule | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """One pass of ``images`` ``[N, H, W]`` training layer ``layer`` (0-based) in place.
     ``n_seen``: images this layer has already learned (continues the rate schedule).
+    ``rule``: None is Kheradpisheh's eq. 3 (:func:`conv_winner_update`, with ``schedule``);
+    an engine rule (e.g. ``plasticity.registry.make("pair")``) learns at the same k-WTA
+    winners through :class:`~hebbtorch.plasticity.learner.Learner` (:func:`engine_winner_step`;
+    its own fixed rates, ``schedule`` and ``reduce`` unused).
     Returns ``{"images", "seconds", "convergence"}`` where convergence is Kheradpisheh's
     ``C_l = mean w (1 - w)`` of the layer's kernels (-> 0 as weights saturate)."""
     if not 0 <= layer < len(net.p.layers):
@@ -63,12 +70,18 @@ def train_layer(
     check_range("a_plus", schedule.a_plus, 0.0)
     lp, w = net.p.layers[layer], net.weights[layer]
     k = lp.k
+    learner = None if rule is None else winner_learner(w, rule)
     t0 = time.perf_counter()
     with torch.no_grad():
         for i in range(0, images.shape[0], batch_size):
             wave = net.encode(images[i:i + batch_size])
             x, kept = net.layer_io(wave, layer, inhibit=inhibit)
             win = k_winners(kept, k, lp.radius if inhibit else 0)
+            if learner is not None:
+                engine_winner_step(learner, x, kept, win)
+                if progress is not None:
+                    progress(min(batch_size, images.shape[0] - i))
+                continue
             ap, am = schedule.rates(n_seen + i)
             dw = conv_winner_update(w.data, first_spike_step(x), first_spike_step(kept > 0),
                                     win, ap, am, reduce)
@@ -78,6 +91,35 @@ def train_layer(
     wd = w.data
     return {"images": int(images.shape[0]), "seconds": time.perf_counter() - t0,
             "convergence": float((wd * (1 - wd)).mean())}
+
+
+def winner_learner(weight: torch.nn.Parameter, rule: PlasticityRule) -> Learner:
+    """A :class:`Learner` running ``rule`` on an ``nn.Conv2d`` that shares ``weight`` (no
+    padding: :meth:`ConvSTDPNet.layer_io` hands over padded input), bounds [0, 1] additive."""
+    c_out, c_in, kh, kw = weight.shape
+    conv = torch.nn.Conv2d(c_in, c_out, (kh, kw), bias=False)
+    conv.weight = weight
+    return Learner(conv, rule, post=torch.nn.Identity(), dt=1.0,
+                   bounds=WeightBounds(0.0, 1.0, "additive"))
+
+
+def engine_winner_step(learner: Learner, x: torch.Tensor, kept: torch.Tensor,
+                       winners: torch.Tensor) -> None:
+    """Winners-only learning by an engine rule: the presynaptic spikes are the input's first
+    spikes (one event per input at its latency step, as the rule's traces expect, not the
+    cumulative wave), the postsynaptic ones a single spike per winner at its first-spike step
+    and none elsewhere, so the Learner's weight-shared fold (a sum over output positions)
+    reduces to the winners' receptive fields. One :meth:`Learner.learn` per image (online order,
+    each from the weight left by the previous image; time step = one latency bin, dt 1 ms).
+    ``x``: cumulative input frames ``[T, B, C_in, H, W]`` (padded), ``kept``: thresholded
+    potentials ``[T, B, C_out, H', W']``, ``winners``: ``[B, k, 3]``."""
+    pre = torch.cat([x[:1], x[1:] - x[:-1]]).clamp_min(0.0)
+    t_post = first_spike_step((kept > 0).to(kept.dtype)).long()
+    post = torch.zeros_like(kept)
+    for b in range(x.shape[1]):
+        f, r, c = winners[b][winners[b, :, 0] >= 0].unbind(1)
+        post[t_post[b, f, r, c], b, f, r, c] = 1.0
+        learner.learn(pre[:, b:b + 1], post[:, b:b + 1])
 
 
 class Readout(NamedTuple):
@@ -95,9 +137,7 @@ def fit_readout(
     weight_decay: float = 1e-4, batch_size: int = 256, seed: int = 0,
 ) -> Readout:
     """Multinomial logistic regression by Adam on minibatches (features may be bool)."""
-    if feats.shape[0] != labels.shape[0] or feats.shape[0] == 0:
-        raise HebbtorchError(
-            f"features ({feats.shape[0]}) and labels ({labels.shape[0]}) must match and be > 0")
+    _check_xy(feats, labels)
     g = torch.Generator().manual_seed(seed)
     n_cls = int(labels.max()) + 1
     lin = torch.nn.Linear(feats.shape[1], n_cls)
@@ -116,29 +156,65 @@ def fit_readout(
     return Readout(lin.weight.detach().t().contiguous(), lin.bias.detach())
 
 
+def fit_readout_lbfgs(feats: torch.Tensor, labels: torch.Tensor, *, l2: float = 1e-4,
+                      max_iter: int = 100) -> Readout:
+    """Multinomial logistic regression, full batch: minimises mean cross-entropy +
+    ``l2 / 2 * |W|^2`` (bias not penalised) by L-BFGS with strong-Wolfe line search from zero
+    weights (deterministic: no minibatch order)."""
+    _check_xy(feats, labels)
+    x, y = feats.float(), labels.long()
+    w = torch.zeros(x.shape[1], int(y.max()) + 1, requires_grad=True)
+    b = torch.zeros(w.shape[1], requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-6)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w + b, y) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return Readout(w.detach(), b.detach())
+
+
+def _check_xy(feats: torch.Tensor, labels: torch.Tensor) -> None:
+    if feats.shape[0] != labels.shape[0] or feats.shape[0] == 0:
+        raise HebbtorchError(
+            f"features ({feats.shape[0]}) and labels ({labels.shape[0]}) must match and be > 0")
+
+
 def accuracy(readout: Readout, feats: torch.Tensor, labels: torch.Tensor) -> float:
     return float((readout.predict(feats) == labels.long()).float().mean())
 
 
 class ConvSTDPConfig(NamedTuple):
     """One experiment: learn the kernels on ``layer_images`` training images per layer (a
-    random subset, the same for every layer), then fit the readout on the features of the
-    first ``readout_images`` training images (None: all) and test on the test split.
-    ``learn=False`` keeps the random initial kernels (the baseline). ``features``: readouts to fit,
-    each on its own: ``spikes`` (binary: which pooled last-layer units fire), ``potential``
-    (their pooled potentials at the end of the window, divided by their standard deviation over
-    the training features)."""
+    random subset, the same for every layer; more than the split cycles through it), then fit
+    the readout on the features of ``readout_images`` training images (None: all) and test on
+    the test split. ``learn=False`` keeps the random initial kernels (the baseline). ``rule``:
+    None is Kheradpisheh's eq. 3; a registry name (``pair``, ``triplet``, ...) learns through
+    the engine's Learner at the same winners. ``features``: readouts to fit, each on its own:
+    ``spikes`` (binary: which pooled last-layer units fire within the window), ``potential``
+    (their pooled potentials at the end of the window). Each feature is standardised (mean 0,
+    sd 1 over the readout's training images); the L2 penalty is picked from ``l2_grid`` by
+    accuracy on a validation part (``val_fraction`` of the readout images, never the test
+    split), then the readout is refitted on all readout images with it."""
 
     dataset: str = "mnist-5k"
     seed: int = 0
-    layer_images: tuple[int, ...] = (1000, 2000)
+    layer_images: tuple[int, ...] = (2000, 2000)
     batch_size: int = 8
     schedule: STDPSchedule = STDPSchedule(double_every=100)
     inhibit: bool = True
     learn: bool = True
+    rule: str | None = None
     readout_images: int | None = None
-    readout_epochs: int = 50
     features: tuple[str, ...] = ("spikes", "potential")
+    l2_grid: tuple[float, ...] = (1e-4, 1e-2)
+    val_fraction: float = 0.2
+    readout_iter: int = 50
 
 
 def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
@@ -147,39 +223,60 @@ def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
     if len(cfg.layer_images) != len(net.p.layers):
         raise HebbtorchError(
             f"layer_images has {len(cfg.layer_images)} entries for {len(net.p.layers)} layers")
+    check_range("val_fraction", cfg.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    rule = None if cfg.rule is None else registry.make(cfg.rule)
     g = torch.Generator().manual_seed(cfg.seed)
-    perm = torch.randperm(train.images.shape[0], generator=g)
+    n_train = train.images.shape[0]
+    perm = torch.randperm(n_train, generator=g)
     out: dict = {"layers": []}
     for i, n in enumerate(cfg.layer_images):
         c0 = time.process_time()
         if cfg.learn and n > 0:
-            st = train_layer(net, i, train.images[perm[:n]], batch_size=cfg.batch_size,
-                             schedule=cfg.schedule, inhibit=cfg.inhibit)
+            idx = perm[torch.arange(n) % n_train]
+            st = train_layer(net, i, train.images[idx], batch_size=cfg.batch_size,
+                             schedule=cfg.schedule, inhibit=cfg.inhibit, rule=rule)
         else:
             st = {"images": 0, "seconds": 0.0,
                   "convergence": float((net.weights[i] * (1 - net.weights[i])).mean())}
         st["cpu_seconds"] = time.process_time() - c0
         out["layers"].append(st)
-    n_ro = train.images.shape[0] if cfg.readout_images is None else cfg.readout_images
+    n_ro = n_train if cfg.readout_images is None else min(cfg.readout_images, n_train)
+    ro_idx = perm[:n_ro]  # a random subset when readout_images < the split
     out["readouts"] = {}
     for kind in cfg.features:
-        out["readouts"][kind] = _readout(net, kind, cfg, train, test, n_ro)
+        out["readouts"][kind] = _readout(net, kind, cfg, train, test, ro_idx)
     return out
 
 
-def _readout(net: ConvSTDPNet, kind: str, cfg: ConvSTDPConfig, train, test, n_ro: int) -> dict:
+def standardize(f_fit: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+    """Features scaled to mean 0, sd 1 over ``f_fit`` (constant features: sd taken as 1)."""
+    f_fit = f_fit.float()
+    mu, sd = f_fit.mean(0), f_fit.std(0)
+    sd = torch.where(sd > 0, sd, torch.ones_like(sd))
+    return [(f.float() - mu) / sd for f in (f_fit, *others)]
+
+
+def _readout(net: ConvSTDPNet, kind: str, cfg: ConvSTDPConfig, train, test,
+             ro_idx: torch.Tensor) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
-    f_tr = net.features(train.images[:n_ro], output=kind).cpu()
+    f_tr = net.features(train.images[ro_idx], output=kind).cpu()
     f_te = net.features(test.images, output=kind).cpu()
-    if kind == "potential":  # one scale for all features, from the training set
-        scale = float(f_tr.std()) or 1.0
-        f_tr, f_te = f_tr / scale, f_te / scale
+    y_tr = train.labels[ro_idx].long()
     r: dict = {"dim": int(f_tr.shape[1]), "active": float((f_tr > 0).float().mean()),
-               "images": int(n_ro), "features_seconds": time.perf_counter() - t0,
+               "images": int(len(ro_idx)), "features_seconds": time.perf_counter() - t0,
                "features_cpu_seconds": time.process_time() - c0}
     t0, c0 = time.perf_counter(), time.process_time()
-    ro = fit_readout(f_tr, train.labels[:n_ro], epochs=cfg.readout_epochs, seed=cfg.seed)
+    n_val = max(1, int(round(cfg.val_fraction * len(ro_idx))))
+    z_fit, z_val = standardize(f_tr[n_val:], f_tr[:n_val])
+    val = {}
+    for l2 in cfg.l2_grid:
+        ro = fit_readout_lbfgs(z_fit, y_tr[n_val:], l2=l2, max_iter=cfg.readout_iter)
+        val[str(l2)] = 100 * accuracy(ro, z_val, y_tr[:n_val])
+    best = max(cfg.l2_grid, key=lambda v: val[str(v)])  # ties: the first (smallest) in the grid
+    z_tr, z_te = standardize(f_tr, f_te)
+    ro = fit_readout_lbfgs(z_tr, y_tr, l2=best, max_iter=cfg.readout_iter)
     r.update(fit_seconds=time.perf_counter() - t0, fit_cpu_seconds=time.process_time() - c0,
-             train_accuracy=100 * accuracy(ro, f_tr, train.labels[:n_ro]),
-             test_accuracy=100 * accuracy(ro, f_te, test.labels))
+             validation_images=n_val, validation_accuracy=val, l2=best,
+             train_accuracy=100 * accuracy(ro, z_tr, y_tr),
+             test_accuracy=100 * accuracy(ro, z_te, test.labels))
     return r
