@@ -31,6 +31,7 @@ _EXPORTS = {
     "FitResult": "spikeprop", "SpikePropConfig": "spikeprop", "SpikePropNet": "spikeprop",
     "SpikePropTrainer": "spikeprop", "iris_data": "spikeprop", "xor_data": "spikeprop",
     "ConvSTDPConfig": "conv_stdp", "STDPSchedule": "conv_stdp", "run_experiment": "conv_stdp",
+    "conv_dc_experiment": "conv_stdp_dc",
     "sequential_grads": "online",
     "autocast": "precision", "matmul_precision": "precision",
     "learning_curves": "report", "write_history": "report",
