@@ -1,76 +1,66 @@
 """Peak memory and time of one training step vs sequence length T: BPTT, lean (chunked) BPTT,
 e-prop and OTTT on the same network (feed-forward LIF 100-256-10, leaky readout, batch 16).
 
-Each point runs in a fresh subprocess. CPU: the peak resident memory of the step above the
-resident memory just before it (the kernel's high-water mark is reset first through
-/proc/self/clear_refs), so the input tensor, weights and the interpreter are excluded; glibc's
-mmap threshold is pinned to 16 KiB (MALLOC_MMAP_THRESHOLD_) so that freed blocks go back to the
-system and the resident set follows the live tensors, and the time per step comes from a second
-subprocess with the default allocator. CUDA: ``torch.cuda.max_memory_allocated`` above the
-memory allocated before the step. One thread; the readout is averaged on the fly (not kept).
+Memory: the peak of live tensor bytes during the step, counted operator by operator
+(:class:`hebbtorch.studies.online_memory.LiveTensorBytes`), in a fresh process per point. The
+input sequence, loss weights, parameters and ``.grad`` buffers exist before the step and are not
+counted; allocator caching/fragmentation and Python objects are not counted either. Time per
+step: in the same process, a step run before the counted one, without the counting hook. One
+thread; the readout is averaged on the fly (not kept).
 
     python bench/bench_online_memory.py [--device cpu|cuda] [--steps 100 500 1000 5000]
+    python bench/bench_online_memory.py --plot-only   # redraw docs/img/online-memory.png
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 METHODS = ("bptt", "bptt-lean", "eprop", "ottt")
-SIZES, BATCH, CHUNK = (100, 256, 10), 16, 50
 
 
-def _rss_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def one_point(method: str, T: int, device: str) -> dict:
-    import torch
-
-    from hebbtorch.learning.online import grads
-    from hebbtorch.learning.online_net import OnlineSNN
-
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    net = OnlineSNN(SIZES, kappa=0.9).to(device)
-    x = (torch.rand(T, BATCH, SIZES[0], device=device) < 0.05).float()
-    labels = torch.randint(0, SIZES[-1], (BATCH,), device=device)
-    grads(net, x[:5], labels, method, chunk=CHUNK)  # warm-up: allocator, lazy inits
-    net.zero_grad(set_to_none=False)
-    if device == "cuda":
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-    else:
-        Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM)
-        before = _rss_kib("VmRSS") * 1024
-    t0 = time.perf_counter()
-    grads(net, x, labels, method, chunk=CHUNK, keep_readout=False)
-    if device == "cuda":
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = _rss_kib("VmHWM") * 1024
-    seconds = time.perf_counter() - t0
-    return {"method": method, "T": T, "peak_bytes": max(peak - before, 0),
-            "seconds_per_step": seconds / T}
-
-
-def _run_point(device: str, method: str, T: int, env: dict) -> dict:
-    cmd = [sys.executable, __file__, "--device", device, "--point", method, str(T)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                         env={**os.environ, **env}).stdout
+def _point(device: str, method: str, T: int) -> dict:
+    """Time (without the counting hook), then peak memory, in one fresh process."""
+    code = ("import json, torch; torch.set_num_threads(1); "
+            "from hebbtorch.studies.online_memory import one_step; "
+            f"r = one_step({method!r}, {T}, device={device!r}, measure=False); "
+            f"r.update(one_step({method!r}, {T}, device={device!r})); print(json.dumps(r))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+LABELS = {"bptt": "BPTT", "bptt-lean": "lean BPTT (chunk 50)", "eprop": "e-prop",
+          "ottt": "OTTT"}
+
+
+def plot(result: dict, path: str) -> None:
+    """Peak memory vs T, log-log, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for method, label in LABELS.items():
+        rows = sorted((r for r in result["rows"] if r["method"] == method), key=lambda r: r["T"])
+        ax.plot([r["T"] for r in rows], [r["peak_bytes"] / 2**20 for r in rows], "o-",
+                label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("time steps T")
+    ax.set_ylabel("peak live tensor memory (MiB)")
+    ax.set_title("one training step, LIF 100-256-10, batch 16", fontsize=9)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -78,36 +68,55 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--steps", type=int, nargs="+", default=[100, 500, 1000, 5000])
     ap.add_argument("--out", default="bench/results/online-memory.json")
-    ap.add_argument("--point", nargs=2, metavar=("METHOD", "T"), help=argparse.SUPPRESS)
+    ap.add_argument("--plot", default="docs/img/online-memory.png")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plot from --out")
+    ap.add_argument("--one-process", action="store_true",
+                    help="all points in this process (the count does not depend on the "
+                         "allocator's history; saves the start-up of a process per point)")
     args = ap.parse_args()
-    if args.point:
-        print(json.dumps(one_point(args.point[0], int(args.point[1]), args.device)))
+    if args.plot_only:
+        plot(json.loads(Path(args.out).read_text()), args.plot)
         return
+    import torch
+
     rows = []
     for T in args.steps:
         for method in METHODS:
-            row = _run_point(args.device, method, T, {"MALLOC_MMAP_THRESHOLD_": "16384"})
-            if args.device == "cpu":
-                row["seconds_per_step"] = _run_point("cpu", method, T, {})["seconds_per_step"]
+            if args.one_process:
+                from hebbtorch.studies.online_memory import one_step
+
+                torch.set_num_threads(1)
+                row = one_step(method, T, device=args.device, measure=False)
+                row.update(one_step(method, T, device=args.device))
+            else:
+                row = _point(args.device, method, T)
+            row["process"] = "shared" if args.one_process else "fresh"
             rows.append(row)
-            print(f"T={T:5d} {method:10s} peak {row['peak_bytes'] / 2**20:9.2f} MiB  "
+            print(f"T={T:5d} {method:10s} peak {row['peak_bytes'] / 2**20:9.3f} MiB  "
                   f"{1e3 * row['seconds_per_step']:.3f} ms/step", flush=True)
-    import torch
+    from hebbtorch.studies.online_memory import BATCH, CHUNK, SIZES
 
     result = {
         "network": {"sizes": SIZES, "neuron": "lif", "readout_kappa": 0.9, "batch": BATCH,
                     "lean_chunk": CHUNK, "input_spike_probability": 0.05},
         "device": args.device, "threads": 1, "torch": torch.__version__,
         "python": platform.python_version(),
-        "measure": "peak above the memory before the step (input, weights excluded); "
-                   "CPU: resident set high-water mark with MALLOC_MMAP_THRESHOLD_=16384 "
-                   "(time from a run with the default allocator); CUDA: max_memory_allocated",
-        "load": "shared 2-core machine, other jobs running (timings indicative)",
+        "measure": "peak live tensor bytes of one step, counted per torch operator "
+                   "(hebbtorch.studies.online_memory.LiveTensorBytes; new storages from an "
+                   "operator's output until freed); input, loss weights, parameters and .grad "
+                   "made before the step are excluded; one fresh process per point; time from "
+                   "an uncounted step run first in that process",
+        "command": "python bench/bench_online_memory.py --steps "
+                   + " ".join(map(str, args.steps)) + (" --one-process" if args.one_process
+                                                       else ""),
+        "load": "shared 2-core machine, other jobs running (timings indicative; memory counts "
+                "do not depend on load)",
         "rows": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    plot(result, args.plot)
+    print(f"wrote {args.out} and {args.plot}")
 
 
 if __name__ == "__main__":

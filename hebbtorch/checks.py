@@ -3,6 +3,7 @@ argument, what was expected and what was found."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -39,6 +40,22 @@ def check_range(
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
         raise HebbtorchError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value:g}")
+    return value
+
+
+DT_MS_MIN = 0.01  # below this a time step "in ms" is almost surely a value in seconds
+
+
+def check_dt_ms(value: float, name: str = "dt") -> float:
+    """A time step in milliseconds: > 0, finite, and not one that reads as seconds (< 0.01 ms:
+    ``dt=1e-3`` meant 1 ms when these APIs took seconds)."""
+    value = check_range(name, value, 0.0, low_open=True)
+    if not math.isfinite(value):
+        raise HebbtorchError(f"{name} must be a finite number of milliseconds, got {value:g}")
+    if value < DT_MS_MIN:
+        raise HebbtorchError(f"{name} is in milliseconds: {value:g} ms is below {DT_MS_MIN:g} ms "
+                             f"and reads as seconds; pass {name}={value * 1000:g} for "
+                             f"{value:g} s")
     return value
 
 

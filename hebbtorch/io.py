@@ -44,6 +44,21 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def csv_text(rows: list[dict]) -> str:
+    """Rows as CSV: the header is every key in order of first appearance ("" for no rows)."""
+    if not rows:
+        return ""
+    import csv
+    import io
+
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
 def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     """Save a matplotlib figure atomically and close it."""
     import matplotlib.pyplot as plt

@@ -298,7 +298,7 @@ def test_rate_encoder_api(value, steps, rate):
     x = torch.full((2, 3), 0.5)
     x[0, 0] = value
     try:
-        s = rate_encode(x, steps, max_rate=rate, dt=1e-3)
+        s = rate_encode(x, steps, max_rate=rate, dt=1.0)
     except HebbtorchError:
         return
     assert 0 <= value <= 1 and steps >= 1 and 0 <= rate * 1e-3 <= 1

@@ -4,6 +4,8 @@ end-to-end train / visualize / compare runs."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +187,94 @@ def test_compare_with_encoder_gives_the_twin_the_image(capsys, tmp_path, separab
             for name in ("lif-mlp", "ann-mlp")}
     assert runs["lif-mlp"]["config"]["model_options"]["encoder"] == "rate"
     assert runs["ann-mlp"]["config"]["model_options"]["encoder"] is None
+
+
+# ------------------------------------------------------------------ the shared vocabulary
+def _leaf_parsers(parser, name=""):
+    """(command words, parser) of every subcommand, nested ones (astdp train) included."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield name, parser
+        return
+    for word, sub in subs[0].choices.items():
+        yield from _leaf_parsers(sub, f"{name} {word}".strip())
+
+
+def _options(parser) -> dict:
+    return {o: a for a in parser._actions for o in a.option_strings if o.startswith("--")}
+
+
+# an old spelling that is a different, real option of a command
+OWN_MEANING = {("unsupervised", "--neurons")}
+# trains, but shows no progress to hush (it prints its result table only)
+NO_PROGRESS = {"bptt-stdp"}
+
+
+def test_every_subcommand_speaks_the_shared_vocabulary():
+    from hebbtorch.cli import common
+    from hebbtorch.cli.main import COMMANDS, build_parser
+
+    leaves = list(_leaf_parsers(build_parser()))
+    assert {n.split()[0] for n, _ in leaves} == set(COMMANDS)
+    for name, p in leaves:
+        command, opts = name.split()[0], _options(p)
+        for old, new in common.RENAMED.items():  # old spellings fail naming the new one
+            if new in opts and (command, old) not in OWN_MEANING:
+                assert isinstance(opts.get(old), common._Renamed), (name, old)
+        if "--dataset" in opts:
+            assert "--data-root" in opts, name
+        if "--device" in opts:
+            assert opts["--device"].default == "auto", name
+        if "--seed" in opts:
+            assert opts["--seed"].type is common.seed_int, name
+        if opts.get("--out") is not None and opts["--out"].default is not None:
+            assert str(opts["--out"].default).startswith(f"runs/{command}"), name
+        if "--resume" in opts:
+            assert {"--overwrite", "--quiet"} <= set(opts), name
+        if {"--epochs", "--images"} & set(opts) and command not in NO_PROGRESS:
+            assert "--quiet" in opts, name  # training commands: progress can be hushed
+        if "--time-budget" in opts:  # one helper, one meaning (seconds of this call)
+            assert opts["--time-budget"].metavar == "SECONDS", name
+            assert "of this call" in opts["--time-budget"].help, name
+        for o in ("--batch-size", "--train-images", "--test-images", "--images", "--epochs"):
+            if o in opts:
+                assert opts[o].type is common.positive_int or opts[o].default == 0, (name, o)
+
+
+def test_command_summaries_match_their_parsers():
+    """``hebbtorch --help`` lists each command from a table (no import); its text is the one
+    the command's own module gives."""
+    import argparse
+
+    from hebbtorch.cli.main import COMMANDS, build_parser
+
+    full = build_parser()
+    sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    assert {a.dest: a.help for a in sub._choices_actions} == COMMANDS
+    assert build_parser([]).format_help() == full.format_help()
+
+
+def test_help_and_version_import_no_torch():
+    code = ("import sys, contextlib, io\n"
+            "from hebbtorch.cli.main import main\n"
+            "for argv in (['--version'], ['--help']):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        try:\n            main(argv)\n"
+            "        except SystemExit as e:\n            assert e.code == 0\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_spikeprop_writes_its_metrics_csv(tmp_path, capsys):
+    """SpikeProp runs through the shared run loop: one metrics.csv row per epoch."""
+    import csv
+
+    assert main(["spikeprop", "xor", "--epochs", "3", "--target-loss", "1e-9", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    report = json.loads((tmp_path / "spikeprop_xor.json").read_text())
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] == [h["epoch"] for h in
+                                                           report["history"]]
+    assert [float(r["loss"]) for r in rows] == [h["loss"] for h in report["history"]]

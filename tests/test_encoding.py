@@ -52,11 +52,11 @@ def gen(seed: int = 0) -> torch.Generator:
 
 def test_rate_mean_within_binomial_bound():
     x = torch.tensor([[0.0, 0.1, 0.25, 0.5, 0.9, 1.0]])
-    steps, max_rate, dt = 4000, 500.0, 1e-3
+    steps, max_rate, dt = 4000, 500.0, 1.0  # Hz, ms
     s = rate_encode(x, steps, max_rate=max_rate, dt=dt, generator=gen(1))
     assert s.shape == (steps, 1, 6)
     assert set(s.unique().tolist()) <= {0.0, 1.0}
-    p = x * max_rate * dt
+    p = x * max_rate * dt / 1000.0
     sd = torch.sqrt(p * (1 - p) / steps)
     # 4.5 sigma per entry: a false alarm has probability < 1e-4 over all entries
     assert torch.all((s.mean(0) - p).abs() <= 4.5 * sd + 1e-12)
@@ -75,14 +75,32 @@ def test_rate_is_reproducible_and_module_matches():
 
 def test_rate_probability_above_one_is_an_error():
     with pytest.raises(HebbtorchError, match="max_rate \\* dt"):
-        rate_encode(torch.rand(2, 3), 10, max_rate=2000.0, dt=1e-3)
+        rate_encode(torch.rand(2, 3), 10, max_rate=2000.0, dt=1.0)
     with pytest.raises(HebbtorchError, match="max_rate"):
-        RateEncoder(10, max_rate=500.0, dt=0.01)
+        RateEncoder(10, max_rate=500.0, dt=10.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda dt: rate_encode(torch.rand(2, 3), 10, dt=dt),
+    lambda dt: poisson_encode(torch.rand(2, 3), 10, dt=dt),
+    lambda dt: rate_decode(torch.zeros(10, 2), dt=dt),
+    lambda dt: RateEncoder(10, dt=dt), lambda dt: PoissonEncoder(10, dt=dt),
+    lambda dt: PopulationEncoder(10, 4, dt=dt)(torch.rand(2)),
+    lambda dt: firing_rate(torch.zeros(10, 2), dt=dt)])
+def test_time_steps_are_milliseconds(make):
+    """``dt`` is in ms: the old values in seconds (1e-3, 1e-4) are refused, naming the ms value;
+    1 ms steps at 200 Hz fire with probability 0.2."""
+    for seconds in (1e-3, 1e-4):
+        with pytest.raises(HebbtorchError, match=f"dt is in milliseconds.*dt={seconds * 1000:g}"):
+            make(seconds)
+    make(1.0)
+    s = rate_encode(torch.ones(1, 20000), 1, max_rate=200.0, dt=1.0, generator=gen(0))
+    assert abs(s.mean().item() - 0.2) < 4 * math.sqrt(0.2 * 0.8 / 20000)
 
 
 def test_poisson_counts_mean_and_variance():
     lam = 2.5  # x * max_rate * dt with x = 0.5, max_rate = 5000 Hz, dt = 1 ms
-    c = poisson_encode(torch.full((1, 1000), 0.5), 20, max_rate=5000.0, dt=1e-3,
+    c = poisson_encode(torch.full((1, 1000), 0.5), 20, max_rate=5000.0, dt=1.0,
                        generator=gen(3))
     assert c.shape == (20, 1, 1000)
     assert torch.equal(c, c.round()) and c.min() >= 0
@@ -215,7 +233,7 @@ def test_count_and_rate_decoders():
     s[[1, 4, 7], 0, 0] = 1
     s[5, 1, 2] = 1
     assert spike_count(s)[0, 0] == 3
-    assert firing_rate(s, dt=1e-3)[0, 0].item() == pytest.approx(300.0)
+    assert firing_rate(s, dt=1.0)[0, 0].item() == pytest.approx(300.0)  # 1 ms steps -> Hz
     fst = first_spike_time(s)
     assert fst[0, 0] == 1 and fst[1, 2] == 5 and math.isinf(fst[0, 1])
     with pytest.raises(HebbtorchError, match="non-negative"):

@@ -47,14 +47,27 @@ def test_round_trip_same_spikes(tmp_path, reset):
 
 
 def test_beta_tau_mapping():
-    assert beta_to_tau(0.9, 1e-3) == pytest.approx(1e-2)
-    assert tau_to_beta(beta_to_tau(0.75, 1e-4), 1e-4) == pytest.approx(0.75)
-    g = to_nir(_mlp("zero"), dt=1e-3)
+    assert beta_to_tau(0.9, 1.0) == pytest.approx(10.0)  # ms
+    assert tau_to_beta(beta_to_tau(0.75, 0.1), 0.1) == pytest.approx(0.75)
+    g = to_nir(_mlp("zero"), dt=1.0)  # 1 ms steps: NIR's tau and dt in seconds
     lif = g.nodes["lif1"]
+    assert g.metadata["dt"] == pytest.approx(1e-3)
     assert float(lif.tau[0]) == pytest.approx(1e-3 / 0.2)
     assert float(lif.r[0]) == pytest.approx(float(lif.tau[0]) / 1e-3)
+    back = from_nir(g)  # dt from the metadata (s) -> the same beta
+    assert float(back.neuron.beta) == pytest.approx(0.8)
+    assert float(from_nir(g, dt=1.0).neuron.beta) == pytest.approx(0.8)
     assert float(lif.v_threshold[0]) == pytest.approx(0.7)
     assert isinstance(g.nodes["readout"], nir.LI)
+
+
+def test_dt_is_in_milliseconds():
+    """A step given in seconds (the old unit) is refused, naming the ms value meant."""
+    with pytest.raises(HebbtorchError, match=r"dt is in milliseconds.*dt=0\.1 for 0\.0001 s"):
+        to_nir(_mlp("zero"), dt=1e-4)
+    with pytest.raises(HebbtorchError, match="milliseconds"):
+        from_nir(to_nir(_mlp("zero")), dt=1e-3)
+    assert to_nir(_mlp("zero")).metadata["dt"] == 1e-4  # default 0.1 ms, written in seconds
 
 
 def test_input_scale_folded_into_weights():

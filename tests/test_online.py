@@ -249,3 +249,55 @@ def test_cue_accumulation_labels_are_the_majority_side():
     assert torch.equal((right > left).long(), trials.labels)
     with pytest.raises(HebbtorchError, match="odd"):
         cue_accumulation(4, n_cues=6)
+
+
+@pytest.mark.parametrize("neuron", ["lif", "alif"])
+@pytest.mark.parametrize("kappa", [0.0, 0.9])
+def test_eprop_with_rate_regularisation_equals_bptt_on_one_layer(neuron, kappa):
+    """The rate term's learning signal is constant over the sequence: exact on one layer too."""
+    from hebbtorch.learning.online_net import RateReg
+
+    net, x, lab = _setup(neuron=neuron, kappa=kappa)
+    reg = RateReg(c_reg=5.0, f_target=0.02)
+    g_b = _grads(net, x, lab, "bptt", rate_reg=reg)[2]
+    g_e = _grads(net, x, lab, "eprop", rate_reg=reg)[2]
+    g_0 = _grads(net, x, lab, "bptt")[2]
+    assert not torch.allclose(g_b["w_in.0.weight"], g_0["w_in.0.weight"], rtol=1e-3)
+    for k in g_b:
+        assert torch.allclose(g_e[k], g_b[k], **TOL), k
+
+
+def test_rate_regularisation_pulls_the_rate_to_its_target():
+    """Gradient descent on R alone moves every neuron's rate toward f_target."""
+    from hebbtorch.learning.online_net import RateReg
+
+    net, x, lab = _setup(T=40, B=8)
+    reg = RateReg(c_reg=1.0, f_target=0.1)
+    rate0 = net.run(x, counts=True)[2][0].mean(0) / 40
+    for _ in range(30):
+        net.zero_grad()  # task loss weight 0: only R moves the weights
+        grads(net, x, lab, "eprop", weights=torch.zeros(40), rate_reg=reg)
+        with torch.no_grad():
+            for p in net.parameters():
+                p -= 2.0 * p.grad
+    rate = net.run(x, counts=True)[2][0].mean(0) / 40
+    assert (rate - 0.1).abs().mean() < 0.5 * (rate0 - 0.1).abs().mean()
+
+
+@pytest.mark.parametrize("neuron", ["lif", "alif"])
+def test_eprop_is_bptt_with_recurrent_spikes_stopped(neuron):
+    """The trained-network window study writes e-prop's update as -sum_t delta^T X with delta
+    from BPTT through z^{t-1} detached in the recurrent current: that equals eprop_grads, and
+    with the spikes not detached it equals BPTT."""
+    from hebbtorch.studies.online_stdp_trained import current_deltas
+
+    net, x, lab = _setup(neuron=neuron, recurrent=True, kappa=0.9)
+    w = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.float64)
+    for learning, online in (("eprop", True), ("bptt", False)):
+        g = _grads(net, x, lab, learning, weights=w)[2]
+        d = current_deltas(net, x, lab, w, online=online)
+        g_in = torch.einsum("tbi,tbj->ij", d["delta"], d["input"])
+        g_rec = torch.einsum("tbi,tbj->ij", d["delta"], d["recurrent"])
+        g_rec.fill_diagonal_(0.0)
+        assert torch.allclose(g_in, g["w_in.0.weight"], **TOL), learning
+        assert torch.allclose(g_rec, g["w_rec.0.weight"], **TOL), learning

@@ -18,6 +18,7 @@ from hebbtorch.learning import TrainConfig, evaluate, train
 from hebbtorch.learning import bptt as trainer_mod
 from hebbtorch.learning import report as report_mod
 from hebbtorch.learning.bptt import CHECKPOINT, load_trained
+from hebbtorch.learning.run import LoopState, Trainer
 from hebbtorch.networks import build_model
 
 # seed-snn with 6 steps: layer 1 reaches threshold within the window, so the input noise and
@@ -328,3 +329,68 @@ def test_lr_schedules():
     assert cos.lr_at(0, 0.0) == pytest.approx(0.2)
     assert cos.lr_at(1, 0.5) == pytest.approx(0.1)
     assert cos.lr_at(2, 1.0) == pytest.approx(0.0, abs=1e-12)
+
+
+# ----------------------------------------------------------------- the shared run loop
+class _Counter(Trainer):
+    """A toy trainer: its state is a running sum of numbers drawn from its own generator."""
+
+    desc = "toy"
+
+    def __init__(self, losses=None):
+        self.g, self.total, self.losses = torch.Generator().manual_seed(0), 0.0, losses
+
+    def train_step(self, step):
+        self.total += float(torch.rand(1, generator=self.g))
+        loss = self.losses[step] if self.losses else 1.0 / (step + 1)
+        return {"step": step, "loss": loss, "total": self.total}
+
+    def end_epoch(self, epoch, loop):
+        return {"epoch": epoch, "total": self.total, "steps": loop.step}
+
+    def state_dict(self, loop):
+        return {"config": {}, "g": self.g.get_state(), "total": self.total, "step": loop.step,
+                "history": loop.history, "log": loop.batch_log, "elapsed": loop.elapsed}
+
+    def load_state_dict(self, state):
+        self.g.set_state(state["g"])
+        self.total = state["total"]
+        return LoopState(state["step"], state["history"], state["log"],
+                                     state["elapsed"])
+
+
+def test_run_loop_stops_and_resumes_exactly(tmp_path):
+    from hebbtorch.learning.run import RunFolder, Schedule, run_loop
+
+    sched = Schedule(10, 4, checkpoint_every=3)  # epochs of 4 steps, the last one short
+    with RunFolder(tmp_path / "a", "toy", {}) as f:
+        whole = run_loop(f, _Counter(), sched, quiet=True)
+    assert not whole.stopped and whole.loop.step == 10 and len(whole.loop.history) == 2
+    for stop in (2, 3, 5):  # mid-epoch, at a checkpoint, past an epoch end
+        out = tmp_path / f"b{stop}"
+        with RunFolder(out, "toy", {}) as f:
+            first = run_loop(f, _Counter(), sched, quiet=True, stop_after=stop)
+        assert first.stopped and first.loop.step == stop
+        with RunFolder(out, "toy", {}, resume=True) as f:
+            rest = run_loop(f, _Counter(), sched, quiet=True)
+        assert rest.loop.batch_log == whole.loop.batch_log
+        assert rest.loop.history == whole.loop.history
+        for name in ("batches.csv", "metrics.csv"):
+            assert (out / name).read_text() == (tmp_path / "a" / name).read_text()
+
+
+def test_run_loop_budget_and_divergence(tmp_path):
+    from hebbtorch.learning.run import Divergence, RunFolder, Schedule, load_checkpoint, run_loop
+
+    with RunFolder(tmp_path / "a", "toy", {}) as f:  # a budget already spent: one step
+        end = run_loop(f, _Counter(), Schedule(5, 5), quiet=True, time_budget_s=1e-9)
+    assert end.stopped and load_checkpoint(tmp_path / "a" / CHECKPOINT)["step"] == 1
+    losses = [2.0, 2.1, 2.2, float("nan"), 1.0]
+    with RunFolder(tmp_path / "b", "toy", {}) as f, \
+            pytest.raises(HebbtorchError, match="loss became nan at epoch 1, batch 3.*"
+                          "learning rate \\(0.5\\).*last good checkpoint is kept"):
+        run_loop(f, _Counter(losses), Schedule(5, 5, checkpoint_every=2), quiet=True,
+                 divergence=Divergence(0.5))
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == 2  # the last good one
+    model_free = run_loop(None, _Counter(), Schedule(3, 1), quiet=True)  # in memory
+    assert model_free.loop.step == 3 and len(model_free.loop.history) == 3

@@ -54,7 +54,7 @@ def test_membrane_traces_and_neuron_trace(tmp_path):
 
 def test_rate_maps(tmp_path):
     s = rate_encode(torch.rand(2, 5, 7), 20)
-    assert written(save_figure(firing_rate_map(s, dt=1e-3), tmp_path / "f.png"))
+    assert written(save_figure(firing_rate_map(s, dt=1.0), tmp_path / "f.png"))
     assert written(save_figure(firing_rate_map(spikes(), shape=(4, 6)), tmp_path / "f2.png"))
     assert written(save_figure(rate_over_time(spikes(), bin_steps=7), tmp_path / "o.png"))
     with pytest.raises(HebbtorchError, match="shape"):

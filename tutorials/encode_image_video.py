@@ -27,7 +27,7 @@ print("image", tuple(image.shape), "label", int(data.labels[0]))
 
 # 2. Image codes: [time, batch, H, W] spike tensors.
 g = torch.Generator().manual_seed(0)
-rate = rate_encode(image, steps, max_rate=200.0, dt=1e-3, generator=g)  # up to 200 Hz, 1 ms steps
+rate = rate_encode(image, steps, max_rate=200.0, dt=1.0, generator=g)  # up to 200 Hz, 1 ms steps
 latency = latency_encode(image, steps)  # brighter pixels fire earlier, at most once
 for name, s in (("rate", rate), ("latency", latency)):
     print(f"{name}: {int(s.sum())} spikes over {steps} steps")

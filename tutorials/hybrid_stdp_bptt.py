@@ -53,7 +53,7 @@ def build(seed: int = 0) -> tuple[nn.Sequential, Learner, torch.optim.Optimizer]
 
 def logits(model: nn.Module, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Images [B, 28, 28] in [0, 1] -> rate code at up to 300 Hz -> readout membrane mean."""
-    spikes = rate_encode(x.unsqueeze(1), STEPS, max_rate=300.0, dt=1e-3, generator=generator)
+    spikes = rate_encode(x.unsqueeze(1), STEPS, max_rate=300.0, dt=1.0, generator=generator)
     return model(spikes).mean(0)
 
 

@@ -12,6 +12,7 @@ from hebbtorch.cli.common import (
     add_data,
     add_run,
     add_subsets,
+    add_time_budget,
     positive_float,
     positive_int,
     seed_int,
@@ -45,8 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_subsets(t)
     t.add_argument("--eval-samples", type=positive_int, default=1000,
                    help="test samples for the per-epoch curve (final score uses all)")
-    t.add_argument("--time-budget", type=positive_float, default=None,
-                   help="stop training after this many seconds (at a batch boundary)")
+    add_time_budget(t, "at a batch boundary")
     t.add_argument("--per-class", type=positive_int, default=10, help="generated images per label")
     t.add_argument("--classifier", type=Path, default=None,
                    help="a `hebbtorch train` run folder used to score the generated images")

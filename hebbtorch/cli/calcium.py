@@ -16,7 +16,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hebbtorch.cli.common import add_run, ensure_out, positive_int
+from hebbtorch.cli.common import (
+    add_batch_size,
+    add_data,
+    add_renamed,
+    add_run,
+    ensure_out,
+    positive_int,
+)
 
 TASKS = ("mnist", "mnist-recurrent", "fashion")  # hebbtorch.studies.calcium_supervised
 
@@ -33,9 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task-config", default="mnist", choices=sorted(TASKS),
                    help="train: the network configuration (default mnist; fashion adds "
                    "contrast normalisation)")
-    p.add_argument("--dataset", default="mnist-5k", help="train: mnist-5k, fashion-mnist, ...")
-    p.add_argument("--batch-size", type=positive_int, default=100,
-                   help="train: images presented at once, jumps summed (default 100)")
+    add_data(p)
+    add_batch_size(p, 100, "train: images presented at once, jumps summed (default 100)")
     p.add_argument("--epochs", type=positive_int, default=1)
     p.add_argument("--train-images", type=positive_int, default=None,
                    help="train: use the first N training images (default all)")
@@ -43,13 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train, timing: validation images carved out of the training images")
     p.add_argument("--test-images", type=positive_int, default=None,
                    help="train: use the first N test images (default all)")
+    add_renamed(p, "--train-images", "--test-images")
     p.add_argument("--k", type=positive_int, default=10, help="output neurons per class")
     p.add_argument("--recurrent", type=float, default=None, metavar="W_REC",
                    help="train: within-class recurrent excitation (default: the task's)")
     p.add_argument("--eval-every", type=positive_int, default=1000,
                    help="train: images between validation evaluations (accuracy vs images "
                    "seen)")
-    add_run(p, "calcium", resume=False, quiet=False)
+    add_run(p, "calcium", resume=False)
     p.set_defaults(func=run)
 
 
@@ -94,15 +101,16 @@ def train(args: argparse.Namespace, out: Path) -> int:
     from hebbtorch.viz.calcium import plot_learning_curves
 
     device = resolve_device(args.device)
-    x, y = load_flat(args.dataset, "train", args.train_images)
+    x, y = load_flat(args.dataset, "train", args.train_images, args.data_root)
     xtr, ytr, xva, yva = split_validation(x, y, args.val_images)
-    xte, yte = load_flat(args.dataset, "test", args.test_images)
+    xte, yte = load_flat(args.dataset, "test", args.test_images, args.data_root)
     cfg, params = TASK_CONFIGS[args.task_config]
     cfg = cfg._replace(k=args.k, batch=args.batch_size,
                        **({} if args.recurrent is None else {"w_rec": args.recurrent}))
     res: dict[str, Any] = fit(xtr, ytr, xva, yva, xte, yte, n_classes=int(y.max()) + 1,
                               config=cfg, params=params, epochs=args.epochs, seed=args.seed,
-                              eval_every=args.eval_every, device=device, log=print)
+                              eval_every=args.eval_every, device=device,
+                              log=None if args.quiet else print)
     res |= {"name": f"{args.dataset} {'recurrent' if cfg.w_rec else 'feed-forward'}",
             "dataset": args.dataset, "device": str(device)}
     write_json(out / "calcium_train.json", res)
@@ -124,7 +132,7 @@ def timing(args: argparse.Namespace, out: Path) -> int:
     cfg, params = TASK_CONFIGS["mnist-recurrent"]
     cfg = cfg._replace(k=args.k, batch=args.batch_size)
     rows = timing_study(xtr, ytr, xva, yva, cfg, params, seeds=(args.seed,),
-                        eval_every=args.eval_every, log=print)
+                        eval_every=args.eval_every, log=None if args.quiet else print)
     write_json(out / "calcium_timing.json", {"rows": rows})
     for r in rows:
         print(f"{r['condition']}: validation {100 * r['validation']['accuracy_mean']:.1f} %, "

@@ -131,6 +131,14 @@ def add_run(p: argparse.ArgumentParser, command: str, *, resume: bool = True,
                        help="replace an earlier run in --out (its files are deleted)")
 
 
+def add_time_budget(p: argparse.ArgumentParser, where: str = "at a step boundary") -> None:
+    """``--time-budget SECONDS``: the training of this call stops ``where`` past it, with a
+    checkpoint; ``--resume`` goes on (for another budget)."""
+    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
+                   help=f"stop training after this many seconds of this call ({where}; "
+                   "checkpointed, continue with --resume)")
+
+
 def ensure_out(path: Path) -> Path:
     """Create an output folder that holds no run (figures, tables), checked before the work."""
     from hebbtorch.learning.run import prepare_out
@@ -146,5 +154,5 @@ def device_name(name: str) -> str:
 
 
 __all__ = ["HebbtorchError", "Parser", "add_batch_size", "add_data", "add_renamed", "add_run",
-           "add_subsets", "device_name", "ensure_out", "positive_float", "positive_int",
-           "seed_int"]
+           "add_subsets", "add_time_budget", "device_name", "ensure_out", "positive_float",
+           "positive_int", "seed_int"]

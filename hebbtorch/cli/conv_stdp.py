@@ -10,20 +10,17 @@ import json
 
 import torch
 
-from hebbtorch.cli.common import add_run, ensure_out, positive_int
+from hebbtorch.cli.common import add_batch_size, add_data, add_run, ensure_out, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("conv-stdp", help="convolutional STDP features (Kheradpisheh et al. "
                        "2018) + linear readout; writes metrics.json and kernel pictures")
-    p.add_argument("--dataset", default="mnist-5k",
-                   help="mnist-5k (ships with the install), fashion-mnist, mnist or an IDX folder")
-    p.add_argument("--data-root", default=None)
+    add_data(p)
     p.add_argument("--layer-images", type=positive_int, nargs="+", default=[2000, 2000],
                    metavar="N", help="training images learned per layer (default 2000 2000)")
-    p.add_argument("--batch-size", type=positive_int, default=8,
-                   help="images learned at once (1: online, SpykeTorch's order; default 8: the "
-                   "per-image updates summed)")
+    add_batch_size(p, 8, "images learned at once (1: online, SpykeTorch's order; default 8: "
+                   "the per-image updates summed)")
     p.add_argument("--double-every", type=positive_int, default=100,
                    help="images between doublings of a_plus (KheradpishehDeep.py: 500)")
     p.add_argument("--readout-images", type=positive_int, default=None,

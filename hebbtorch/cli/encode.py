@@ -81,14 +81,14 @@ def encode_all(img: np.ndarray, steps: int, max_rate: float, seed: int) -> dict[
     x = torch.as_tensor(img, dtype=torch.float32).unsqueeze(0)  # [1, H, W]
     dvs = make_encoder("dvs", steps)  # the change codes exactly as --encoder feeds a network
     out: dict[str, torch.Tensor] = {
-        "rate (Bernoulli)": enc.rate_encode(x, steps, max_rate=max_rate, dt=1e-3, generator=g),
-        "Poisson counts": enc.poisson_encode(x, steps, max_rate=max_rate, dt=1e-3, generator=g),
+        "rate (Bernoulli)": enc.rate_encode(x, steps, max_rate=max_rate, dt=1.0, generator=g),
+        "Poisson counts": enc.poisson_encode(x, steps, max_rate=max_rate, dt=1.0, generator=g),
         "latency (linear)": enc.latency_encode(x, steps, method="linear", threshold=0.05),
         "latency (log, RC)": enc.latency_encode(x, steps, method="log", threshold=0.05,
                                                 tau=steps / 2),
         "rank order": enc.rank_order_encode(x, steps, per_step=None, threshold=0.05),
         "population (4 RFs/pixel)": enc.population_encode(
-            x, steps, 4, max_rate=max_rate, dt=1e-3, generator=g),
+            x, steps, 4, max_rate=max_rate, dt=1.0, generator=g),
         "delta (fade in/out)": make_encoder("delta", steps)(x),
         "DVS (saccade video)": dvs(x),
     }
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     fig = encoding_overview(img, codes, source, args.steps)
     png = save_figure(fig, out / "encoding.png")
     write_json(out / "encoding.json", {
-        "source": source, "steps": args.steps, "max_rate_hz": args.max_rate, "dt_s": 1e-3,
+        "source": source, "steps": args.steps, "max_rate_hz": args.max_rate, "dt_ms": 1.0,
         "seed": args.seed, "image_shape": list(img.shape), "encoders": counts,
     })
     print(f"wrote {png} and {out / 'encoding.json'}")

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tau = dt / (1 - beta), r = tau / dt; LI readout -> nir.LI. See docs/nir.md.")
     p.add_argument("--run", type=Path, required=True, help="run folder with checkpoint.pt")
     p.add_argument("--out", type=Path, required=True, help="output file, e.g. net.nir")
-    p.add_argument("--dt", type=positive_float, default=1e-4,
-                   help="seconds per time step (default 1e-4, snnTorch's NIR convention)")
+    p.add_argument("--dt", type=positive_float, default=0.1,
+                   help="ms per time step (default 0.1 ms, snnTorch's NIR convention; the graph "
+                   "records it in seconds, NIR's unit)")
     p.set_defaults(func=run)
 
 
@@ -34,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
         graph = export_nir(model, args.out, shape, dt=args.dt)
     for w in caught:
         print(f"note: {w.message}")
-    print(f"wrote {args.out}: {len(graph.nodes)} NIR nodes ({cfg.model}, dt = {args.dt:g} s, "
+    print(f"wrote {args.out}: {len(graph.nodes)} NIR nodes ({cfg.model}, dt = {args.dt:g} ms, "
           f"{model.num_steps} steps)")
     return 0

@@ -2,8 +2,11 @@
 
 Each command lives in its own module exposing ``register(subparsers)``, which adds a parser
 whose ``func`` default takes the parsed namespace; options come from the shared helpers of
-:mod:`hebbtorch.cli.common`. User errors (:class:`HebbtorchError`, a bad option) print one line
-and exit with status 2; ``--debug`` (anywhere on the line) shows the traceback instead.
+:mod:`hebbtorch.cli.common`. Start-up stays light: only the command named on the line has its
+module (and so torch and the rest) imported; the others are listed from :data:`COMMANDS`, so
+``hebbtorch --help`` and ``--version`` import no torch at all. User errors
+(:class:`HebbtorchError`, a bad option) print one line and exit with status 2; ``--debug``
+(anywhere on the line) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -11,30 +14,43 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Iterable
 
 from hebbtorch import __version__
 from hebbtorch.cli.common import Parser
 from hebbtorch.errors import HebbtorchError
 
-# Module names under hebbtorch.cli, in the order they appear in --help.
-COMMANDS = [
-    "train",
-    "compare",
-    "visualize",
-    "demo",
-    "encode",
-    "protocol",
-    "bptt-stdp",
-    "astdp",
-    "export-nir",
-    "spikeprop",
-    "unsupervised",
-    "calcium",
-    "conv-stdp",
-]
+# Command -> its one-line summary in `hebbtorch --help` (the same text as its module's parser
+# help: tests/test_cli.py checks), in the order shown; the module is hebbtorch.cli.<name with _>.
+COMMANDS = {
+    "train": "train a network by backpropagation through time",
+    "compare": "spiking vs non-spiking twin: a table and a plot",
+    "visualize": "heat maps and traces of neuron activity for one example",
+    "demo": "seed SNN vs its ANN twin on bundled MNIST digits, with pictures",
+    "encode": "compare spike encodings of one image (rasters + counts)",
+    "protocol": "run a plasticity protocol (STDP window, frequency, ...)",
+    "bptt-stdp": "measure the STDP-like window of BPTT weight updates",
+    "astdp": "approximate STDP: learn and generate with STDP only",
+    "export-nir": "export a trained spiking network to NIR",
+    "spikeprop": "SpikeProp on XOR or Iris (Bohte et al. 2002)",
+    "unsupervised": "Diehl & Cook 2015 unsupervised network with a local rule; writes "
+                    "metrics.json, checkpoint.pt and pictures; resumes from its checkpoint",
+    "calcium": "calcium-bistable rule: protocols vs data, supervised learning with the rule "
+               "alone",
+    "conv-stdp": "convolutional STDP features (Kheradpisheh et al. 2018) + linear readout; "
+                 "writes metrics.json and kernel pictures",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_module(name: str):
+    """The module of command ``name`` (imported now: this is the heavy part)."""
+    return importlib.import_module(f"hebbtorch.cli.{name.replace('-', '_')}")
+
+
+def build_parser(load: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``hebbtorch`` parser. ``load``: the commands whose modules are imported and whose
+    full parsers are built (default: all); every other command is listed with its summary
+    only (it cannot be parsed, which is fine for a line that does not name it)."""
     parser = Parser(
         prog="hebbtorch",
         description="Spiking neural networks trained by BPTT and by local plasticity.",
@@ -44,9 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hebbtorch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
-        importlib.import_module(f"hebbtorch.cli.{name.replace('-', '_')}").register(sub)
+    load = set(COMMANDS if load is None else load)
+    for name, summary in COMMANDS.items():
+        if name in load:
+            command_module(name).register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
+
+
+def named_command(argv: list[str]) -> str | None:
+    """The command a command line names: its first word that is not an option (the top-level
+    options take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     end = argv.index("--") if "--" in argv else len(argv)
     debug = "--debug" in argv[:end]
     argv = [a for i, a in enumerate(argv) if i >= end or a != "--debug"]
-    parser = build_parser()
+    command = named_command(argv)
+    parser = build_parser([command] if command in COMMANDS else [])
     args = parser.parse_args(argv)
     args.debug = debug
     try:

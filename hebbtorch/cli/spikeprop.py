@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from hebbtorch.cli.common import add_batch_size, add_run, positive_float, positive_int
+from hebbtorch.cli.common import (
+    add_batch_size,
+    add_run,
+    add_time_budget,
+    positive_float,
+    positive_int,
+)
 
 PAPER = {"xor": {"epochs_to_converge": 250, "train_accuracy": 1.0},
          "iris": {"epochs_to_converge": 1000, "train_accuracy": 0.974, "test_accuracy": 0.961}}
@@ -33,9 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="xor convergence: all patterns right and mean E < this (ms^2)")
     p.add_argument("--sign-constrained", action="store_true",
                    help="the paper's excitatory/inhibitory neurons (weights >= 0 times a sign)")
-    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
-                   help="stop after the epoch that passes this many seconds (continue with "
-                   "--resume)")
+    add_time_budget(p, "after an epoch")
     add_run(p, "spikeprop", device=False)  # CPU only: a few small float64 tensors
     p.set_defaults(func=run)
 
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hebbtorch.io import save_figure, write_json
     from hebbtorch.learning import spikeprop as sp
-    from hebbtorch.learning.run import Budget, RunFolder
+    from hebbtorch.learning.run import RunFolder, Schedule, run_loop
     from hebbtorch.viz.training import spikeprop_curves
 
     d = DEFAULTS[args.task]
@@ -66,25 +70,19 @@ def run(args: argparse.Namespace) -> int:
     config = {"task": args.task, "epochs": epochs, "lr": lr, "hidden": hidden,
               "batch_size": batch, "target_loss": args.target_loss,
               "sign_constrained": args.sign_constrained, "seed": args.seed}
+    trainer = sp.SpikePropTrainer(net, train, lr=lr, classify=classify, test=test,
+                                  batch_size=batch, target_loss=target,
+                                  stop_at_convergence=args.task == "xor", generator=g,
+                                  extra={"config": config})
     with RunFolder(args.out, "spikeprop", config, resume=args.resume,
                    overwrite=args.overwrite) as folder:
-        saved = folder.load(("config", "weights", "rng", "history", "converged", "wall"))
-        budget = Budget(args.time_budget, spent=saved["wall"] if saved else 0.0)
-
-        def checkpoint(state: dict) -> bool:
-            folder.save({"config": config, **state, "wall": budget.elapsed})
-            return budget.exceeded()
-
-        result = sp.fit(net, train, lr=lr, epochs=epochs, classify=classify, test=test,
-                        batch_size=batch, target_loss=target,
-                        stop_at_convergence=args.task == "xor", generator=g, state=saved,
-                        on_epoch=checkpoint)
-        wall = budget.elapsed
-        out = folder.path
-        stopped = (result.epochs < epochs and result.converged_at is None)
-        if not stopped:
+        end = run_loop(folder, trainer, Schedule(epochs, 1, unit="epoch", epoch_label=None),
+                       quiet=args.quiet, time_budget_s=args.time_budget,
+                       required=("config", "weights", "rng", "history", "converged", "wall"))
+        if not end.stopped:
             folder.finish()
-    if stopped:
+    result, wall, out = trainer.result(end.loop), end.loop.elapsed, folder.path
+    if end.stopped:
         print(f"spikeprop {args.task}: stopped by --time-budget after {result.epochs} epochs; "
               "continue with the same command plus --resume")
         return 0

@@ -7,7 +7,9 @@ import argparse
 from hebbtorch.cli.common import (
     add_batch_size,
     add_data,
+    add_renamed,
     add_subsets,
+    add_time_budget,
     positive_float,
     positive_int,
 )
@@ -90,9 +92,8 @@ def add_train_args(p: argparse.ArgumentParser, *, model: str = "seed-snn") -> No
     p.add_argument("--neuron", default=None, choices=sorted(NEURONS),
                    help="hidden neurons of lif-mlp/lif-conv (default lif): " + "; ".join(
                        f"{k}: {m.help}" for k, m in NEURONS.items()))
-    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
-                   help="stop training after this many seconds (checkpointed; continue with "
-                   "--resume)")
+    add_renamed(p, "--neuron")
+    add_time_budget(p, "at a batch boundary")
 
 
 def config_from_args(args: argparse.Namespace, **override) -> TrainConfig:

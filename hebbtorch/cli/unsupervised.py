@@ -10,7 +10,9 @@ import argparse
 from hebbtorch.cli.common import (
     add_batch_size,
     add_data,
+    add_renamed,
     add_run,
+    add_time_budget,
     device_name,
     positive_float,
     positive_int,
@@ -53,13 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "all if fewer)")
     p.add_argument("--test-images", type=positive_int, default=None,
                    help="test images classified (default 1000, or all if fewer)")
+    add_renamed(p, "--test-images")
     p.add_argument("--eval-batch", type=positive_int, default=50,
                    help="images simulated at once in the frozen evaluation")
     p.add_argument("--update-interval", type=positive_int, default=250,
                    help="images per block of the accuracy-vs-images curve")
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
-    p.add_argument("--time-budget", type=positive_float, default=None,
-                   help="stop training after this many seconds (then evaluate)")
+    add_time_budget(p, "then the evaluation runs")
     add_run(p, "unsupervised")  # on cuda the exact online mode with dc, triplet or calcium
     # (and frozen evaluation with --eval-batch 1) runs in a Triton kernel
     p.set_defaults(func=run)

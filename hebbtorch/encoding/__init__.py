@@ -46,6 +46,7 @@ from hebbtorch.encoding.rate import (
     rate_decode,
     rate_encode,
 )
+from hebbtorch.encoding.registry import IMAGE_ENCODERS, encoder_channels, make_encoder
 from hebbtorch.encoding.temporal import (
     FadeDeltaEncoder,
     SaccadeDVSEncoder,
@@ -56,6 +57,9 @@ from hebbtorch.encoding.temporal import (
 
 __all__ = [
     "EVENT_DTYPE",
+    "IMAGE_ENCODERS",
+    "encoder_channels",
+    "make_encoder",
     "DVSEmulator",
     "DoGParameters",
     "dog_bank",

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from hebbtorch.checks import check_range
+from hebbtorch.checks import check_dt_ms
 from hebbtorch.encoding._checks import as_float_tensor
 from hebbtorch.errors import HebbtorchError
 
@@ -31,11 +31,12 @@ def spike_count(spikes: torch.Tensor) -> torch.Tensor:
 
 
 def firing_rate(spikes: torch.Tensor, dt: float | None = None) -> torch.Tensor:
-    """Mean rate per input ``[batch, ...]``: spikes per step, or in Hz when ``dt`` (s) is given."""
+    """Mean rate per input ``[batch, ...]``: spikes per step, or in Hz when the step ``dt`` (ms)
+    is given."""
     s = _check_spikes(spikes)
     rate = s.mean(0)
     if dt is not None:
-        rate = rate / check_range("dt", dt, 0.0, low_open=True)
+        rate = rate / (check_dt_ms(dt) / 1000.0)
     return rate
 
 

@@ -67,11 +67,11 @@ def gaussian_receptive_fields(
 def population_encode(
     values: torch.Tensor, num_steps: int, num_neurons: int, *, low: float = 0.0,
     high: float = 1.0, width: float | None = None, method: str = "rate", max_rate: float = 1000.0,
-    dt: float = 1e-3, generator: torch.Generator | None = None, channels_first: bool = False,
+    dt: float = 1.0, generator: torch.Generator | None = None, channels_first: bool = False,
 ) -> torch.Tensor:
     """Spikes ``[T, batch, ..., num_neurons]`` from :func:`gaussian_receptive_fields`.
 
-    ``method="rate"``: Bernoulli spikes with ``p = activity * max_rate * dt`` per step;
+    ``method="rate"``: Bernoulli spikes with ``p = activity * max_rate * dt`` per step (Hz, ms);
     ``method="latency"``: one linear-latency spike per neuron (strong activity fires early,
     activity <= 0.01 stays silent), as in Bohte et al. (2002). ``channels_first``: put the
     neurons right after the batch, ``[T, batch, num_neurons, ...]`` — the channel layout of an
@@ -133,7 +133,7 @@ class PopulationEncoder(nn.Module):
     def __init__(
         self, num_steps: int, num_neurons: int, low: float = 0.0, high: float = 1.0,
         width: float | None = None, method: str = "rate", max_rate: float = 1000.0,
-        dt: float = 1e-3, channels_first: bool = False,
+        dt: float = 1.0, channels_first: bool = False,
     ) -> None:
         super().__init__()
         self.num_steps = check_steps(num_steps)

@@ -21,12 +21,12 @@ from hebbtorch.errors import HebbtorchError
 IMAGE_ENCODERS: dict[str, Callable[[int], nn.Module | None]] = {
     "direct": lambda T: None,
     "noisy-mask": lambda T: NoisyMaskEncoder(T),
-    "rate": lambda T: RateEncoder(T, max_rate=1000.0, dt=1e-3),  # p(spike) = intensity
-    "poisson": lambda T: PoissonEncoder(T, max_rate=1000.0, dt=1e-3),
+    "rate": lambda T: RateEncoder(T, max_rate=1000.0, dt=1.0),  # p(spike) = intensity
+    "poisson": lambda T: PoissonEncoder(T, max_rate=1000.0, dt=1.0),
     "latency": lambda T: LatencyEncoder(T),
     "rank-order": lambda T: RankOrderEncoder(T, per_step=None),  # every lit pixel fires
     # 5 Gaussian fields per pixel (centres 0, .25, ... 1) peaking at 200 Hz
-    "population": lambda T: PopulationEncoder(T, 5, max_rate=200.0, dt=1e-3, channels_first=True),
+    "population": lambda T: PopulationEncoder(T, 5, max_rate=200.0, dt=1.0, channels_first=True),
     "delta": lambda T: FadeDeltaEncoder(T, threshold=0.1),  # the image fades in and out
     "dvs": lambda T: SaccadeDVSEncoder(T),  # N-MNIST-like saccades seen by an emulated DVS
 }

@@ -9,14 +9,16 @@ seed's refractory ReLU-spike neuron, for ALIF's adaptive threshold or for LIF re
 steps: exporting those raises :class:`HebbtorchError`.
 
 Time: NIR neurons are continuous, ``tau dv/dt = (v_leak - v) + r I``. Our discrete LIF
-``v[t] = beta v[t-1] + I[t]`` is its forward-Euler step of length ``dt`` (seconds; default
-1e-4 s, snnTorch's NIR convention) with ``v_leak = 0`` and::
+``v[t] = beta v[t-1] + I[t]`` is its forward-Euler step of length ``dt`` (ms, as everywhere in
+hebbtorch; default 0.1 ms, snnTorch's NIR convention) with ``v_leak = 0`` and::
 
     tau = dt / (1 - beta)        r = tau / dt        (so  beta = 1 - dt / tau,  dt r / tau = 1)
     v_threshold = threshold      v_reset = 0
 
 NIR graphs carry no time step: an importer must use the same ``dt`` (recorded in the graph's
-metadata). NIR's LIF resets to ``v_reset``; hebbtorch's default ``subtract`` reset (``v -=
+metadata). NIR's unit of time is the second: ``tau`` and the metadata's ``dt`` are written and
+read in seconds; the functions here take and return milliseconds. NIR's LIF resets to
+``v_reset``; hebbtorch's default ``subtract`` reset (``v -=
 threshold``) has no NIR field, so it is exported as ``v_reset = 0`` plus ``metadata["reset"] =
 "subtract"``, which :func:`from_nir` honours and other tools ignore (export warns). The
 network's logits (the LI membrane averaged over time) are a read-out of the graph's output,
@@ -33,11 +35,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from hebbtorch.checks import check_dt_ms
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.networks.builders import SpikingSequential
 from hebbtorch.neurons.lif import LIFParameters
 
-DEFAULT_DT = 1e-4  # seconds per step; what snnTorch's NIR export/import assume
+DEFAULT_DT = 0.1  # ms per step (1e-4 s: what snnTorch's NIR export/import assume)
+MS_PER_S = 1000.0  # NIR's unit of time is the second
 
 
 def _nir():
@@ -50,14 +54,14 @@ def _nir():
 
 
 def beta_to_tau(beta: float, dt: float = DEFAULT_DT) -> float:
-    """``tau = dt / (1 - beta)`` (forward Euler); ``inf`` for beta = 1 (no leak)."""
+    """``tau = dt / (1 - beta)`` (forward Euler; ms, as ``dt``); ``inf`` for beta = 1."""
     if not 0.0 <= beta <= 1.0:
         raise HebbtorchError(f"beta must be in [0, 1], got {beta}")
     return math.inf if beta == 1.0 else dt / (1.0 - beta)
 
 
 def tau_to_beta(tau: float, dt: float = DEFAULT_DT) -> float:
-    """``beta = 1 - dt / tau`` (forward Euler); needs ``tau >= dt``."""
+    """``beta = 1 - dt / tau`` (forward Euler; ``tau`` and ``dt`` in ms); needs ``tau >= dt``."""
     if not tau >= dt:
         raise HebbtorchError(f"tau ({tau:g}) must be >= dt ({dt:g}) for a stable Euler step")
     return 1.0 - dt / tau
@@ -113,9 +117,9 @@ def to_nir(model: nn.Module, input_shape: tuple[int, ...] | None = None, *,
     """Export a :class:`SpikingSequential` to a ``nir.NIRGraph``.
 
     input_shape: one sample's shape as the first stage takes it, without batch (default: the
-    first Linear's ``in_features``; give ``(1, 28, 28)`` for a conv net). ``dt``: seconds per
-    step (see the module doc). ``readout=False`` stops at the readout's synapses (its currents
-    are the output), for tools without an LI node.
+    first Linear's ``in_features``; give ``(1, 28, 28)`` for a conv net). ``dt``: ms per step
+    (see the module doc; written to the graph in seconds). ``readout=False`` stops at the
+    readout's synapses (its currents are the output), for tools without an LI node.
     """
     nir = _nir()
     if not isinstance(model, SpikingSequential):
@@ -132,8 +136,7 @@ def to_nir(model: nn.Module, input_shape: tuple[int, ...] | None = None, *,
                              "networks of LIF neurons can be exported")
     if p.refractory_steps:
         raise HebbtorchError("NIR's LIF has no refractory period: refractory_steps must be 0")
-    if not dt > 0:
-        raise HebbtorchError(f"dt must be > 0, got {dt}")
+    dt = check_dt_ms(dt) / MS_PER_S  # NIR's seconds from here on
     beta = _scalar("LIF beta", p.beta)
     thr = _scalar("LIF threshold", p.threshold)
     if p.reset == "subtract":
@@ -195,7 +198,8 @@ def to_nir(model: nn.Module, input_shape: tuple[int, ...] | None = None, *,
 
 def export_nir(model: nn.Module, path: str | Path, input_shape: tuple[int, ...] | None = None,
                *, dt: float = DEFAULT_DT):
-    """:func:`to_nir` and write it to ``path`` (NIR's HDF5 format). Returns the graph."""
+    """:func:`to_nir` (``dt`` in ms) and write it to ``path`` (NIR's HDF5 format). Returns the
+    graph."""
     graph = to_nir(model, input_shape, dt=dt)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -307,15 +311,18 @@ def from_nir(graph, *, num_steps: int | None = None, dt: float | None = None,
     """Build a :class:`SpikingSequential` from a NIR graph (or a ``.nir`` file path).
 
     The graph must be a chain Input -> (synapses -> LIF/IF)* -> synapses -> LI/I -> Output with
-    one (beta, threshold, reset) for all spiking layers. dt and num_steps default to the
-    graph's metadata (hebbtorch exports record them); else dt = 1e-4 s and num_steps is
-    required. Neuron input scales ``dt r / tau`` other than 1 are folded into the weights.
+    one (beta, threshold, reset) for all spiking layers. ``dt`` (ms) and num_steps default to
+    the graph's metadata (hebbtorch exports record them; NIR's ``dt`` is in seconds); else
+    dt = 0.1 ms and num_steps is required. Neuron input scales ``dt r / tau`` other than 1 are
+    folded into the weights.
     """
     nir = _nir()
     if isinstance(graph, str | Path):
         graph = nir.read(str(graph))
     meta = dict(graph.metadata or {})
-    dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
+    # NIR's seconds from here on (tau in the nodes is in seconds too)
+    dt = (check_dt_ms(dt) / MS_PER_S if dt is not None
+          else float(meta.get("dt", DEFAULT_DT / MS_PER_S)))
     steps = num_steps if num_steps is not None else meta.get("num_steps")
     if steps is None:
         raise HebbtorchError("the graph does not record num_steps: pass num_steps=")

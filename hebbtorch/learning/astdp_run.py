@@ -15,7 +15,16 @@ from hebbtorch.data.preflight import check_splits
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import save_figure, write_json
 from hebbtorch.learning.astdp import ASTDPConfig, ASTDPNetwork, load_astdp
-from hebbtorch.learning.run import CHECKPOINT, Budget, RunFolder, load_checkpoint
+from hebbtorch.learning.run import (
+    CHECKPOINT,
+    Budget,
+    LoopState,
+    RunFolder,
+    Schedule,
+    Trainer,
+    load_checkpoint,
+    run_loop,
+)
 
 
 def _load(dataset: str, split: str, limit: int | None, data_root: str | None):
@@ -42,8 +51,8 @@ def train_astdp(config: ASTDPConfig, out: str | Path, *, dataset: str = "mnist-5
 
     ``eval_every_epoch``: test samples used for the per-epoch curve (None: all); the final
     accuracy always uses the whole test split (or ``max_test``). ``time_budget_s`` stops training
-    at the first batch boundary past the budget (recorded in the metrics; the run stays
-    unfinished, ``resume`` goes on from its last epoch)."""
+    at the first batch boundary past that many seconds of this call (recorded in the metrics;
+    the run stays unfinished, ``resume`` goes on from that batch)."""
     if epochs < 1 or batch_size < 1:
         raise HebbtorchError("epochs and batch size must be >= 1")
     budget = Budget(time_budget_s)
@@ -63,69 +72,85 @@ def train_astdp(config: ASTDPConfig, out: str | Path, *, dataset: str = "mnist-5
                       per_class=per_class, classifier=classifier)
 
 
+class _ASTDPTrainer(Trainer):
+    """One aSTDP update per batch; the test samples evaluated after every epoch."""
+
+    desc = "aSTDP"
+
+    def __init__(self, config: ASTDPConfig, run_config: dict, data, quiet: bool) -> None:
+        self.run_config, self.quiet = run_config, quiet
+        self.xtr, self.ytr, self.xte, self.yte = data
+        self.seed, self.batch_size = run_config["seed"], run_config["batch_size"]
+        self.net = ASTDPNetwork(config, seed=self.seed)
+        self.g = torch.Generator().manual_seed(self.seed + 1)
+        self.n_batches = -(-len(self.ytr) // self.batch_size)
+        self.order, self.order_epoch, self.seen = None, -1, 0
+
+    def train_step(self, step: int) -> dict:
+        epoch, b = divmod(step, self.n_batches)
+        if self.order_epoch != epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 1)
+            self.order, self.order_epoch = torch.randperm(len(self.ytr), generator=g), epoch
+        idx = self.order[b * self.batch_size:(b + 1) * self.batch_size]
+        stats = self.net.train_batch(self.xtr[idx].float().div(255.0), self.ytr[idx], self.g)
+        self.seen += len(idx)
+        return {"epoch": epoch + 1, "batch": b, **stats}
+
+    def postfix(self, row: dict) -> dict:
+        return {"acc": f"{row['train_acc']:.3f}"} if "train_acc" in row else {}
+
+    def end_epoch(self, epoch: int, loop: LoopState) -> dict:
+        m = self.run_config["eval_every_epoch"] or len(self.yte)
+        ev = self.net.evaluate(self.xte[:m], self.yte[:m],
+                               generator=torch.Generator().manual_seed(self.seed + 2))
+        accs = [r.get("train_acc", float("nan")) for r in loop.batch_log if r["epoch"] == epoch]
+        row = {"epoch": epoch, "train_accuracy": sum(accs) / max(len(accs), 1),
+               "test_accuracy": ev["accuracy"], "test_recon_mse": ev["recon_mse"],
+               "test_samples": min(m, len(self.yte)), "seconds": loop.elapsed,
+               "samples_seen": self.seen}
+        if not self.quiet:
+            tqdm.write(f"epoch {epoch}: train acc {row['train_accuracy']:.3f}, test acc "
+                       f"{row['test_accuracy']:.3f} ({row['test_samples']} samples), recon mse "
+                       f"{row['test_recon_mse']:.4f}, {row['seconds']:.0f}s")
+        return row
+
+    def state_dict(self, loop: LoopState) -> dict:
+        return {"config": self.run_config, "model": self.net.state_dict(),
+                "rng": self.g.get_state(), "history": loop.history, "batches": loop.batch_log,
+                "seen": self.seen, "seconds": loop.elapsed, "seed": self.seed,
+                "batch": loop.step - len(loop.history) * self.n_batches,
+                "astdp_config": self.net.config.to_dict()}
+
+    def load_state_dict(self, state: dict) -> LoopState:
+        self.net.load_state_dict(state["model"])
+        self.g.set_state(state["rng"])
+        self.seen = state["seen"]
+        # "batch": the position inside an epoch (checkpoints before it: epoch ends only)
+        step = len(state["history"]) * self.n_batches + state.get("batch", 0)
+        return LoopState(step, state["history"], state["batches"], state["seconds"])
+
+
 def _train(folder: RunFolder, config: ASTDPConfig, run_config: dict, xtr, ytr, xte, yte,
            budget: Budget, *, quiet: bool, per_class: int, classifier) -> dict:
     out, dataset, seed = folder.path, run_config["dataset"], run_config["seed"]
-    epochs, batch_size = run_config["epochs"], run_config["batch_size"]
-    eval_every_epoch = run_config["eval_every_epoch"]
-    net = ASTDPNetwork(config, seed=seed)
-    g = torch.Generator().manual_seed(seed + 1)
-    history, batches, seen, spent = [], [], 0, 0.0
-    saved = folder.load(("config", "model", "rng", "history", "batches", "seen", "seconds"))
-    if saved is not None:
-        net.load_state_dict(saved["model"])
-        g.set_state(saved["rng"])
-        history, batches = saved["history"], saved["batches"]
-        seen, spent = saved["seen"], saved["seconds"]
-        if not quiet:
-            print(f"resuming {out} after epoch {len(history)}")
-    budget = Budget(budget.seconds, spent=spent)
-    stopped = False
-    n = len(ytr)
-    for epoch in range(len(history) + 1, epochs + 1):
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-        accs = []
-        bar = tqdm(range(0, n, batch_size), desc=f"aSTDP epoch {epoch}/{epochs}", leave=False,
-                   disable=quiet, dynamic_ncols=True)
-        for b, i in enumerate(bar):
-            idx = order[i:i + batch_size]
-            stats = net.train_batch(xtr[idx].float().div(255.0), ytr[idx], g)
-            accs.append(stats.get("train_acc", float("nan")))
-            seen += len(idx)
-            batches.append({"epoch": epoch, "batch": b, **stats})
-            if budget.exceeded():
-                stopped = True
-                break
-        bar.close()
-        m = eval_every_epoch if eval_every_epoch else len(yte)
-        ev = net.evaluate(xte[:m], yte[:m], generator=torch.Generator().manual_seed(seed + 2))
-        row = {"epoch": epoch, "train_accuracy": sum(accs) / max(len(accs), 1),
-               "test_accuracy": ev["accuracy"], "test_recon_mse": ev["recon_mse"],
-               "test_samples": min(m, len(yte)), "seconds": budget.elapsed,
-               "samples_seen": seen}
-        history.append(row)
-        if not stopped:  # a whole epoch: the point to resume from
-            folder.save({"config": run_config, "model": net.state_dict(), "rng": g.get_state(),
-                         "history": history, "batches": batches, "seen": seen,
-                         "seconds": budget.elapsed, "seed": seed,
-                         "astdp_config": config.to_dict()})
-        if not quiet:
-            print(f"epoch {epoch}: train acc {row['train_accuracy']:.3f}, test acc "
-                  f"{row['test_accuracy']:.3f} ({row['test_samples']} samples), recon mse "
-                  f"{row['test_recon_mse']:.4f}, {row['seconds']:.0f}s", flush=True)
-        if stopped:
-            break
-    train_seconds = budget.elapsed
+    trainer = _ASTDPTrainer(config, run_config, (xtr, ytr, xte, yte), quiet)
+    n = trainer.n_batches
+    end = run_loop(folder, trainer, Schedule(run_config["epochs"] * n, n), quiet=quiet,
+                   time_budget_s=budget.seconds,
+                   required=("config", "model", "rng", "history", "batches", "seen",
+                             "seconds"))
+    history, stopped, net = end.loop.history, end.stopped, trainer.net
+    train_seconds = end.loop.elapsed
     final = net.evaluate(xte, yte, generator=torch.Generator().manual_seed(seed + 2))
-    save_figure(learning_curve(history, batches, title=f"aSTDP on {dataset}"),
+    save_figure(learning_curve(history, end.loop.batch_log, title=f"aSTDP on {dataset}"),
                 out / "learning_curve.png")
     gen = generate_report(net, out, per_class=per_class, classifier=classifier, seed=seed)
     metrics = {
         "method": "aSTDP", "dataset": dataset, "config": config.to_dict(), "seed": seed,
-        "epochs_run": len(history), "batch_size": batch_size, "train_samples": len(ytr),
-        "time_budget_s": budget.seconds, "stopped_by_budget": stopped,
-        "train_seconds": train_seconds, "torch": torch.__version__,
-        "history": history,
+        "epochs_run": len(history), "batch_size": run_config["batch_size"],
+        "train_samples": len(ytr), "time_budget_s": budget.seconds,
+        "stopped_by_budget": stopped, "train_seconds": train_seconds,
+        "torch": torch.__version__, "history": history,
         "final": {"test_accuracy": final["accuracy"], "test_recon_mse": final["recon_mse"],
                   "test_samples": len(yte)},
         "generation": gen,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import platform
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +32,17 @@ from hebbtorch.kernels import finite
 from hebbtorch.learning.config import TrainConfig
 from hebbtorch.learning.online import sequential_grads
 from hebbtorch.learning.precision import autocast, matmul_precision
-from hebbtorch.learning.report import write_history
 from hebbtorch.learning.run import (
     CHECKPOINT,
     Budget,
     Divergence,
+    LoopState,
     RunFolder,
+    Schedule,
+    Trainer,
     check_memory,
     load_checkpoint,
+    run_loop,
 )
 from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
@@ -191,174 +193,159 @@ def _load_with_classes(cfg: TrainConfig, split: str):
 
 def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.DistInfo, *,
            quiet: bool, budget: Budget, stop_after_batches: int | None, data) -> TrainResult:
-    main = info.is_main
-    out = run.path
     if info.enabled:
         ddp.check_batch(cfg.batch_size, info)
         if cfg.learning != "bptt":
             raise HebbtorchError(f"--learning {cfg.learning} runs in one process only")
-    tr_x, tr_y, te_x, te_y = data
+    trainer = BPTTTrainer(cfg, run.path, device, info, data, quiet=quiet)
+    n = trainer.n_batches
+    schedule = Schedule(cfg.epochs * n, n, checkpoint_every=cfg.checkpoint_every or None)
+    end = run_loop(run, trainer, schedule, quiet=quiet, time_budget_s=budget.seconds,
+                   divergence=Divergence(cfg.lr), stop_after=stop_after_batches,
+                   required=REQUIRED)
+    history = end.loop.history
+    if end.stopped:
+        epoch, batch = divmod(end.loop.step, n)
+        return TrainResult(trainer.model, history, {"stopped_at": {"epoch": epoch,
+                                                                   "batch": batch}})
+    finite.raise_pending()
+    if not trainer.metrics and info.is_main:  # resumed a finished run: nothing ran; the report
+        # again, as the process may have been killed between the last checkpoint and it
+        trainer.metrics = _report(cfg, trainer.model, history, end.loop.batch_log, device,
+                                  run.path, info.world_size)
+    run.finish()
+    return TrainResult(trainer.model, history, trainer.metrics)
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options).to(device)
-    net = model  # what the loop calls: the model itself, or its DDP wrapper
-    if info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = _make_optimizer(cfg, model.parameters())
-    # model noise (stochastic input) differs per rank; rank 0 draws what one process would
-    noise = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1_000_003 * info.rank)
-    history: list[dict] = []
-    batch_log: list[dict] = []
-    start_epoch, start_batch, elapsed = 0, 0, 0.0
-    ckpt_path = run.checkpoint
-    if run.resuming:
-        state = _check_state(run.load(REQUIRED), ckpt_path)
-        saved_world = state.get("world_size", 1)
-        if saved_world != info.world_size:
-            raise HebbtorchError(
-                f"checkpoint {ckpt_path} was written by {saved_world} process(es); resume it "
-                f"with the same number (now {info.world_size})")
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            why = (str(e).strip().splitlines() or [""])[0][:160]
-            raise HebbtorchError(f"checkpoint {ckpt_path} does not fit this model ({why})"
-                                 ) from None
-        noise_rng = state["noise_rng_ranks"][info.rank] if info.enabled else state["noise_rng"]
-        torch_rng = state["torch_rng_ranks"][info.rank] if info.enabled else state["torch_rng"]
-        noise.set_state(noise_rng.to(noise.get_state().device))
-        torch.set_rng_state(torch_rng)
-        history, batch_log = state["history"], state["batch_log"]
-        start_epoch, start_batch, elapsed = state["epoch"], state["batch"], state["elapsed"]
-        if not quiet:
-            print(f"resuming {out} at epoch {start_epoch + 1}, batch {start_batch}")
+class BPTTTrainer(Trainer):
+    """One optimizer step per batch; the test split evaluated after every epoch (rank 0, whose
+    numbers every rank receives)."""
 
-    n_batches = -(-len(tr_y) // cfg.batch_size)
-    total = cfg.epochs * n_batches
-    steps_this_call = 0
-    diverged = Divergence(cfg.lr)
-    budget = Budget(budget.seconds)  # this call's training time only
+    def __init__(self, cfg: TrainConfig, out: Path, device: torch.device, info: ddp.DistInfo,
+                 data, *, quiet: bool) -> None:
+        self.cfg, self.out, self.device, self.info, self.quiet = cfg, out, device, info, quiet
+        self.tr_x, self.tr_y, self.te_x, self.te_y = data
+        self.desc = cfg.model
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.model, cfg.num_steps, cfg.hidden,
+                                 **cfg.model_options).to(device)
+        self.net = self.model  # what a step calls: the model itself, or its DDP wrapper
+        if info.enabled:
+            from torch.nn.parallel import DistributedDataParallel
 
-    def checkpoint(epoch: int, batch: int) -> None:
-        state = {
-            "config": cfg.to_dict(), "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "noise_rng": noise.get_state(),
-            "torch_rng": torch.get_rng_state(), "history": history, "batch_log": batch_log,
-            "epoch": epoch, "batch": batch, "elapsed": elapsed,
-        }
-        if info.enabled:  # every rank's generators, so each resumes its own stream
-            state["world_size"] = info.world_size
-            state["noise_rng_ranks"] = ddp.gather_objects(noise.get_state().cpu(), info)
-            state["torch_rng_ranks"] = ddp.gather_objects(torch.get_rng_state(), info)
-        run.save(state)
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.optimizer = _make_optimizer(cfg, self.model.parameters())
+        # model noise (stochastic input) differs per rank; rank 0 draws what one process would
+        self.noise = torch.Generator(device=device).manual_seed(
+            cfg.seed + 1 + 1_000_003 * info.rank)
+        self.n_batches = -(-len(self.tr_y) // cfg.batch_size)
+        self.order, self.order_epoch = None, -1
+        self.metrics: dict = {}
+        self.model.train()
 
-    def stop_now() -> bool:
-        if stop_after_batches is not None and steps_this_call >= stop_after_batches:
-            return True  # the same on every rank
-        if budget.seconds is None:
-            return False
-        return ddp.broadcast_object(budget.exceeded(), info) if info.enabled \
-            else budget.exceeded()  # rank 0's clock decides
-
-    metrics: dict = {}
-    model.train()
-    for epoch in range(start_epoch, cfg.epochs):
-        if cfg.schedule == "seed" and epoch > 0 and start_batch == 0:
-            optimizer = _make_optimizer(cfg, model.parameters())  # the seed re-creates it per epoch
-        order = _epoch_order(cfg, epoch, len(tr_y))
-        bar = tqdm(range(start_batch, n_batches), initial=start_batch, total=n_batches,
-                   desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
-                   leave=False, dynamic_ncols=True)
-        t0 = time.perf_counter()
-        for b in bar:
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            n_global = len(idx)
-            idx = ddp.shard(idx, info)
-            x, y = _as_float(tr_x[idx], device), tr_y[idx].to(device)
-            lr = cfg.lr_at(epoch, (epoch * n_batches + b) / total)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(cfg.precision, device):
-                if cfg.learning == "bptt":
-                    logits = net(x, generator=noise)
-                else:  # e-prop / OTTT fill .grad themselves, one time step at a time
-                    logits = sequential_grads(model, x, y, cfg.learning, noise)[1]
-            logits = logits.float()  # the loss in fp32 (a no-op unless bf16)
-            if info.enabled:
-                # sum / global batch * world size: DDP's mean over ranks is then the global
-                # batch mean, even when a short last batch splits unevenly
-                loss_sum = F.cross_entropy(logits, y, reduction="sum")
-                loss = loss_sum * (info.world_size / n_global)
-                stats = ddp.all_reduce_sum(torch.stack([
-                    loss_sum.detach().double(), (logits.argmax(1) == y).sum().double()]))
-                global_loss = stats[0] / n_global
-            else:
-                loss = global_loss = F.cross_entropy(logits, y)
-            diverged.check(float(global_loss.detach()), f"epoch {epoch + 1}, batch {b}",
-                           f"the last good checkpoint is kept in {out}"
-                           if ckpt_path.exists() else "no checkpoint was written yet")
+    def train_step(self, step: int) -> dict:
+        cfg, info, device = self.cfg, self.info, self.device
+        epoch, b = divmod(step, self.n_batches)
+        if b == 0 and epoch > 0 and cfg.schedule == "seed":  # the seed re-creates it per epoch
+            self.optimizer = _make_optimizer(cfg, self.model.parameters())
+        if self.order_epoch != epoch:
+            self.order, self.order_epoch = _epoch_order(cfg, epoch, len(self.tr_y)), epoch
+        idx = self.order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        n_global = len(idx)
+        idx = ddp.shard(idx, info)
+        x, y = _as_float(self.tr_x[idx], device), self.tr_y[idx].to(device)
+        lr = cfg.lr_at(epoch, step / (cfg.epochs * self.n_batches))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(cfg.precision, device):
             if cfg.learning == "bptt":
-                loss.backward()
-            optimizer.step()
-            if info.enabled:
-                loss_value, acc = float(global_loss), float(stats[1]) / n_global
-            else:
-                loss_value = loss.item()
-                acc = float((logits.argmax(1) == y).float().mean())
-            batch_log.append({"epoch": epoch + 1, "batch": b, "loss": loss_value,
-                              "accuracy": acc, "lr": lr})
-            bar.set_postfix(loss=f"{loss_value:.3f}", acc=f"{acc:.3f}")
-            steps_this_call += 1
-            done = b + 1
-            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < n_batches:
-                elapsed += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                checkpoint(epoch, done)
-            if done < n_batches and stop_now():
-                elapsed += time.perf_counter() - t0
-                checkpoint(epoch, done)
-                bar.close()
-                return TrainResult(model, history, {"stopped_at": {"epoch": epoch, "batch": done}})
-        bar.close()
-        elapsed += time.perf_counter() - t0
+                logits = self.net(x, generator=self.noise)
+            else:  # e-prop / OTTT fill .grad themselves, one time step at a time
+                logits = sequential_grads(self.model, x, y, cfg.learning, self.noise)[1]
+        logits = logits.float()  # the loss in fp32 (a no-op unless bf16)
+        if info.enabled:
+            # sum / global batch * world size: DDP's mean over ranks is then the global
+            # batch mean, even when a short last batch splits unevenly
+            loss_sum = F.cross_entropy(logits, y, reduction="sum")
+            loss = loss_sum * (info.world_size / n_global)
+            stats = ddp.all_reduce_sum(torch.stack([
+                loss_sum.detach().double(), (logits.argmax(1) == y).sum().double()]))
+            loss_value, acc = float(stats[0] / n_global), float(stats[1]) / n_global
+        else:
+            loss = F.cross_entropy(logits, y)
+            loss_value = float(loss.detach())
+            acc = float((logits.argmax(1) == y).float().mean())
+        if not math.isfinite(loss_value):  # no step on a diverged loss (the loop says why)
+            return {"epoch": epoch + 1, "batch": b, "loss": loss_value}
+        if cfg.learning == "bptt":
+            loss.backward()
+        self.optimizer.step()
+        return {"epoch": epoch + 1, "batch": b, "loss": loss_value, "accuracy": acc, "lr": lr}
+
+    def end_epoch(self, epoch: int, loop: LoopState) -> dict:
         finite.raise_pending()  # NaN currents the fused CUDA kernels counted (without a sync)
-        start_batch = 0
-        if not main:  # rank 0 evaluates and reports; the others wait for its numbers
-            checkpoint(epoch + 1, 0)
-            history, metrics = ddp.broadcast_object(None, info)
-            if epoch + 1 < cfg.epochs and stop_now():
-                return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
-            continue
-        test = evaluate(model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device,
-                        precision=cfg.precision)
+        if not self.info.is_main:  # rank 0 evaluates and reports; the others get its numbers
+            row, self.metrics = ddp.broadcast_object(None, self.info)
+            return row
+        cfg = self.cfg
+        test = evaluate(self.model, self.te_x, self.te_y, batch_size=cfg.batch_size,
+                        seed=cfg.seed, device=self.device, precision=cfg.precision)
         finite.raise_pending()
-        ep = [r for r in batch_log if r["epoch"] == epoch + 1]
-        row = {"epoch": epoch + 1, "lr": ep[-1]["lr"] if ep else cfg.lr,
+        ep = [r for r in loop.batch_log if r["epoch"] == epoch]
+        row = {"epoch": epoch, "lr": ep[-1]["lr"] if ep else cfg.lr,
                "train_loss": sum(r["loss"] for r in ep) / max(len(ep), 1),
                "train_accuracy": sum(r["accuracy"] for r in ep) / max(len(ep), 1),
                "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-               "wall_time_s": elapsed}
-        history.append(row)
-        if not quiet:
-            tqdm.write(f"{cfg.model} epoch {epoch + 1}: train loss {row['train_loss']:.4f} "
+               "wall_time_s": loop.elapsed}
+        if not self.quiet:
+            tqdm.write(f"{cfg.model} epoch {epoch}: train loss {row['train_loss']:.4f} "
                        f"acc {row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} "
-                       f"acc {row['test_accuracy']:.4f} | {elapsed:.0f} s")
-        checkpoint(epoch + 1, 0)
-        metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
-        if info.enabled:
-            ddp.broadcast_object((history, metrics), info)
-        if epoch + 1 < cfg.epochs and stop_now():
-            return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
-    if start_epoch >= cfg.epochs and main:  # resumed a finished run: nothing ran; the report
-        # again, as the process may have been killed between the last checkpoint and it
-        metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
-    run.finish()
-    return TrainResult(model, history, metrics)
+                       f"acc {row['test_accuracy']:.4f} | {loop.elapsed:.0f} s")
+        self.metrics = _report(cfg, self.model, [*loop.history, row], loop.batch_log,
+                               self.device, self.out, self.info.world_size, csv=False)
+        if self.info.enabled:
+            ddp.broadcast_object((row, self.metrics), self.info)
+        return row
+
+    def state_dict(self, loop: LoopState) -> dict:
+        epoch, batch = divmod(loop.step, self.n_batches)
+        state = {
+            "config": self.cfg.to_dict(), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "noise_rng": self.noise.get_state(),
+            "torch_rng": torch.get_rng_state(), "history": loop.history,
+            "batch_log": loop.batch_log, "epoch": epoch, "batch": batch,
+            "elapsed": loop.elapsed,
+        }
+        if self.info.enabled:  # every rank's generators, so each resumes its own stream
+            state["world_size"] = self.info.world_size
+            state["noise_rng_ranks"] = ddp.gather_objects(self.noise.get_state().cpu(),
+                                                          self.info)
+            state["torch_rng_ranks"] = ddp.gather_objects(torch.get_rng_state(), self.info)
+        return state
+
+    def load_state_dict(self, state: dict) -> LoopState:
+        info, path = self.info, self.out / CHECKPOINT
+        state = _check_state(state, path)
+        saved_world = state.get("world_size", 1)
+        if saved_world != info.world_size:
+            raise HebbtorchError(
+                f"checkpoint {path} was written by {saved_world} process(es); resume it "
+                f"with the same number (now {info.world_size})")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            why = (str(e).strip().splitlines() or [""])[0][:160]
+            raise HebbtorchError(f"checkpoint {path} does not fit this model ({why})"
+                                 ) from None
+        noise_rng = state["noise_rng_ranks"][info.rank] if info.enabled else state["noise_rng"]
+        torch_rng = state["torch_rng_ranks"][info.rank] if info.enabled else state["torch_rng"]
+        self.noise.set_state(noise_rng.to(self.noise.get_state().device))
+        torch.set_rng_state(torch_rng)
+        return LoopState(state["epoch"] * self.n_batches + state["batch"], state["history"],
+                         state["batch_log"], state["elapsed"])
 
 
 REQUIRED = ("config", "model", "optimizer", "noise_rng", "torch_rng", "history", "batch_log",
@@ -377,7 +364,11 @@ def _check_state(state: dict, path: Path) -> dict:
 
 
 def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path,
-            world_size: int = 1) -> dict:
+            world_size: int = 1, csv: bool = True) -> dict:
+    """metrics.json and learning_curves.png (and the CSVs, which the run loop writes itself
+    after each epoch: ``csv=False``)."""
+    from hebbtorch.learning import report  # matplotlib: imported when the first epoch ends
+
     metrics = {
         "config": cfg.to_dict(),
         "spiking": get_spec(cfg.model).spiking,
@@ -392,7 +383,11 @@ def _report(cfg: TrainConfig, model, history, batch_log, device, out: Path,
     if world_size > 1:
         metrics["world_size"] = world_size
     write_json(out / "metrics.json", metrics)
-    write_history(out, history, batch_log, title=cfg.model)
+    if csv:
+        report.write_history(out, history, batch_log, title=cfg.model)
+    else:
+        report.save_figure(report.learning_curves({cfg.model: (history, batch_log)}),
+                           out / "learning_curves.png")
     return metrics
 
 

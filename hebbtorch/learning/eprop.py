@@ -30,8 +30,10 @@ import torch
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.learning.online_net import (
     OnlineSNN,
+    RateReg,
     check_input,
     check_weights,
+    rate_signal,
     step_loss,
 )
 from hebbtorch.neurons.surrogate import get_surrogate
@@ -40,8 +42,10 @@ FEEDBACK = ("symmetric", "random")
 
 
 class Traces(NamedTuple):
-    """ev ``[B, P]`` (LIF) or ``[B, n, P]`` (ALIF); ea, ebar ``[B, n, P]`` or None; zk: readout-
-    filtered spikes ``[B, n]``; ok: readout-filtered constant (bias); psi/z: last step's."""
+    """Neuron-major, so that the per-neuron sums are batched matrix products without copies:
+    ev ``[B, P]`` (LIF) or ``[n, B, P]`` (ALIF); ea, ebar ``[n, B, P]`` or None; zk: readout-
+    filtered spikes ``[B, n]``; ok: readout-filtered constant (bias); psi/z: last step's
+    ``[B, n]``."""
 
     ev: torch.Tensor
     ea: torch.Tensor | None
@@ -83,8 +87,12 @@ def eprop_grads(
     feedback: str = "symmetric",
     feedback_matrix: torch.Tensor | None = None,
     keep_readout: bool = True,
+    rate_reg: RateReg | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Accumulate e-prop gradients of ``E = sum_t w_t CE(y^t, labels)`` into ``.grad``.
+    """Accumulate e-prop gradients of ``E = sum_t w_t CE(y^t, labels)`` (+ the firing-rate
+    regularisation ``rate_reg``, whose learning signal dR/dz is the same at every step, so its
+    gradient is that signal times the eligibility traces summed over the sequence) into
+    ``.grad``.
 
     x ``[time, batch, n_in]``; labels ``[batch]``; weights ``[time]`` (default 1/T).
     Returns (E, readout ``[time, batch, out]`` detached, or its time average ``[batch, out]``
@@ -103,12 +111,15 @@ def eprop_grads(
     state = net.initial_state(B, x)
     P = _inputs(net, x[0], state.layers[0].z).shape[1]
     full = alif or kappa > 0  # LIF without readout leak keeps the factorised trace psi x ev
-    ev = x.new_zeros(B, n, P) if alif else x.new_zeros(B, P)
-    tr = Traces(ev, x.new_zeros(B, n, P) if alif else None, x.new_zeros(B, n, P) if full else None,
-                x.new_zeros(B, n), 0.0, x.new_zeros(B, n), x.new_zeros(B, n))
+    big = x.new_zeros(n, B, P)
+    tr = Traces(big.clone() if alif else x.new_zeros(B, P), big.clone() if alif else None,
+                big if full else None, x.new_zeros(B, n), 0.0, x.new_zeros(B, n),
+                x.new_zeros(B, n))
     g_in = x.new_zeros(n, P)
     g_out = torch.zeros_like(net.readout.weight)
     g_bout = torch.zeros_like(net.readout.bias)
+    e_sum = x.new_zeros(n, P) if rate_reg else None  # sum_{t,b} e^t: the rate term's factor
+    count = x.new_zeros(B, n)
     total = x.new_zeros(())
     ys: list[torch.Tensor] = []
     y_sum = x.new_zeros(B, net.sizes[-1])
@@ -116,18 +127,26 @@ def eprop_grads(
         X = _inputs(net, x[t], state.layers[0].z)
         out = net.step(x[t], state)
         z, psi = out.z[0], sur.grad(out.x_thr[0], net.slope)
-        ev, ea = tr.ev, tr.ea
+        psi_n = psi.T[:, :, None]  # [n, B, 1]
+        ev, ea, ebar = tr.ev, tr.ea, tr.ebar
         if alif:
             c, rho = p.adapt_scale, p.rho
-            ea = rho * tr.ea + (1 - rho) * tr.psi[:, :, None] * (tr.ev - c * tr.ea)
-            ev = p.beta * (tr.ev - tr.z[:, :, None] * c * tr.ea) + X[:, None, :]
-            e = psi[:, :, None] * (ev - c * ea)
+            h = tr.ev - c * tr.ea
+            ev = p.beta * (tr.ev - tr.z.T[:, :, None] * c * tr.ea) + X
+            ea = rho * tr.ea + (1 - rho) * tr.psi.T[:, :, None] * h
+            e = psi_n * (ev - c * ea)
+            ebar = ebar.mul_(kappa).add_(e)  # in place: one [n, B, P] buffer
+            if e_sum is not None:
+                e_sum += e.sum(1)
         else:
             ev = p.beta * tr.ev + X
-            e = psi[:, :, None] * ev[:, None, :] if full else None
-        ebar = tr.ebar.mul_(kappa).add_(e) if full else None  # in place: one [B, n, P] buffer
+            if full:
+                ebar = ebar.mul_(kappa).addcmul_(psi_n, ev)  # no [n, B, P] temporary
+            if e_sum is not None:
+                e_sum += psi.T @ ev
         tr = Traces(ev, ea, ebar, kappa * tr.zk + z, kappa * tr.ok + 1.0, psi, z)
         state = out.state
+        count += z
         y_sum += out.y
         if keep_readout:
             ys.append(out.y)
@@ -140,11 +159,13 @@ def eprop_grads(
         total += loss.detach()
         L = err @ fb  # [B, n]
         if full:
-            g_in += torch.bmm(L.T.unsqueeze(1), ebar.transpose(0, 1)).squeeze(1)  # sum_b L ebar
+            g_in += torch.bmm(L.T.unsqueeze(1), ebar).squeeze(1)  # sum_b L_bj ebar_jbp
         else:
             g_in += (L * psi).T @ ev
         g_out += err.T @ tr.zk
         g_bout += err.sum(0) * tr.ok
+    if rate_reg is not None:
+        g_in += rate_signal(count, T, B, rate_reg)[:, None] * e_sum
     _store(net, g_in, g_out, g_bout)
     return total, torch.stack(ys) if keep_readout else y_sum / T
 

@@ -17,7 +17,14 @@ import torch
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels.chunked import chunked_bptt
 from hebbtorch.learning.eprop import eprop_grads
-from hebbtorch.learning.online_net import OnlineSNN, check_input, check_weights, sequence_loss
+from hebbtorch.learning.online_net import (
+    OnlineSNN,
+    RateReg,
+    check_input,
+    check_weights,
+    rate_loss,
+    sequence_loss,
+)
 from hebbtorch.learning.ottt import ottt_grads
 
 LEARNING = ("bptt", "bptt-lean", "eprop", "eprop-random", "ottt")
@@ -25,25 +32,34 @@ LEARNING = ("bptt", "bptt-lean", "eprop", "eprop-random", "ottt")
 
 def bptt_grads(net: OnlineSNN, x: torch.Tensor, labels: torch.Tensor,
                weights: torch.Tensor | None = None, *, chunk: int | None = None,
-               keep_readout: bool = True):
-    """BPTT through the whole sequence (``chunk``: lean BPTT, recomputing chunks in backward)."""
+               keep_readout: bool = True, rate_reg: RateReg | None = None):
+    """BPTT through the whole sequence (``chunk``: lean BPTT, recomputing chunks in backward)
+    of E (+ R if ``rate_reg``); returns (E, readout)."""
     check_input(net, x)
     w = check_weights(weights, x.shape[0])
-    if chunk is None:
+    reg = x.new_zeros(())
+    if chunk is None and rate_reg is not None:
+        y, _, counts = net.run(x, counts=True)
+        reg = rate_loss(counts, x.shape[0], rate_reg)
+    elif chunk is None:
         y = net(x)
+    elif rate_reg is not None:
+        raise HebbtorchError("lean BPTT does not take the firing-rate regularisation; use bptt")
     else:
         y, _ = chunked_bptt(net.run, x, net.initial_state(x.shape[1], x), chunk)
     loss = sequence_loss(y, labels, w)
-    loss.backward()
+    (loss + reg).backward()
     return loss.detach(), y.detach() if keep_readout else y.detach().mean(0)
 
 
 def grads(net: OnlineSNN, x: torch.Tensor, labels: torch.Tensor, learning: str = "bptt",
           weights: torch.Tensor | None = None, *, chunk: int = 50,
-          feedback_matrix: torch.Tensor | None = None, keep_readout: bool = True):
-    """Fill ``.grad`` by ``learning`` (one of :data:`LEARNING`); returns (loss, readout
-    ``[time, batch, out]``, or its time average if not ``keep_readout``)."""
-    kw = dict(keep_readout=keep_readout)
+          feedback_matrix: torch.Tensor | None = None, keep_readout: bool = True,
+          rate_reg: RateReg | None = None):
+    """Fill ``.grad`` by ``learning`` (one of :data:`LEARNING`) for E (+ the firing-rate
+    regularisation R if ``rate_reg``); returns (E, readout ``[time, batch, out]``, or its time
+    average if not ``keep_readout``)."""
+    kw = dict(keep_readout=keep_readout, rate_reg=rate_reg)
     if learning == "bptt":
         return bptt_grads(net, x, labels, weights, **kw)
     if learning == "bptt-lean":

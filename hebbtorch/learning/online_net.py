@@ -5,6 +5,9 @@ recurrent) -> leaky readout, with a per-step loss, one time step as a pure funct
     z^t, v^t = LIF / ALIF step of I^t            (reset by a stop-gradient spike, as e-prop does)
     y^t = kappa * y^{t-1} + W_out z^t + b_out   (leaky readout, Bellec et al. 2020)
     E = sum_t w_t * CE(y^t, label)              (per-step loss; ``w`` selects/weights the steps)
+    R = c_reg * sum_j (f_j - f_target)^2         (optional firing-rate regularisation, Bellec
+                                                 et al. 2020 Methods; f_j: spikes per step of
+                                                 hidden neuron j, averaged over time and batch)
 
 The reset always uses a detached spike (``detach_reset=True``): e-prop and OTTT both drop the
 reset's pseudo-derivative, and BPTT here makes the same choice so the three are comparable.
@@ -39,6 +42,25 @@ class NetState(NamedTuple):
 
     layers: tuple
     y: torch.Tensor
+
+
+class RateReg(NamedTuple):
+    """Firing-rate regularisation ``R = c_reg * sum_j (f_j - f_target)^2`` over every hidden
+    neuron j, with f_j its spikes per step averaged over the sequence and the batch (Bellec et
+    al. 2020, Methods, "firing rate regularization"). f_target in spikes per step."""
+
+    c_reg: float = 1.0
+    f_target: float = 0.05
+
+
+def rate_loss(counts: tuple, T: int, reg: RateReg) -> torch.Tensor:
+    """R from each hidden layer's spike counts summed over time ``[batch, n]``."""
+    return sum(reg.c_reg * ((c.mean(0) / T - reg.f_target) ** 2).sum() for c in counts)
+
+
+def rate_signal(count: torch.Tensor, T: int, B: int, reg: RateReg) -> torch.Tensor:
+    """dR/dz_j^{t,b} ``[n]``: the same for every step and trial of the sequence."""
+    return 2.0 * reg.c_reg * (count.sum(0) / (T * B) - reg.f_target) / (T * B)
 
 
 class StepOut(NamedTuple):
@@ -139,16 +161,20 @@ class OnlineSNN(nn.Module):
         y = self.kappa * state.y + self.readout(x)
         return StepOut(y, tuple(zs), tuple(xs), NetState(tuple(layers), y))
 
-    def run(self, x: torch.Tensor, state: NetState | None = None):
-        """Readout ``[time, batch, out]`` for input ``[time, batch, n_in]``, and the final state."""
+    def run(self, x: torch.Tensor, state: NetState | None = None, *, counts: bool = False):
+        """Readout ``[time, batch, out]`` for input ``[time, batch, n_in]``, and the final state;
+        with ``counts`` also each hidden layer's spikes summed over time ``[batch, n]``."""
         check_input(self, x)
         state = self.initial_state(x.shape[1], x) if state is None else state
-        ys = []
+        ys, total = [], None
         for xt in x.unbind(0):
             out = self.step(xt, state)
             ys.append(out.y)
             state = out.state
-        return torch.stack(ys), state
+            if counts:
+                total = out.z if total is None else tuple(
+                    a + z for a, z in zip(total, out.z, strict=True))
+        return (torch.stack(ys), state, total) if counts else (torch.stack(ys), state)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[0]

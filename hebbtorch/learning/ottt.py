@@ -60,6 +60,7 @@ def ottt_grads(
     mode: str = "A",
     optimizer: torch.optim.Optimizer | None = None,
     keep_readout: bool = True,
+    rate_reg: None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """OTTT gradients of ``E = sum_t w_t CE(y^t, labels)``: accumulated into ``.grad`` (mode
     "A"), or applied by ``optimizer`` after every step with a non-zero weight (mode "O").
@@ -69,6 +70,8 @@ def ottt_grads(
     if net.recurrent or net.neuron != "lif":
         raise HebbtorchError("OTTT is defined for feed-forward LIF networks; use e-prop for "
                              "recurrent or ALIF layers")
+    if rate_reg is not None:
+        raise HebbtorchError("OTTT here does not take the firing-rate regularisation")
     if mode not in MODES:
         raise HebbtorchError(f"OTTT mode must be one of {MODES}, got {mode!r}")
     if mode == "O" and optimizer is None:

@@ -1,5 +1,9 @@
-"""The one run folder of every training command (``train``, ``unsupervised``, ``astdp train``,
-``spikeprop``): ownership, a lock, atomic checkpoints, safe loading, time budget, divergence.
+"""The one run folder and the one run loop of every training command (``train``,
+``unsupervised``, ``astdp train``, ``spikeprop``): ownership, a lock, atomic checkpoints, safe
+loading, exact resume, time budget, divergence, progress bar, metrics CSVs.
+
+:func:`run_loop` drives a :class:`Trainer` (a training method's step, its end-of-epoch
+evaluation, its checkpoint) over a :class:`Schedule`; the trainer supplies nothing else.
 
 A run folder records what made it in ``run.json`` (command, config, hebbtorch version, status).
 Opening it again is allowed for the same run only: a different run, or a fresh start over an
@@ -20,13 +24,14 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.io import atomic_write, write_json
+from hebbtorch.io import atomic_write, csv_text, write_json, write_text
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
@@ -300,6 +305,169 @@ class Divergence:
             raise HebbtorchError(
                 f"loss became {loss:.3g} at {where}: the learning rate ({self.lr:g}) is likely "
                 f"too large; lower --lr ({kept})")
+
+
+# ------------------------------------------------------------------------------ the run loop
+@dataclass
+class LoopState:
+    """Where a run stands: steps done, one row per step (``batches.csv``) and per epoch
+    (``metrics.csv``), and the seconds spent in training steps over all its calls."""
+
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    batch_log: list[dict] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The steps of a run: ``steps`` in all, an epoch every ``per_epoch`` (the trainer's
+    :meth:`Trainer.end_epoch` after each full one, then a checkpoint when ``epoch_checkpoints``),
+    and a checkpoint every ``checkpoint_every`` steps (counted from the run's start). The
+    progress bar counts ``scale`` ``unit`` per step (e.g. images per batch)."""
+
+    steps: int
+    per_epoch: int
+    checkpoint_every: int | None = None
+    epoch_checkpoints: bool = True
+    unit: str = "batch"
+    scale: int = 1
+    epoch_label: str | None = "epoch"  # shown on the bar (None: epochs are not the user's)
+
+
+class Trainer:
+    """What a training method gives :func:`run_loop`. Subclasses define :meth:`train_step`,
+    :meth:`state_dict` and :meth:`load_state_dict`; the rest is optional."""
+
+    desc = "train"  # progress-bar label
+
+    def train_step(self, step: int) -> dict | None:
+        """Run step ``step`` (0-based over the whole run); its row for ``batches.csv`` (a
+        ``loss`` in it is watched for divergence), or None."""
+        raise NotImplementedError
+
+    def end_epoch(self, epoch: int, loop: LoopState) -> dict | None:
+        """After full epoch ``epoch`` (1-based): its row for ``metrics.csv`` (an evaluation),
+        or None. Called on every rank of a process group."""
+        return None
+
+    def finished(self, loop: LoopState) -> bool:
+        """True ends the run early, as finished (e.g. converged)."""
+        return False
+
+    def state_dict(self, loop: LoopState) -> dict:
+        """The checkpoint: the trainer's state and ``loop`` (collective in a process group)."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> LoopState:
+        """Restore a checkpoint of :meth:`state_dict`; return its loop state."""
+        raise NotImplementedError
+
+    def postfix(self, row: dict) -> dict:
+        """What the progress bar shows of a step's row."""
+        return {k: f"{row[k]:.3f}" for k in ("loss", "accuracy") if k in row}
+
+
+@dataclass
+class LoopEnd:
+    loop: LoopState
+    stopped: bool  # by the time budget or ``stop_after``: the run stays unfinished
+
+
+def write_logs(out: str | Path, loop: LoopState) -> None:
+    """``metrics.csv`` (one row per epoch) and ``batches.csv`` (one per step), where any."""
+    for name, rows in (("metrics.csv", loop.history), ("batches.csv", loop.batch_log)):
+        if rows:
+            write_text(Path(out) / name, csv_text(rows))
+
+
+def run_loop(folder: RunFolder | None, trainer: Trainer, schedule: Schedule, *,
+             quiet: bool = False, time_budget_s: float | None = None,
+             divergence: Divergence | None = None, stop_after: int | None = None,
+             required: Iterable[str] = ("config",)) -> LoopEnd:
+    """Run ``trainer`` to the end of ``schedule``, resuming ``folder``'s checkpoint if it has
+    one. Stops early (unfinished, checkpoint written) after ``time_budget_s`` seconds of this
+    call or ``stop_after`` steps of it; raises, keeping the last checkpoint, when a step's loss
+    diverges. Writes ``metrics.csv``/``batches.csv`` after every epoch and at the end (rank 0).
+    ``folder=None``: no files at all (an in-memory fit). In a process group every rank runs it;
+    rank 0's clock decides the budget for all."""
+    from hebbtorch import distributed as ddp
+
+    info = ddp.current()
+    budget = Budget(time_budget_s)  # this call's time: a time-boxed job, then --resume
+    loop = LoopState()
+    state = folder.load(tuple(required)) if folder is not None else None
+    if state is not None:
+        loop = trainer.load_state_dict(state)
+        if not quiet and info.is_main:
+            print(f"resuming {folder.path} at {schedule.unit} {loop.step * schedule.scale} "
+                  f"of {schedule.steps * schedule.scale}")
+    epochs = -(-schedule.steps // schedule.per_epoch)
+
+    def save() -> None:
+        if folder is not None:
+            folder.save(trainer.state_dict(loop))
+
+    def stop_now(calls: int) -> bool:
+        if stop_after is not None and calls >= stop_after:
+            return True
+        if budget.seconds is None:
+            return False
+        return ddp.broadcast_object(budget.exceeded(), info) if info.enabled \
+            else budget.exceeded()
+
+    bar = _progress(schedule, loop.step, trainer.desc, quiet or not info.is_main)
+    stopped, calls, saved = False, 0, False
+    while loop.step < schedule.steps and not trainer.finished(loop):
+        epoch, in_epoch = divmod(loop.step, schedule.per_epoch)
+        if schedule.epoch_label and epochs > 1 and in_epoch == 0:
+            bar.set_description(f"{trainer.desc} {schedule.epoch_label} {epoch + 1}/{epochs}")
+        t0 = time.perf_counter()
+        row = trainer.train_step(loop.step)
+        loop.elapsed += time.perf_counter() - t0
+        if row is not None:
+            if divergence is not None and "loss" in row:
+                divergence.check(float(row["loss"]), f"epoch {epoch + 1}, {schedule.unit} "
+                                 f"{in_epoch}", f"the last good checkpoint is kept in "
+                                 f"{folder.path}" if folder is not None and
+                                 folder.checkpoint.exists() else "no checkpoint was written yet")
+            loop.batch_log.append(row)
+            bar.set_postfix(trainer.postfix(row), refresh=False)
+        loop.step, calls = loop.step + 1, calls + 1
+        bar.update(schedule.scale)
+        saved = False
+        if loop.step % schedule.per_epoch == 0:
+            summary = trainer.end_epoch(epoch + 1, loop)
+            if summary is not None:
+                loop.history.append(summary)
+            if schedule.epoch_checkpoints:
+                save()
+                saved = True
+            if folder is not None and info.is_main:
+                write_logs(folder.path, loop)
+        if not saved and schedule.checkpoint_every and \
+                loop.step % schedule.checkpoint_every == 0:
+            save()
+            saved = True
+        if loop.step < schedule.steps and not trainer.finished(loop) and stop_now(calls):
+            if not saved:
+                save()
+            stopped = True
+            break
+    bar.close()
+    if not stopped and calls and not saved:
+        save()  # the final state (a no-op run, e.g. resuming a finished one, writes nothing)
+    if folder is not None and info.is_main:
+        write_logs(folder.path, loop)
+    return LoopEnd(loop, stopped)
+
+
+def _progress(schedule: Schedule, start: int, desc: str, disable: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=schedule.steps * schedule.scale, initial=start * schedule.scale,
+                desc=desc, unit=schedule.unit, disable=disable, leave=False,
+                dynamic_ncols=True)
 
 
 # ------------------------------------------------------------------------------------ memory

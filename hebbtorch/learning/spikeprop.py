@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.learning.run import LoopState, Schedule, Trainer, run_loop
 
 INF = math.inf
 
@@ -314,63 +315,75 @@ class FitResult:
     history: list[dict]  # per epoch: loss (mean E per pattern), train/test accuracy
 
 
-def fit(
-    net: SpikePropNet,
-    train,
-    *,
-    lr: float,
-    epochs: int,
-    classify,
-    test=None,
-    batch_size: int = 1,
-    target_loss: float | None = None,
-    stop_at_convergence: bool = True,
-    generator: torch.Generator | None = None,
-    state: dict | None = None,
-    on_epoch: Callable[[dict], bool] | None = None,
-) -> FitResult:
-    """Train by SpikeProp; ``batch_size=1`` is the paper's on-line (per-pattern) learning, with
-    the patterns shuffled each epoch. Converged: every training pattern classified right and,
-    if ``target_loss`` is given, mean E per pattern below it (ms^2).
+class SpikePropTrainer(Trainer):
+    """SpikeProp for :func:`~hebbtorch.learning.run.run_loop`: a step is one epoch (the
+    patterns shuffled, ``batch_size`` per update), evaluated after it; the run ends early once
+    converged (with ``stop_at_convergence``). ``extra``: more entries of the checkpoint."""
 
-    on_epoch: called after each epoch with the run's state (weights, generator state, history;
-    a checkpoint); returning True stops the run there (a time budget). ``state``: such a
-    checkpoint to continue from, exactly (with the same ``generator``)."""
-    t_in, t_target, labels = train
-    history: list[dict] = []
-    converged, start = None, 1
-    if state is not None:
-        for w, saved in zip(net.weights, state["weights"], strict=True):
-            w.copy_(saved)
-        if generator is not None:
-            generator.set_state(state["rng"])
-        history, converged = list(state["history"]), state["converged"]
-        start = len(history) + 1
-        if converged is not None and stop_at_convergence:
-            start = epochs + 1
-    for epoch in range(start, epochs + 1):
-        order = torch.randperm(len(labels), generator=generator)
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            net.step(t_in[idx], t_target[idx], lr)
+    desc = "SpikeProp"
+
+    def __init__(self, net: SpikePropNet, train, *, lr: float, classify: Callable, test=None,
+                 batch_size: int = 1, target_loss: float | None = None,
+                 stop_at_convergence: bool = True, generator: torch.Generator | None = None,
+                 extra: dict | None = None) -> None:
+        self.net, self.train, self.test, self.lr = net, train, test, lr
+        self.classify, self.batch_size, self.target_loss = classify, batch_size, target_loss
+        self.stop_at_convergence, self.generator = stop_at_convergence, generator
+        self.extra, self.converged = extra or {}, None
+
+    def train_step(self, step: int) -> None:
+        t_in, t_target, labels = self.train
+        order = torch.randperm(len(labels), generator=self.generator)
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i : i + self.batch_size]
+            self.net.step(t_in[idx], t_target[idx], self.lr)
+
+    def end_epoch(self, epoch: int, loop: LoopState) -> dict:
+        net, (t_in, t_target, labels) = self.net, self.train
         t_out = net(t_in)[-1]
-        row = {
-            "epoch": epoch,
-            "loss": float(net.loss(t_out, t_target).mean()),
-            "train_accuracy": float((classify(t_out) == labels).double().mean()),
-        }
-        if test is not None:
-            te_out = net(test[0])[-1]
-            row["test_loss"] = float(net.loss(te_out, test[1]).mean())
-            row["test_accuracy"] = float((classify(te_out) == test[2]).double().mean())
-        history.append(row)
-        ok = row["train_accuracy"] == 1.0 and (target_loss is None or row["loss"] < target_loss)
-        if ok and converged is None:
-            converged = epoch
-        stop = on_epoch is not None and on_epoch({
-            "weights": [w.clone() for w in net.weights], "history": history,
-            "converged": converged, "rng": generator.get_state() if generator is not None
-            else torch.zeros(0, dtype=torch.uint8)})
-        if (converged is not None and stop_at_convergence) or stop:
-            break
-    return FitResult(len(history), converged, history)
+        row = {"epoch": epoch, "loss": float(net.loss(t_out, t_target).mean()),
+               "train_accuracy": float((self.classify(t_out) == labels).double().mean())}
+        if self.test is not None:
+            te_out = net(self.test[0])[-1]
+            row["test_loss"] = float(net.loss(te_out, self.test[1]).mean())
+            row["test_accuracy"] = float((self.classify(te_out) == self.test[2]).double().mean())
+        ok = row["train_accuracy"] == 1.0 and (self.target_loss is None
+                                               or row["loss"] < self.target_loss)
+        if ok and self.converged is None:
+            self.converged = epoch
+        return row
+
+    def finished(self, loop: LoopState) -> bool:
+        return self.converged is not None and self.stop_at_convergence
+
+    def state_dict(self, loop: LoopState) -> dict:
+        return {**self.extra, "weights": [w.clone() for w in self.net.weights],
+                "history": loop.history, "converged": self.converged, "wall": loop.elapsed,
+                "rng": self.generator.get_state() if self.generator is not None
+                else torch.zeros(0, dtype=torch.uint8)}
+
+    def load_state_dict(self, state: dict) -> LoopState:
+        for w, saved in zip(self.net.weights, state["weights"], strict=True):
+            w.copy_(saved)
+        if self.generator is not None:
+            self.generator.set_state(state["rng"])
+        self.converged = state["converged"]
+        return LoopState(len(state["history"]), list(state["history"]), [], state["wall"])
+
+    def result(self, loop: LoopState) -> FitResult:
+        return FitResult(len(loop.history), self.converged, loop.history)
+
+
+def fit(net: SpikePropNet, train, *, lr: float, epochs: int, classify, test=None,
+        batch_size: int = 1, target_loss: float | None = None, stop_at_convergence: bool = True,
+        generator: torch.Generator | None = None) -> FitResult:
+    """Train by SpikeProp in memory (no run folder); ``batch_size=1`` is the paper's on-line
+    (per-pattern) learning, with the patterns shuffled each epoch. Converged: every training
+    pattern classified right and, if ``target_loss`` is given, mean E per pattern below it
+    (ms^2). ``hebbtorch spikeprop`` runs the same :class:`SpikePropTrainer` in a run folder."""
+    trainer = SpikePropTrainer(net, train, lr=lr, classify=classify, test=test,
+                               batch_size=batch_size, target_loss=target_loss,
+                               stop_at_convergence=stop_at_convergence, generator=generator)
+    end = run_loop(None, trainer, Schedule(epochs, 1, unit="epoch", epoch_label=None),
+                   quiet=True)
+    return trainer.result(end.loop)

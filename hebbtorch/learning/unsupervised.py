@@ -31,7 +31,14 @@ from hebbtorch.data.preflight import check_splits
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.io import save_figure, write_json
 from hebbtorch.kernels.threads import torch_threads
-from hebbtorch.learning.run import Budget, RunFolder, check_memory
+from hebbtorch.learning.run import (
+    LoopState,
+    RunFolder,
+    Schedule,
+    Trainer,
+    check_memory,
+    run_loop,
+)
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,
@@ -272,6 +279,69 @@ def train_unsupervised(
                       quiet=quiet, device=device, gb_rate_normalised=gb_rate_normalised)
 
 
+class _OnlineTrainer(Trainer):
+    """Training of the Diehl & Cook network: a step shows ``batch`` images with learning on;
+    an "epoch" is a block of ``update_interval`` images, after which the neurons are labelled
+    by their responses in the block and the next block is classified with those labels."""
+
+    def __init__(self, net: DiehlCookNetwork, config: dict, order, xtr, ytr, share, lanes,
+                 checkpoint: Path) -> None:
+        self.net, self.config, self.order, self.xtr, self.ytr = net, config, order, xtr, ytr
+        self.share, self.lanes, self.checkpoint = share, lanes, checkpoint
+        self.desc = f"train {config['rule']}"
+        self.run = {"block_counts": [], "block_labels": [], "assigned": None,
+                    "train_cpu_seconds": 0.0, "retries": 0}
+        # one image at a time, every step's operations are tiny: one thread (batched: the pool)
+        self.threads = 1 if share.count == 1 else torch.get_num_threads()
+
+    def train_step(self, step: int) -> None:
+        batch, seed, net, lanes = self.config["batch"], self.config["seed"], self.net, self.lanes
+        j, c0 = step * batch, time.process_time()
+        idx = self.order[j:j + batch]
+        # one input seed per image (the online run's seed for batch 1)
+        with torch_threads(self.threads):  # see hebbtorch.kernels.threads
+            counts, used = net.present(self.xtr[idx[lanes]], learn=True,
+                                       seed=(seed * 10_000_019 + j + lanes).tolist())
+        counts, used = self.share.gather(counts), self.share.gather(used)
+        self.run["retries"] += int((used - net.params.intensity).sum())
+        self.run["block_counts"].append(counts.cpu())
+        self.run["block_labels"].append(self.ytr[idx])
+        self.run["train_cpu_seconds"] += time.process_time() - c0
+
+    def end_epoch(self, epoch: int, loop: LoopState) -> dict | None:
+        run = self.run
+        c, lab = torch.cat(run["block_counts"]), torch.cat(run["block_labels"])
+        acc = _block_accuracy(c, lab, run["assigned"])
+        run["assigned"] = assign_labels(c, lab)
+        run["block_counts"], run["block_labels"] = [], []
+        return None if acc is None else {"images_seen": loop.step * self.config["batch"], **acc}
+
+    def run_record(self, loop: LoopState) -> dict:
+        """The checkpoint's ``run`` entry (its layout of earlier versions)."""
+        return {**self.run, "seen": loop.step * self.config["batch"], "curve": loop.history,
+                "train_seconds": loop.elapsed}
+
+    def state_dict(self, loop: LoopState) -> dict:
+        net = self.net  # collective when the lanes are split over ranks
+        return {"config": self.config, "weight": net.weight, "theta": net.theta,
+                "dynamic": net.dynamic_state(), "run": self.run_record(loop)}
+
+    def load_state_dict(self, state: dict) -> LoopState:
+        try:
+            self.net.weight.copy_(state["weight"])
+            self.net.theta.copy_(state["theta"])
+            self.net.load_dynamic_state(state["dynamic"])
+        except (RuntimeError, TypeError, KeyError) as e:
+            why = (str(e).strip().splitlines() or [""])[0][:160]
+            raise HebbtorchError(f"checkpoint {self.checkpoint} does not fit this network "
+                                 f"({why})") from None
+        run = dict(state["run"])
+        loop = LoopState(run.pop("seen") // self.config["batch"], run.pop("curve"), [],
+                         run.pop("train_seconds"))
+        self.run = run
+        return loop
+
+
 def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte, order,
            share, lanes, *, label_images: int, test_images: int, eval_batch: int,
            update_interval: int, checkpoint_every: int, time_budget_s: float | None,
@@ -283,69 +353,13 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
                            w_init=setup.init(neurons, torch.Generator().manual_seed(seed)),
                            share=share, device=device,
                            rate_normalised_calcium=gb_rate_normalised)
-    run = {"seen": 0, "curve": [], "block_counts": [], "block_labels": [], "assigned": None,
-           "train_seconds": 0.0, "train_cpu_seconds": 0.0, "retries": 0}
-    saved = folder.load(("config", "weight", "theta", "dynamic", "run"))
-    if saved is not None:
-        try:
-            net.weight.copy_(saved["weight"])
-            net.theta.copy_(saved["theta"])
-            net.load_dynamic_state(saved["dynamic"])
-        except (RuntimeError, TypeError, KeyError) as e:
-            why = (str(e).strip().splitlines() or [""])[0][:160]
-            raise HebbtorchError(f"checkpoint {folder.checkpoint} does not fit this network "
-                                 f"({why})") from None
-        run = saved["run"]
-        if not quiet and info.is_main:
-            more = (f", training on to {images} images"
-                    if saved["config"]["images"] < images else "")
-            print(f"resuming from {folder.checkpoint} at image {run['seen']}{more}")
-
-    def save() -> None:
-        state = {"config": config, "weight": net.weight, "theta": net.theta,
-                 "dynamic": net.dynamic_state(), "run": run}  # collective when split
-        folder.save(state)
-
-    stopped = False
-    bar = tqdm(total=images, initial=run["seen"], desc=f"train {rule}", unit="img",
-               disable=quiet or not info.is_main)
-    # one image at a time, every step's operations are tiny: one thread (batched: the pool)
-    train_threads = 1 if share.count == 1 else torch.get_num_threads()
-    budget = Budget(time_budget_s, spent=run["train_seconds"])  # over resumptions too
-    c0 = time.process_time() - run["train_cpu_seconds"]
-    while run["seen"] < images:
-        j = run["seen"]
-        idx = order[j:j + batch]
-        if len(idx) < batch:  # the last images do not fill a batch: stop here
-            break
-        # one input seed per image (the online run's seed for batch 1)
-        with torch_threads(train_threads):  # see hebbtorch.kernels.threads
-            counts, used = net.present(xtr[idx[lanes]], learn=True,
-                                       seed=(seed * 10_000_019 + j + lanes).tolist())
-        counts, used = share.gather(counts), share.gather(used)
-        run["retries"] += int((used - net.params.intensity).sum())
-        run["block_counts"].append(counts.cpu())
-        run["block_labels"].append(ytr[idx])
-        run["seen"] = j + batch
-        bar.update(batch)
-        if run["seen"] % update_interval == 0:
-            c, lab = torch.cat(run["block_counts"]), torch.cat(run["block_labels"])
-            acc = _block_accuracy(c, lab, run["assigned"])
-            if acc is not None:
-                run["curve"].append({"images_seen": run["seen"], **acc})
-                bar.set_postfix(acc=f"{100 * acc['all_activity']:.1f}%")
-            run["assigned"] = assign_labels(c, lab)
-            run["block_counts"], run["block_labels"] = [], []
-        run["train_seconds"] = budget.elapsed
-        run["train_cpu_seconds"] = time.process_time() - c0
-        if run["seen"] % checkpoint_every == 0:
-            save()
-        if time_budget_s is not None and ddp.broadcast_object(
-                budget.exceeded(), info):  # rank 0's clock decides
-            stopped = True
-            break
-    bar.close()
-    save()
+    trainer = _OnlineTrainer(net, config, order, xtr, ytr, share, lanes, folder.checkpoint)
+    schedule = Schedule(images // batch, update_interval // batch,
+                        checkpoint_every=checkpoint_every // batch, epoch_checkpoints=False,
+                        unit="img", scale=batch, epoch_label=None)
+    end = run_loop(folder, trainer, schedule, quiet=quiet, time_budget_s=time_budget_s,
+                   required=("config", "weight", "theta", "dynamic", "run"))
+    run, stopped = trainer.run_record(end.loop), end.stopped
     if not info.is_main:
         return {}
     if not stopped:  # a run stopped by its budget stays unfinished: --resume goes on

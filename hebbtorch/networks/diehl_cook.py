@@ -255,7 +255,7 @@ def input_spikes(pixels: torch.Tensor, intensity: torch.Tensor, steps: int, dt: 
     if top <= 0:
         return pixels.new_zeros(steps, *pixels.shape)
     x = pixels * (intensity / top).unsqueeze(1) / 255.0
-    return rate_encode(x, steps, max_rate=255.0 / 8.0 * top, dt=dt / 1000.0, generator=generator)
+    return rate_encode(x, steps, max_rate=255.0 / 8.0 * top, dt=dt, generator=generator)
 
 
 # ------------------------------------------------------------------------------------ module

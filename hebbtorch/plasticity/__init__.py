@@ -16,6 +16,7 @@ after Girão, Risi & Chicca 2025), ``gb`` (:class:`GraupnerBrunel`, Graupner & B
 """
 
 from hebbtorch.plasticity import registry
+from hebbtorch.plasticity.batched import run_trains, split_batch
 from hebbtorch.plasticity.connection import EngineState, PlasticConnection, SharedPlasticity
 from hebbtorch.plasticity.conv import PlasticConv2d
 from hebbtorch.plasticity.core import (
@@ -31,6 +32,7 @@ from hebbtorch.plasticity.core import (
     kernel_spec,
     pre_side,
 )
+from hebbtorch.plasticity.lanes import LaneShare, lane_share
 from hebbtorch.plasticity.learner import Learner, Spikes, TimeDistributed
 from hebbtorch.plasticity.rules import (
     GB_PARAMETER_SETS,
@@ -58,6 +60,7 @@ from hebbtorch.plasticity.rules import (
 )
 
 __all__ = [
+    "LaneShare", "lane_share", "run_trains", "split_batch",
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",
     "DiehlCookSTDP", "DiehlCookSTDPParameters", "EngineState", "Factor", "GraupnerBrunel",
     "GraupnerBrunelParameters", "Learner", "PairSTDP", "PairSTDPParameters", "PlasticConnection",

@@ -348,12 +348,12 @@ def summarize(runs: list[dict[str, Any]], split: str = "test") -> dict[str, floa
     return out
 
 
-def load_flat(name: str, split: str, limit: int | None = None
+def load_flat(name: str, split: str, limit: int | None = None, root: str | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """A dataset as ``[N, H*W]`` intensities in [0, 1] and labels (the first ``limit``)."""
     from hebbtorch.data import load_dataset
 
-    ds = load_dataset(name, split)
+    ds = load_dataset(name, split, root=root)
     x, y = ds.images, ds.labels
     if limit is not None:
         x, y = x[:limit], y[:limit]

@@ -2,6 +2,10 @@
 Fashion-MNIST (feed-forward LIF, direct current input), several seeds; JSON report.
 
     python -m hebbtorch.studies.online_accuracy [--seeds 0 1 2] [--out FILE]
+    python -m hebbtorch.studies.online_accuracy --merge A.json B.json --out FILE
+
+The cue task's network follows Bellec et al. 2020 (recurrent ALIF, firing-rate regularisation);
+OTTT is not run on it: OTTT here is defined for feed-forward LIF networks.
 
 The budgets are small (sized for a shared CPU); the numbers they give are what such a budget
 reaches, not the methods' best.
@@ -21,7 +25,7 @@ import torch
 
 from hebbtorch.data.cue_accumulation import cue_accumulation
 from hebbtorch.learning.online import grads
-from hebbtorch.learning.online_net import OnlineSNN
+from hebbtorch.learning.online_net import OnlineSNN, RateReg
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x [T, B, n], labels [B], weights [T]
 
@@ -30,8 +34,8 @@ TASKS: dict[str, dict] = {
         net=dict(sizes=(40, 50, 2), neuron="alif", recurrent=True, beta=math.exp(-1 / 20),
                  rho=math.exp(-1 / 200), adapt_scale=20.0, kappa=math.exp(-1 / 10),
                  threshold=0.5),
-        methods=("bptt", "eprop"), updates=300, batch=32, lr=0.01,
-        test_trials=1000),
+        methods=("bptt", "eprop"), updates=600, batch=32, lr=0.005,
+        rate_reg=dict(c_reg=1.0, f_target=0.05), test_trials=1000),
     "fashion-mnist": dict(
         net=dict(sizes=(784, 100, 10), neuron="lif", beta=0.9, kappa=0.5),
         methods=("bptt", "eprop", "ottt"), updates=200, batch=50, lr=2e-3, steps=6,
@@ -83,20 +87,24 @@ def accuracy(net: OnlineSNN, test: Batch, chunk: int = 500) -> float:
     return correct / x.shape[1]
 
 
-def run_one(task: str, learning: str, seed: int) -> dict:
+def run_one(task: str, learning: str, seed: int, save_dir: str | None = None) -> dict:
     cfg = TASKS[task]
     train_batch, test = DATA[task](cfg, seed)
     torch.manual_seed(seed)
     net = OnlineSNN(**cfg["net"])
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
+    reg = RateReg(**cfg["rate_reg"]) if "rate_reg" in cfg else None
     t0, losses = time.perf_counter(), []
     for i in range(cfg["updates"]):
         x, labels, w = train_batch(i)
         opt.zero_grad(set_to_none=True)
-        loss, _ = grads(net, x, labels, learning, w, keep_readout=False)
+        loss, _ = grads(net, x, labels, learning, w, keep_readout=False, rate_reg=reg)
         opt.step()
         losses.append(float(loss))
     seconds = time.perf_counter() - t0
+    if save_dir:  # the trained weights, for the eligibility-window study (online_stdp)
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        torch.save(net.state_dict(), Path(save_dir) / f"{task}-{learning}-seed{seed}.pt")
     return {"task": task, "learning": learning, "seed": seed,
             "test_accuracy": accuracy(net, test), "final_train_loss": sum(losses[-20:]) / 20,
             "train_seconds": seconds}
@@ -132,6 +140,18 @@ def summarise(rows: list[dict]) -> dict:
             for task, ms in out.items()}
 
 
+def merge(files: list[str], out: str) -> None:
+    """One report from several (e.g. one process per seed): rows keyed by (task, learning,
+    seed), later files replacing earlier ones; summary recomputed."""
+    reports = [json.loads(Path(f).read_text()) for f in files]
+    rows = {(r["task"], r["learning"], r["seed"]): r for rep in reports for r in rep["rows"]}
+    result = {**reports[-1], "tasks": {t: c for rep in reports for t, c in rep["tasks"].items()},
+              "rows": list(rows.values()), "summary": summarise(list(rows.values())),
+              "command": [rep["command"] for rep in reports]}
+    Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="BPTT vs e-prop vs OTTT accuracy")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -139,7 +159,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="bench/results/online-accuracy.json")
     ap.add_argument("--check-gradients", action="store_true",
                     help="only compare the first batch's gradients with BPTT's (float32)")
+    ap.add_argument("--learning", nargs="+", help="only these methods (default: the task's)")
+    ap.add_argument("--save-dir", help="save each trained network's state_dict here")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="combine the rows of these reports (later files win) into --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     torch.set_num_threads(1)
     if args.check_gradients:
         res = {t: gradient_agreement(t) for t in args.tasks}
@@ -152,7 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     for task in args.tasks:
         for seed in args.seeds:
             for learning in TASKS[task]["methods"]:
-                rows.append(run_one(task, learning, seed))
+                if args.learning and learning not in args.learning:
+                    continue
+                rows.append(run_one(task, learning, seed, args.save_dir))
                 r = rows[-1]
                 print(f"{task} {learning:12s} seed {seed}: test {100 * r['test_accuracy']:.1f} % "
                       f"({r['train_seconds']:.0f} s)", flush=True)

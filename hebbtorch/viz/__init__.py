@@ -1,1 +1,37 @@
-"""Pictures: spike rasters, membrane traces, heat maps, STDP curves, receptive fields, curves."""
+"""Pictures: spike rasters, membrane traces, heat maps, STDP curves, receptive fields, curves.
+
+Every function is importable from here; its module (and matplotlib) is imported on first use."""
+
+from hebbtorch._lazy import lazy_exports
+
+_EXPORTS = {
+    "layer_heatmap": "activity",
+    "neuron_trace": "activity",
+    "value_before_reset": "activity",
+    "animate_spikes": "animation",
+    "animate_events": "animation",
+    "plot_calcium_protocol": "calcium",
+    "plot_calcium_fit": "calcium",
+    "plot_rate_curves": "calcium",
+    "plot_learning_curves": "calcium",
+    "kernel_pictures": "conv_stdp",
+    "plot_kernels": "conv_stdp",
+    "polarity_image": "events",
+    "event_frames": "events",
+    "receptive_field_mosaic": "fields",
+    "plot_window": "plasticity",
+    "plot_frequency": "plasticity",
+    "plot_triplets": "plasticity",
+    "plot_rate": "plasticity",
+    "plot_speed": "plasticity",
+    "plot_protocol": "plasticity",
+    "spike_raster": "raster",
+    "firing_rate_map": "rates",
+    "rate_over_time": "rates",
+    "figure": "style",
+    "colorbar": "style",
+    "legend_outside": "style",
+    "membrane_traces": "traces",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hebbtorch.checks import check_dt_ms
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.viz.activity import _np, layer_heatmap
 from hebbtorch.viz.style import figure
@@ -20,7 +21,7 @@ def firing_rate_map(
     Args:
         spikes: ``[time, H, W]``, ``[time, batch, H, W]`` (averaged over the batch) or
             ``[time, neurons]`` with ``shape = (H, W)`` to lay the neurons out.
-        dt: step length in s; rates in Hz when given, else spikes per step.
+        dt: step length in ms; rates in Hz when given, else spikes per step.
     """
     s = _np(spikes).astype(np.float64)
     if s.ndim < 2 or s.shape[0] == 0:
@@ -39,7 +40,7 @@ def firing_rate_map(
         raise HebbtorchError(f"cannot lay out rates of shape {rate.shape} as an image")
     unit = "spikes/step"
     if dt is not None:
-        rate, unit = rate / float(dt), "Hz"
+        rate, unit = rate / (check_dt_ms(dt) / 1000.0), "Hz"
     if ax is None:
         fig, axes = figure(width=4.0, height=3.4)
         ax = axes[0, 0]
@@ -57,7 +58,7 @@ def rate_over_time(
     title: str = "firing rate over time", ax=None,
 ):
     """Heat map of rates ``[time bins, neurons]`` from spikes ``[time, neurons]`` (trailing dims
-    flattened) averaged over bins of ``bin_steps`` steps; Hz when ``dt`` (s) is given."""
+    flattened) averaged over bins of ``bin_steps`` steps; Hz when ``dt`` (ms) is given."""
     s = _np(spikes).astype(np.float64)
     if s.ndim < 2 or s.shape[0] == 0:
         raise HebbtorchError(f"spikes must be [time, neurons], got shape {s.shape}")
@@ -70,7 +71,7 @@ def rate_over_time(
     rates = np.nanmean(s.reshape(n_bins, int(bin_steps), -1), axis=1)
     unit = "spikes/step"
     if dt is not None:
-        rates, unit = rates / float(dt), "Hz"
+        rates, unit = rates / (check_dt_ms(dt) / 1000.0), "Hz"
     fig = layer_heatmap(rates, title, ax=ax, cmap="magma", label=f"firing rate ({unit})")
     fig.axes[0].set_xlabel(f"time bin ({int(bin_steps)} steps)")
     return fig
