@@ -19,6 +19,8 @@ from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import dispatch
 from hebbtorch.kernels.dispatch import check_backend
+from hebbtorch.neurons.dtypes import promote
+from hebbtorch.neurons.layout import TimeLayout
 from hebbtorch.neurons.lif import apply_reset, beta_from_tau
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
@@ -92,7 +94,7 @@ def alif_sequence(
     fused = dispatch.select("alif", backend, currents, p, state)
     if fused is not None:
         return fused(currents, p, state)  # checks finiteness inside the kernel
-    check_finite("currents", currents)
+    currents = check_finite("currents", promote(currents))  # 16-bit: an fp32 state
     state = alif_initial_state(currents[0]) if state is None else state
     out: list[list[torch.Tensor]] = [[], [], []]
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -104,7 +106,8 @@ def alif_sequence(
 
 class ALIF(nn.Module):
     """ALIF neurons over time; decays given as beta/rho or as tau_mem/tau_adapt with dt.
-    ``backend``: "auto", "fused" or "reference", see :func:`alif_sequence`."""
+    ``backend``: "auto", "fused" or "reference", see :func:`alif_sequence`; ``steps`` and
+    ``time_first``: the input layout (:mod:`hebbtorch.neurons.layout`)."""
 
     def __init__(
         self,
@@ -120,9 +123,12 @@ class ALIF(nn.Module):
         surrogate: str = "fast_sigmoid",
         slope: float | None = None,
         backend: str = "auto",
+        steps: int | None = None,
+        time_first: bool = True,
     ) -> None:
         super().__init__()
         self.backend = check_backend(backend)
+        self.layout = TimeLayout(steps, time_first).check()
         if (beta is None) == (tau_mem is None):
             raise HebbtorchError("give exactly one of beta or tau_mem")
         if (rho is None) == (tau_adapt is None):
@@ -137,4 +143,5 @@ class ALIF(nn.Module):
         self.params = ALIFParameters(beta, rho, threshold, adapt_scale, reset, surrogate, slope)
 
     def forward(self, currents: torch.Tensor, state: ALIFState | None = None) -> ALIFOutput:
-        return alif_sequence(currents, self.params, state, self.backend)
+        out = alif_sequence(self.layout.inward(currents), self.params, state, self.backend)
+        return self.layout.outward(out)

@@ -23,6 +23,8 @@ from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import dispatch
 from hebbtorch.kernels.dispatch import check_backend
+from hebbtorch.neurons.dtypes import promote
+from hebbtorch.neurons.layout import TimeLayout
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 
@@ -95,7 +97,7 @@ def refractory_sequence(
     fused = dispatch.select("refractory", backend, currents, p, state)
     if fused is not None:
         return fused(currents, p, state)  # checks finiteness in the kernel
-    check_finite("currents", currents)
+    currents = check_finite("currents", promote(currents))  # 16-bit: an fp32 state
     state = refractory_initial_state(currents[0]) if state is None else state
     inners, outs = [], []
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -107,7 +109,8 @@ def refractory_sequence(
 
 class RefractoryNeuron(nn.Module):
     """Module form of the seed neuron; holds only its parameters. ``backend``: "auto", "fused"
-    or "reference", see :func:`refractory_sequence`."""
+    or "reference", see :func:`refractory_sequence`; ``steps`` and ``time_first``: the input
+    layout (:mod:`hebbtorch.neurons.layout`)."""
 
     def __init__(
         self,
@@ -118,9 +121,13 @@ class RefractoryNeuron(nn.Module):
         surrogate: str = "fast_sigmoid",
         slope: float | None = None,
         backend: str = "auto",
+        *,
+        steps: int | None = None,
+        time_first: bool = True,
     ) -> None:
         super().__init__()
         self.backend = check_backend(backend)
+        self.layout = TimeLayout(steps, time_first).check()
         self.params = validate_refractory(
             RefractoryParameters(decay, threshold, penalty_threshold, binary, surrogate, slope)
         )
@@ -128,4 +135,5 @@ class RefractoryNeuron(nn.Module):
     def forward(
         self, currents: torch.Tensor, state: RefractoryState | None = None
     ) -> RefractoryOutput:
-        return refractory_sequence(currents, self.params, state, self.backend)
+        out = refractory_sequence(self.layout.inward(currents), self.params, state, self.backend)
+        return self.layout.outward(out)
