@@ -243,7 +243,7 @@ def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.Dis
     diverged = Divergence(cfg.lr)
     budget = Budget(budget.seconds)  # this call's training time only
 
-    def checkpoint(epoch: int, batch: int) -> None:
+    def snapshot(epoch: int, batch: int) -> dict:
         state = {
             "config": cfg.to_dict(), "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "noise_rng": noise.get_state(),
@@ -254,7 +254,12 @@ def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.Dis
             state["world_size"] = info.world_size
             state["noise_rng_ranks"] = ddp.gather_objects(noise.get_state().cpu(), info)
             state["torch_rng_ranks"] = ddp.gather_objects(torch.get_rng_state(), info)
-        run.save(state)
+        return state
+
+    def checkpoint(epoch: int, batch: int) -> None:
+        state = snapshot(epoch, batch)  # collectives: on every rank, outside the guard below
+        with ddp.fail_together(info, "rank 0's checkpoint write", device):
+            run.save(state)  # rank 0 only: a failed write must stop the others too
 
     def stop_now() -> bool:
         if stop_after_batches is not None and steps_this_call >= stop_after_batches:
@@ -283,7 +288,9 @@ def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.Dis
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
-            with autocast(cfg.precision, device):
+            # a forward that fails on one rank (a NaN in its shard) stops every rank at once
+            with ddp.fail_together(info, f"epoch {epoch + 1}, batch {b}", device), \
+                    autocast(cfg.precision, device):
                 if cfg.learning == "bptt":
                     logits = net(x, generator=noise)
                 else:  # e-prop / OTTT fill .grad themselves, one time step at a time
@@ -328,30 +335,21 @@ def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.Dis
         elapsed += time.perf_counter() - t0
         finite.raise_pending()  # NaN currents the fused CUDA kernels counted (without a sync)
         start_batch = 0
-        if not main:  # rank 0 evaluates and reports; the others wait for its numbers
-            checkpoint(epoch + 1, 0)
-            history, metrics = ddp.broadcast_object(None, info)
-            if epoch + 1 < cfg.epochs and stop_now():
-                return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
-            continue
-        test = evaluate(model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device,
-                        precision=cfg.precision)
-        finite.raise_pending()
-        ep = [r for r in batch_log if r["epoch"] == epoch + 1]
-        row = {"epoch": epoch + 1, "lr": ep[-1]["lr"] if ep else cfg.lr,
-               "train_loss": sum(r["loss"] for r in ep) / max(len(ep), 1),
-               "train_accuracy": sum(r["accuracy"] for r in ep) / max(len(ep), 1),
-               "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-               "wall_time_s": elapsed}
-        history.append(row)
-        if not quiet:
-            tqdm.write(f"{cfg.model} epoch {epoch + 1}: train loss {row['train_loss']:.4f} "
-                       f"acc {row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} "
-                       f"acc {row['test_accuracy']:.4f} | {elapsed:.0f} s")
-        checkpoint(epoch + 1, 0)
-        metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
+        # rank 0 evaluates and reports, the others wait for its numbers; an error of rank 0
+        # there reaches every rank at once (fail_together), not after the group's timeout
+        with ddp.fail_together(info, f"rank 0's evaluation of epoch {epoch + 1}", device):
+            if main:
+                history.append(_epoch_row(cfg, epoch, batch_log, elapsed, evaluate(
+                    model, te_x, te_y, batch_size=cfg.batch_size, seed=cfg.seed, device=device,
+                    precision=cfg.precision), quiet))
+        state = snapshot(epoch + 1, 0)
+        with ddp.fail_together(info, f"rank 0's checkpoint and report of epoch {epoch + 1}",
+                               device):
+            if main:
+                run.save(state)
+                metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
         if info.enabled:
-            ddp.broadcast_object((history, metrics), info)
+            history, metrics = ddp.broadcast_object((history, metrics) if main else None, info)
         if epoch + 1 < cfg.epochs and stop_now():
             return TrainResult(model, history, {"stopped_at": {"epoch": epoch + 1, "batch": 0}})
     if start_epoch >= cfg.epochs and main:  # resumed a finished run: nothing ran; the report
@@ -359,6 +357,23 @@ def _train(cfg: TrainConfig, run: RunFolder, device: torch.device, info: ddp.Dis
         metrics = _report(cfg, model, history, batch_log, device, out, info.world_size)
     run.finish()
     return TrainResult(model, history, metrics)
+
+
+def _epoch_row(cfg: TrainConfig, epoch: int, batch_log: list[dict], elapsed: float,
+               test: dict, quiet: bool) -> dict:
+    """The history row of a finished epoch (printed unless quiet)."""
+    finite.raise_pending()
+    ep = [r for r in batch_log if r["epoch"] == epoch + 1]
+    row = {"epoch": epoch + 1, "lr": ep[-1]["lr"] if ep else cfg.lr,
+           "train_loss": sum(r["loss"] for r in ep) / max(len(ep), 1),
+           "train_accuracy": sum(r["accuracy"] for r in ep) / max(len(ep), 1),
+           "test_loss": test["loss"], "test_accuracy": test["accuracy"],
+           "wall_time_s": elapsed}
+    if not quiet:
+        tqdm.write(f"{cfg.model} epoch {epoch + 1}: train loss {row['train_loss']:.4f} "
+                   f"acc {row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} "
+                   f"acc {row['test_accuracy']:.4f} | {elapsed:.0f} s")
+    return row
 
 
 REQUIRED = ("config", "model", "optimizer", "noise_rng", "torch_rng", "history", "batch_log",
