@@ -88,7 +88,7 @@ def balanced_triplet(p: TripletSTDPParameters,
 def make_rule(name: str, p: DiehlCookParameters | None = None,
               gb_calcium: tuple[float, float] | None = None,
               gb_set: str | None = None, gb_params: dict[str, float] | None = None,
-              gb_drift_every: int = 128) -> RuleSetup:
+              gb_drift_every: int = 128, n_input: int = N_INPUT) -> RuleSetup:
     """Rules and their scaling in the Diehl & Cook network (docs/unsupervised.md, "Rules"):
 
     * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights;
@@ -100,9 +100,10 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     * ``calcium``: :class:`~hebbtorch.plasticity.CalciumHebbian` defaults, soft bounds [0, 1].
     * ``gb``: Graupner & Brunel's ``DP`` set (deterministic, no noise); DOWN/UP strengths
       ``w0``/``b w0`` placed so that their midpoint is the normalised mean weight
-      ``norm / 784`` (w0 = 2 norm / (784 (1 + b))); initial efficacies ρ ~ U(0, 1); the
-      times above threshold are not kept (``times=False``: a diagnostic). ``gb_set``: another
-      of Graupner & Brunel's fitted sets (:data:`~hebbtorch.plasticity.GB_PARAMETER_SETS`);
+      ``norm / n_input`` (w0 = 2 norm / (n_input (1 + b)); n_input = 784 for 28x28 images);
+      initial efficacies ρ ~ U(0, 1); the times above threshold are not kept (``times=False``:
+      a diagnostic). ``gb_set``: another of Graupner & Brunel's fitted sets
+      (:data:`~hebbtorch.plasticity.GB_PARAMETER_SETS`);
       ``gb_calcium``: other calcium amplitudes (C_pre, C_post) for the set; ``gb_params``: any
       other fields of :class:`~hebbtorch.plasticity.GraupnerBrunelParameters` replaced
       (docs/unsupervised.md, "Graupner-Brunel in the network"); ``gb_drift_every``: see
@@ -115,7 +116,7 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     p = p or DiehlCookParameters()
 
     def original(n: int, g: torch.Generator) -> torch.Tensor:
-        return initial_weights(n, p, g)
+        return initial_weights(n, p, g, n_input)
 
     entry = registry.get(name)  # the one vocabulary: every registered rule runs here
     if name == "triplet":
@@ -134,10 +135,10 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
                 raise HebbtorchError(f"gb_params: unknown Graupner-Brunel parameter(s) {unknown}; "
                                      f"known: {', '.join(gp._fields)}")
             gp = gp._replace(**{k: float(v) for k, v in gb_params.items()})
-        w0 = 2.0 * p.norm / (N_INPUT * (1.0 + gp.b))
+        w0 = 2.0 * p.norm / (n_input * (1.0 + gp.b))
 
         def bistable(n: int, g: torch.Generator) -> torch.Tensor:
-            return w0 * (1.0 + (gp.b - 1.0) * torch.rand(N_INPUT, n, generator=g))
+            return w0 * (1.0 + (gp.b - 1.0) * torch.rand(n_input, n, generator=g))
 
         return RuleSetup(GraupnerBrunel(gp, w0=w0, times=False, drift_every=gb_drift_every),
                          WeightBounds(w0, gp.b * w0, "additive"),
@@ -145,14 +146,16 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     return RuleSetup(entry.make(None), WeightBounds(0.0, 1.0, "additive"), original)
 
 
-def _load(dataset: str, split: str, data_root: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _load(dataset: str, split: str, data_root: str | None
+          ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Images ``[N, H, W]`` (any size: one input neuron per pixel), labels, class count."""
     from hebbtorch.data import load_dataset
 
     ds = load_dataset(dataset, split=split, root=data_root)
-    if tuple(ds.images.shape[1:]) != (28, 28):
-        raise HebbtorchError(f"{dataset}: the network needs 28x28 images, got "
-                             f"{tuple(ds.images.shape[1:])}")
-    return ds.images.reshape(len(ds.images), N_INPUT), ds.labels
+    if ds.images.dim() != 3:
+        raise HebbtorchError(f"{dataset}: the network takes grey images [N, H, W], got "
+                             f"{tuple(ds.images.shape)}")
+    return ds.images, ds.labels, ds.num_classes
 
 
 def _order(n_train: int, images: int, seed: int) -> torch.Tensor:
@@ -163,12 +166,15 @@ def _order(n_train: int, images: int, seed: int) -> torch.Tensor:
 
 
 def _block_accuracy(counts: torch.Tensor, labels: torch.Tensor,
-                    assigned: tuple[torch.Tensor, torch.Tensor] | None) -> dict | None:
+                    assigned: tuple[torch.Tensor, torch.Tensor] | None,
+                    n_classes: int = 10) -> dict | None:
     if assigned is None:
         return None
     a, prop = assigned
-    return {"all_activity": float((predict_all_activity(counts, a) == labels).float().mean()),
-            "proportion": float((predict_proportion(counts, a, prop) == labels).float().mean())}
+    pred_all = predict_all_activity(counts, a, n_classes)
+    pred_prop = predict_proportion(counts, a, prop, n_classes)
+    return {"all_activity": float((pred_all == labels).float().mean()),
+            "proportion": float((pred_prop == labels).float().mean())}
 
 
 @torch.inference_mode()
@@ -183,7 +189,7 @@ def respond(net: DiehlCookNetwork, pixels: torch.Tensor, seed: int,
         chunk = pixels[i:i + B]
         k = len(chunk)
         if k < B:  # pad the last chunk with copies of its first image (results dropped)
-            chunk = torch.cat([chunk, chunk[:1].expand(B - k, N_INPUT)])
+            chunk = torch.cat([chunk, chunk[:1].expand(B - k, chunk.shape[1])])
         counts, _ = net.present(chunk, learn=False, seed=seed + i)
         out[i:i + k] = counts[:k].cpu()
         bar.update(k)
@@ -224,8 +230,13 @@ def train_unsupervised(
     if update_interval % batch or checkpoint_every % batch:
         raise HebbtorchError(f"update_interval ({update_interval}) and checkpoint_every "
                              f"({checkpoint_every}) must be multiples of batch ({batch})")
+    xtr, ytr, n_classes = _load(dataset, "train", data_root)
+    xte, yte, _ = _load(dataset, "test", data_root)
+    shape = check_splits(xtr, ytr, xte, yte, dataset, n_classes=n_classes)
+    n_input = math.prod(shape.image_shape)  # one input neuron per pixel
+    xtr, xte = xtr.reshape(len(xtr), n_input), xte.reshape(len(xte), n_input)
     setup = make_rule(rule, gb_calcium=gb_calcium, gb_set=gb_set, gb_params=gb_params,
-                      gb_drift_every=gb_drift_every)
+                      gb_drift_every=gb_drift_every, n_input=n_input)
     config = {"rule": rule, "neurons": neurons, "dataset": dataset, "images": images,
               "batch": batch, "update_interval": update_interval, "seed": seed}
     if gb_set is not None:  # kept only when given: older checkpoints stay resumable
@@ -238,9 +249,8 @@ def train_unsupervised(
         config["gb_rate_normalised"] = True
     if rule == "gb":  # always: runs from before drift_every drifted every step
         config["gb_drift_every"] = int(gb_drift_every)
-    xtr, ytr = _load(dataset, "train", data_root)
-    xte, yte = _load(dataset, "test", data_root)
-    check_splits(xtr, ytr, xte, yte, dataset, max_classes=10)
+    if shape.image_shape != (28, 28) or shape.n_classes != 10:  # MNIST's: configs stay as before
+        config["image_shape"], config["classes"] = list(shape.image_shape), shape.n_classes
     label_images = min(1000, len(ytr)) if label_images is None else label_images
     test_images = min(1000, len(yte)) if test_images is None else test_images
     for name, v, n, split in (("label_images", label_images, len(ytr), "training"),
@@ -248,8 +258,8 @@ def train_unsupervised(
         if v > n:
             raise HebbtorchError(f"--{name.replace('_', '-')} {v}: {dataset} has only {n} "
                                  f"{split} images")
-    p = DiehlCookParameters()  # input spikes of a presentation: [steps, lanes, 784] floats
-    per_lane = 2 * 4 * N_INPUT * (p.t_present / p.dt) + 4 * 8 * N_INPUT * neurons
+    p = DiehlCookParameters()  # input spikes of a presentation: [steps, lanes, n_input] floats
+    per_lane = 2 * 4 * n_input * (p.t_present / p.dt) + 4 * 8 * n_input * neurons
     check_memory(per_lane * max(eval_batch, batch), "the simulation of "
                  f"{max(eval_batch, batch)} images at once", "lower --eval-batch / --batch-size "
                  "or --neurons", device)
@@ -279,11 +289,13 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
            quiet: bool, device: str, gb_rate_normalised: bool) -> dict:
     rule, neurons, dataset = config["rule"], config["neurons"], config["dataset"]
     images, batch, seed = config["images"], config["batch"], config["seed"]
+    image_shape = tuple(config.get("image_shape", (28, 28)))
+    n_classes, n_input = int(config.get("classes", 10)), xtr.shape[1]
     out, info = folder.path, ddp.current()
     net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=share.count,
                            w_init=setup.init(neurons, torch.Generator().manual_seed(seed)),
                            share=share, device=device,
-                           rate_normalised_calcium=gb_rate_normalised)
+                           rate_normalised_calcium=gb_rate_normalised, n_input=n_input)
     run = {"seen": 0, "curve": [], "block_counts": [], "block_labels": [], "assigned": None,
            "train_seconds": 0.0, "train_cpu_seconds": 0.0, "retries": 0}
     saved = folder.load(("config", "weight", "theta", "dynamic", "run"))
@@ -331,11 +343,11 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
         bar.update(batch)
         if run["seen"] % update_interval == 0:
             c, lab = torch.cat(run["block_counts"]), torch.cat(run["block_labels"])
-            acc = _block_accuracy(c, lab, run["assigned"])
+            acc = _block_accuracy(c, lab, run["assigned"], n_classes)
             if acc is not None:
                 run["curve"].append({"images_seen": run["seen"], **acc})
                 bar.set_postfix(acc=f"{100 * acc['all_activity']:.1f}%")
-            run["assigned"] = assign_labels(c, lab)
+            run["assigned"] = assign_labels(c, lab, n_classes)
             run["block_counts"], run["block_labels"] = [], []
         run["train_seconds"] = budget.elapsed
         run["train_cpu_seconds"] = time.process_time() - c0
@@ -354,24 +366,24 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
 
     # frozen evaluation: label the neurons on training images, then classify the test set
     ev = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=eval_batch,
-                          w_init=net.weight, device=device)
+                          w_init=net.weight, device=device, n_input=n_input)
     ev.theta.copy_(net.theta)
     t1 = time.time()
     n_label, n_test = label_images, test_images
     lab_x, lab_y = xtr[:n_label], ytr[:n_label]
     r_label = respond(ev, lab_x, seed=seed * 7_919 + 1, desc=None if quiet else "label")
-    assignments, proportions = assign_labels(r_label, lab_y)
+    assignments, proportions = assign_labels(r_label, lab_y, n_classes)
     r_test = respond(ev, xte[:n_test], seed=seed * 7_919 + 2, desc=None if quiet else "test")
     eval_seconds = time.time() - t1
-    pred_all = predict_all_activity(r_test, assignments)
-    pred_prop = predict_proportion(r_test, assignments, proportions)
+    pred_all = predict_all_activity(r_test, assignments, n_classes)
+    pred_prop = predict_proportion(r_test, assignments, proportions, n_classes)
     y = yte[:n_test]
     final = {"all_activity": float((pred_all == y).float().mean()),
              "proportion": float((pred_prop == y).float().mean()),
              "test_images": n_test, "label_images": n_label,
              "silent_test_images": int((r_test.sum(1) == 0).sum())}
-    cm = confusion_matrix(pred_all, y)
-    per_class = neurons_per_class(assignments)
+    cm = confusion_matrix(pred_all, y, n_classes)
+    per_class = neurons_per_class(assignments, n_classes)
     metrics = {
         "network": "Diehl & Cook 2015", "config": config, "label_images": n_label,
         "test_images": n_test, "eval_batch": eval_batch, "images_trained": run["seen"],
@@ -388,7 +400,8 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
     }
     write_json(out / "metrics.json", metrics)
     title = f"{rule}, {neurons} neurons, {run['seen']} {dataset} images"
-    save_figure(plot_receptive_fields(net.weight, assignments, title), out / "receptive_fields.png")
+    save_figure(plot_receptive_fields(net.weight, assignments, title, image_shape),
+                out / "receptive_fields.png")
     save_figure(plot_assignments(per_class, title), out / "assignments.png")
     save_figure(plot_confusion(cm, final["all_activity"], title), out / "confusion.png")
     save_figure(plot_curve(run["curve"], final, title), out / "accuracy.png")
@@ -400,23 +413,24 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
 
 
 # ---------------------------------------------------------------------------------- figures
-def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None, title: str):
-    """All input weight vectors as one mosaic of 28x28 images (1-pixel gaps), drawn with a single
+def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None, title: str,
+                          image_shape: tuple[int, int] = (28, 28)):
+    """All input weight vectors as one mosaic of images (1-pixel gaps), drawn with a single
     ``imshow`` so that 6,400 fields take as long as 100; each field's label in its corner if
     assigned, up to 900 fields (beyond that the digits would not be legible)."""
     from hebbtorch.viz.style import figure
 
-    rf = receptive_fields(weight.cpu())
-    n, side = rf.shape[0], rf.shape[1]
+    rf = receptive_fields(weight.cpu(), image_shape)
+    n, h, w = rf.shape
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    cell = side + 1
-    mosaic = torch.full((rows * cell - 1, cols * cell - 1), float("nan"))
+    cell_h, cell = h + 1, w + 1
+    mosaic = torch.full((rows * cell_h - 1, cols * cell - 1), float("nan"))
     for k in range(n):
         r, c = divmod(k, cols)
-        mosaic[r * cell:r * cell + side, c * cell:c * cell + side] = rf[k]
+        mosaic[r * cell_h:r * cell_h + h, c * cell:c * cell + w] = rf[k]
     size = min(0.55 * cols, 12.0)
-    fig, axes = figure(1, 1, width=size, height=size * rows / cols)
+    fig, axes = figure(1, 1, width=size, height=size * rows * cell_h / (cols * cell))
     ax = axes[0][0]
     ax.imshow(mosaic.numpy(), cmap="hot_r", vmin=0, vmax=float(rf.max()),
               interpolation="nearest")
@@ -425,7 +439,7 @@ def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None
         for k in range(n):
             if int(assignments[k]) >= 0:
                 r, c = divmod(k, cols)
-                ax.text(c * cell + 1, r * cell + 5, str(int(assignments[k])), fontsize=5,
+                ax.text(c * cell + 1, r * cell_h + 5, str(int(assignments[k])), fontsize=5,
                         color="tab:blue")
     fig.suptitle(f"receptive fields ({title})", fontsize=8)
     return fig
@@ -462,7 +476,8 @@ def plot_confusion(cm: torch.Tensor, accuracy: float, title: str):
             if cm[i, j]:
                 ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=5,
                         color="white" if norm[i, j] > 0.5 else "black")
-    ax.set(xlabel="predicted (all activity)", ylabel="true", xticks=range(10), yticks=range(10),
+    ticks = range(cm.shape[0])  # every class's label
+    ax.set(xlabel="predicted (all activity)", ylabel="true", xticks=ticks, yticks=ticks,
            title=f"test accuracy {100 * accuracy:.1f}% ({title})")
     ax.title.set_fontsize(7)
     fig.colorbar(im, ax=ax, fraction=0.046)
