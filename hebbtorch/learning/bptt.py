@@ -15,7 +15,6 @@ always computed on fp32 logits.
 
 from __future__ import annotations
 
-import math
 import platform
 import time
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from hebbtorch.learning.run import (
     check_memory,
     load_checkpoint,
 )
+from hebbtorch.networks import memory
 from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
 
@@ -109,19 +109,26 @@ def _same_config(old: dict, new: dict) -> bool:
     return {**{k: defaults[k] for k in ADDED_FIELDS}, **old} == new
 
 
-def _check_memory(cfg: TrainConfig, pixels: int, classes: int, n_train: int) -> None:
-    """A lower bound of the memory of a run (an MLP of its sizes: weights with gradients and
-    optimizer state, and the neuron states BPTT keeps for every step), refused before the
-    model is built when it cannot fit."""
+def _check_memory(cfg: TrainConfig, image_shape: tuple[int, ...], n_train: int) -> None:
+    """The memory of one training step (:mod:`hebbtorch.networks.memory`: weights, gradients
+    and optimizer state, plus the tensors BPTT keeps for every time step, counted on the model
+    itself), refused before the first step when it cannot fit. The weights are sized on the
+    meta device first, so a model too large to build is refused without building it."""
     spec = get_spec(cfg.model)
     steps = spec.default_steps if cfg.num_steps is None else cfg.num_steps
-    hidden = cfg.hidden or 100
-    layers = int(cfg.model_options.get("hidden_layers", 1))
-    weights = pixels * hidden + hidden * hidden * (layers - 1) + hidden * classes
     batch = min(cfg.batch_size, n_train)
-    states = batch * steps * (pixels + 3 * hidden * layers) if spec.spiking else batch * hidden
-    check_memory(4.0 * (4 * weights + states), f"{cfg.model} with --hidden {hidden}, --steps "
-                 f"{steps} and batches of {batch}", "lower them", resolve_device(cfg.device))
+    what = (f"{cfg.model} with --hidden {cfg.hidden or 'default'}, --steps {steps} and batches "
+            f"of {batch}")
+    device = resolve_device(cfg.device)
+    with torch.device("meta"):
+        meta = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
+    states = 2 + memory.OPTIMIZER_STATES.get(cfg.optimizer, 2)
+    check_memory(memory.parameter_bytes(meta) * states, f"the weights of {what}",
+                 "lower --hidden", device)
+    model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
+    est = memory.step_memory(model, torch.rand(image_shape), batch, cfg.optimizer,
+                             per_step_only=cfg.learning != "bptt")
+    check_memory(est.total, what, "lower --batch-size, --steps or --hidden", device)
 
 
 def _with_data_shape(cfg: TrainConfig, tr_x, tr_y, te_x, te_y,
@@ -133,11 +140,11 @@ def _with_data_shape(cfg: TrainConfig, tr_x, tr_y, te_x, te_y,
     if len(shape.image_shape) != 2:
         raise HebbtorchError(f"{cfg.dataset}: expected grey images [N, H, W], got "
                              f"{tuple(tr_x.shape)}")
-    _check_memory(cfg, math.prod(shape.image_shape), shape.n_classes, len(tr_y))
     if shape.image_shape != (28, 28):
         cfg.model_options["image"] = list(shape.image_shape)
     if shape.n_classes != 10:
         cfg.model_options["classes"] = shape.n_classes
+    _check_memory(cfg, shape.image_shape, len(tr_y))
 
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: bool = False,
