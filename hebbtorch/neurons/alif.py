@@ -56,6 +56,22 @@ class ALIFOutput(NamedTuple):
     state: ALIFState
 
 
+def validate_alif(p: ALIFParameters) -> ALIFParameters:
+    """Refuse parameters the model has no meaning for (checked on every call, as LIF's)."""
+    for name, x, high in (("beta (membrane decay)", p.beta, 1.0), ("rho (adaptation decay)",
+                                                                   p.rho, 1.0)):
+        if isinstance(x, float | int):
+            check_range(name, x, 0.0, high)
+    if isinstance(p.threshold, float | int):
+        check_range("threshold", p.threshold, 0.0, low_open=True)
+    if isinstance(p.adapt_scale, float | int):
+        check_range("adapt_scale", p.adapt_scale, 0.0, high=float("inf"), high_open=True)
+    if p.reset not in ("subtract", "zero"):  # a misspelt reset must not run as "zero"
+        raise HebbtorchError(f"reset must be 'subtract' or 'zero', got {p.reset!r}")
+    get_surrogate(p.surrogate)
+    return p
+
+
 def alif_initial_state(like: torch.Tensor) -> ALIFState:
     z = torch.zeros_like(like)
     return ALIFState(z, z.clone(), z.clone())
@@ -88,9 +104,7 @@ def alif_sequence(
         raise HebbtorchError(
             f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
         )
-    if p.reset not in ("subtract", "zero"):  # a misspelt reset must not run as "zero"
-        raise HebbtorchError(f"reset must be 'subtract' or 'zero', got {p.reset!r}")
-    get_surrogate(p.surrogate)
+    validate_alif(p)
     fused = dispatch.select("alif", backend, currents, p, state)
     if fused is not None:
         return fused(currents, p, state)  # checks finiteness inside the kernel

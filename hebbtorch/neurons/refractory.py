@@ -56,8 +56,20 @@ def validate_refractory(p: RefractoryParameters) -> RefractoryParameters:
     check_range("decay", p.decay, 0.0, 1.0)
     check_range("threshold", p.threshold, 0.0, low_open=True)
     check_range("penalty_threshold", p.penalty_threshold, 0.0)
+    check_range("penalty_threshold / threshold", p.penalty_threshold / p.threshold, 0.0,
+                float("inf"), high_open=True)
     get_surrogate(p.surrogate)
     return p
+
+
+def _check_overflow(out: RefractoryOutput, p: RefractoryParameters) -> RefractoryOutput:
+    """Finite input can still overflow float (a huge current times the reset's
+    penalty_threshold / threshold): refuse the result rather than return inf or NaN."""
+    if not bool(torch.isfinite(out.state.inner).all() & torch.isfinite(out.state.out).all()):
+        raise HebbtorchError("the refractory neuron's state overflowed (currents too large for "
+                             f"penalty_threshold / threshold = "
+                             f"{p.penalty_threshold / p.threshold:g})")
+    return out
 
 
 def refractory_initial_state(like: torch.Tensor) -> RefractoryState:
@@ -96,7 +108,7 @@ def refractory_sequence(
     validate_refractory(p)
     fused = dispatch.select("refractory", backend, currents, p, state)
     if fused is not None:
-        return fused(currents, p, state)  # checks finiteness in the kernel
+        return _check_overflow(fused(currents, p, state), p)  # input checked in the kernel
     currents = check_finite("currents", promote(currents))  # 16-bit: an fp32 state
     state = refractory_initial_state(currents[0]) if state is None else state
     inners, outs = [], []
@@ -104,7 +116,7 @@ def refractory_sequence(
         inner, out, state = refractory_step(current, state, p)
         inners.append(inner)
         outs.append(out)
-    return RefractoryOutput(torch.stack(inners), torch.stack(outs), state)
+    return _check_overflow(RefractoryOutput(torch.stack(inners), torch.stack(outs), state), p)
 
 
 class RefractoryNeuron(nn.Module):
