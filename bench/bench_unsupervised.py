@@ -21,7 +21,7 @@ import torch
 
 from hebbtorch.data import load_dataset
 from hebbtorch.io import write_json
-from hebbtorch.learning.unsupervised import RULES, make_rule
+from hebbtorch.learning.unsupervised import make_rule
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,
@@ -31,6 +31,7 @@ from hebbtorch.networks.diehl_cook import (
     population_constants,
     thresholds,
 )
+from hebbtorch.plasticity import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +100,8 @@ def main() -> None:
                     help="network sizes; the step-loop and batched rows use the first")
     ap.add_argument("--images", type=int, default=20, help="images per online measurement")
     ap.add_argument("--batches", type=int, nargs="*", default=[16, 64])
-    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
+    ap.add_argument("--rules", nargs="+", default=["dc", "triplet", "calcium", "gb"],
+                    choices=registry.names())
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
     ap.add_argument("--threads", type=int, nargs="+", default=[1],
                     help="thread counts of the online rows (the fused kernel splits "

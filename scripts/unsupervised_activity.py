@@ -21,13 +21,14 @@ import torch
 from hebbtorch.cli.unsupervised import gb_param
 from hebbtorch.data import load_dataset
 from hebbtorch.io import write_json
-from hebbtorch.learning.unsupervised import RULES, make_rule
+from hebbtorch.learning.unsupervised import make_rule
 from hebbtorch.networks.diehl_cook import (
     N_INPUT,
     DiehlCookNetwork,
     DiehlCookParameters,
     normalize_columns,
 )
+from hebbtorch.plasticity import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKE_BINS = ((0, 0), (1, 1), (2, 2), (3, 4), (5, None))  # spikes in a presentation
@@ -45,7 +46,7 @@ def field_similarity(w: torch.Tensor) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="mnist-5k")
-    ap.add_argument("--rule", choices=RULES, default="dc")
+    ap.add_argument("--rule", choices=registry.names(), default="dc")
     ap.add_argument("--gb-set", default=None)
     ap.add_argument("--gb-calcium", type=float, nargs=2, default=None)
     ap.add_argument("--gb-param", type=gb_param, action="append", default=None,

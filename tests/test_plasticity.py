@@ -424,3 +424,81 @@ def test_calcium_rule_stop_learning_region():
     assert w_first > 0.5  # the first pairing learns (calcium was 0)
     c.run(pre[4:], post[4:])
     assert float(c.weight[0, 0, 0]) == pytest.approx(w_first, abs=1e-6)
+
+
+# ------------------------------------------------------------------ shared-weight mode
+def _trains(seed: int, T: int, B: int, n_pre: int, n_post: int, p: float = 0.08):
+    g = torch.Generator().manual_seed(seed)
+    return ((torch.rand(T, B, n_pre, generator=g) < p).float(),
+            (torch.rand(T, B, n_post, generator=g) < p).float())
+
+
+_PAIR = PairSTDP(PairSTDPParameters(A_plus=0.02, A_minus=0.021))
+_GB = GraupnerBrunel(GB_PARAMETER_SETS["DP"], w0=0.5, times=False)  # a delayed trace and ρ
+
+
+@pytest.mark.parametrize("rule, dependence", [
+    (_PAIR, "additive"), (_PAIR, "multiplicative"), (_GB, "additive"),
+], ids=["pair-additive", "pair-soft", "gb-delayed"])
+def test_shared_mode_is_the_batch_mean_of_independent_updates(rule, dependence):
+    """One engine, two modes. With one lane the shared mode equals the independent mode (to
+    float32 rounding: its in-place batch mean is a matmul); with three lanes and a weight the
+    rule does not read (pair, additive), the shared change equals the mean of the three
+    independent changes; its generic path (``want_dw``) equals its in-place path."""
+    bounds = WeightBounds(0.0, 1.0, dependence)
+    pre, post = _trains(0, 300, 3, 12, 5)
+    w0 = 0.5 if isinstance(rule, GraupnerBrunel) else 0.4
+    one = PlasticConnection(12, 5, rule, shared=True, dt=0.5, w_init=w0, bounds=bounds)
+    ind = PlasticConnection(12, 5, rule, dt=0.5, w_init=w0, bounds=bounds)
+    for t in range(300):
+        one.step(pre[t, :1], post[t, :1])
+        ind.step(pre[t, :1], post[t, :1])
+    assert not torch.allclose(one.weight, torch.full_like(one.weight, w0))
+    torch.testing.assert_close(one.weight, ind.weight.detach()[0], rtol=0, atol=2e-6)
+    if isinstance(rule, GraupnerBrunel):
+        return
+    wide = PlasticConnection(12, 5, rule, shared=True, batch=3, dt=0.5, w_init=w0,
+                             bounds=WeightBounds(-9.0, 9.0))
+    slow = PlasticConnection(12, 5, rule, shared=True, batch=3, dt=0.5, w_init=w0,
+                             bounds=WeightBounds(-9.0, 9.0))
+    apart = PlasticConnection(12, 5, rule, batch=3, dt=0.5, w_init=w0,
+                              bounds=WeightBounds(-9.0, 9.0))
+    for t in range(300):
+        assert wide.step(pre[t], post[t]) is None  # in place, no Δw by default
+        assert slow.step(pre[t], post[t], want_dw=True).shape == (12, 5)
+        apart.step(pre[t], post[t])
+    torch.testing.assert_close(wide.weight - w0, (apart.weight.detach() - w0).mean(0),
+                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(wide.weight, slow.weight.detach(), rtol=0, atol=1e-6)
+
+
+def test_shared_mode_run_skip_and_dynamic_state():
+    """``run`` equals the step loop in shared mode (delayed rule); ``skip`` jumps exactly over
+    silence only when no delayed spike is in flight; the dynamic state round-trips."""
+    rule = GraupnerBrunel(GB_PARAMETER_SETS["DP"], w0=0.5, times=False)
+    pre, post = _trains(1, 200, 2, 6, 3)
+    a = PlasticConnection(6, 3, rule, shared=True, batch=2, dt=0.5, w_init=0.5)
+    b = PlasticConnection(6, 3, rule, shared=True, batch=2, dt=0.5, w_init=0.5)
+    a.run(pre, post)
+    for t in range(200):
+        b.step(pre[t], post[t])
+    torch.testing.assert_close(a.weight.detach(), b.weight.detach(), rtol=0, atol=1e-6)
+    assert torch.equal(a.history, b.history)
+    saved = b.dynamic_state()
+    c = PlasticConnection(6, 3, rule, shared=True, batch=2, dt=0.5, w_init=0.5)
+    c.load_dynamic_state(saved)
+    assert torch.equal(c.history, b.history) and torch.equal(c.rule_state.rho, b.rule_state.rho)
+    pair = PlasticConnection(6, 3, PairSTDP(), shared=True, batch=2, w_init=0.5)
+    pair.step(pre[0] + 1 - pre[0], post[0])  # every input spikes once
+    x = pair.pre[0].clone()
+    assert pair.skip(10) and torch.allclose(pair.pre[0], x * math.exp(-10 / 16.8))
+    assert b.history.any() and not b.skip(10)  # GB: event-driven False, history in flight
+
+
+def test_shared_mode_refuses_what_it_cannot_share():
+    with pytest.raises(HebbtorchError, match="per-synapse delays"):
+        PlasticConnection(3, 2, PairSTDP(), shared=True, delay=torch.ones(3, 2))
+    with pytest.raises(HebbtorchError, match=r"weight must be \[3, 2\]"):
+        PlasticConnection(3, 2, PairSTDP(), shared=True, weight=torch.zeros(2, 3))
+    with pytest.raises(HebbtorchError, match="in place"):
+        PlasticConnection(3, 2, PairSTDP(), shared=True, weight=torch.zeros(3, 2), apply="grad")

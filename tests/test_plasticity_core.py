@@ -79,7 +79,10 @@ def test_spec_update_is_bit_identical_to_the_paper_form_steps(interaction):
 
 def test_registry_is_the_one_vocabulary():
     assert set(registry.names()) == {"dc", "pair", "triplet", "calcium", "gb",
-                                     "calcium-bistable"}
+                                     "calcium-bistable", "kheradpisheh", "astdp"}
+    from hebbtorch.learning.astdp import ASTDPConfig
+
+    assert registry.make("astdp").params == ASTDPConfig().rule.params  # aSTDP's own window
     assert isinstance(registry.make("triplet", "hippocampal/nearest/full"), TripletSTDP)
     assert registry.make("pair", "nearest").params.interaction == "nearest"
     with pytest.raises(HebbtorchError, match="unknown rule 'stdp'; choose from"):
@@ -158,6 +161,42 @@ def test_an_overridden_update_is_not_compiled_from_the_spec():
     assert "Doubled" in fused.unsupported(DiehlCookNetwork(2, Doubled()))
 
 
+class DelayedPair(PairSTDP):
+    """Pair STDP whose presynaptic trace sees the spikes ``delay`` ms late (a rule described
+    once: the delay is part of its spec's traces)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(PairSTDPParameters(A_plus=0.02, A_minus=0.01))
+        self.pre_traces = (self.pre_traces[0]._replace(delay=delay),)
+
+
+def test_a_delayed_rule_is_described_once_and_runs_the_loop_not_a_wrong_kernel():
+    """The delay is in the spec a kernel gets; the fused kernels take no delays, so the
+    dispatcher refuses the rule with the reason: "auto" runs the reference loop (weights equal
+    to backend "reference" bit for bit, and different from the undelayed rule's: the delay is
+    honoured, not dropped), and "fused" raises naming the delay."""
+    from hebbtorch.kernels import diehl_cook as fused
+
+    rule = DelayedPair(2.0)
+    spec = kernel_spec(rule)
+    assert spec.delays == (2.0,) and spec.post_traces == rule.post_traces
+    assert kernel_spec(DelayedPair(0.0)).delays == (0.0,)
+    net = DiehlCookNetwork(2, rule)
+    assert "delay" in fused.unsupported(net)
+    assert fused.unsupported(DiehlCookNetwork(2, DelayedPair(0.0))) is None
+    images = (torch.rand(2, N_INPUT, generator=torch.Generator().manual_seed(0)) < 0.2) * 255.0
+    runs = {name: _present(backend, r, WeightBounds(), images.float())
+            for name, backend, r in (("auto", "auto", rule), ("ref", "reference", rule),
+                                     ("undelayed", "reference", DelayedPair(0.0)))}
+    (c_auto, auto), (c_ref, ref), (_, undelayed) = runs["auto"], runs["ref"], runs["undelayed"]
+    assert c_ref.sum() > 0 and torch.equal(c_auto, c_ref)
+    assert torch.equal(auto.weight, ref.weight)
+    assert ref.learner.history.shape[0] == 4  # 2 ms at dt = 0.5 ms
+    assert not torch.equal(ref.weight, undelayed.weight)
+    with pytest.raises(HebbtorchError, match="delay"):
+        DiehlCookNetwork(2, rule, backend="fused").present(images[:1].float(), learn=True)
+
+
 # ------------------------------------------------------------------------- it learns
 def _counts(net: DiehlCookNetwork, x: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.cat([net.present(x[k:k + 1], learn=False, seed=seed + k)[0]
@@ -184,3 +223,16 @@ def test_the_unsupervised_network_learns_to_classify_a_separable_set():
         net.present(x[k:k + 1], learn=True, seed=k)
     after = accuracy()
     assert before < 0.65 and after >= 0.7, (before, after)
+
+
+@pytest.mark.parametrize("path", ["scripts/unsupervised_activity.py",
+                                  "bench/bench_unsupervised.py"])
+def test_scripts_that_name_rules_import(path):
+    """Scripts outside the package take their rule names from the registry; an import of a
+    removed name (a table of rules that no longer exists) fails here, not in a user's hands."""
+    import importlib.util
+    from pathlib import Path
+
+    file = Path(__file__).resolve().parents[1] / path
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))

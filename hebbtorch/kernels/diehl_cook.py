@@ -146,10 +146,13 @@ def _unsupported_cuda(net: Network, learn: bool) -> str | None:
 
 
 def _unsupported_traces(rule: PlasticityRule) -> str | None:
-    traces = (*rule.pre_traces, *rule.post_traces)
-    if (not 1 <= len(rule.pre_traces) <= MAX_TRACES or not 1 <= len(rule.post_traces) <= MAX_TRACES
-            or any(t.delay for t in traces)):
-        return f"traces of {type(rule).__name__} (the fused path takes 1-2 undelayed per side)"
+    spec = kernel_spec(rule)
+    if any(spec.delays):  # part of the rule's description the kernels do not implement
+        return (f"delayed presynaptic traces of {type(rule).__name__} (delays "
+                f"{', '.join(f'{d:g}' for d in spec.delays)} ms; the fused paths take undelayed "
+                "traces: the reference loop runs it)")
+    if not (1 <= len(spec.pre_traces) <= MAX_TRACES and 1 <= len(spec.post_traces) <= MAX_TRACES):
+        return f"traces of {type(rule).__name__} (the fused path takes 1-2 per side)"
     return None
 
 

@@ -35,9 +35,12 @@ clamped label neurons -- the same neurons and synapses, no reconfiguration.
    constant extra current ``(t - r) / d`` (the derivative turns the rate error into the current
    that moves the neuron to its target in one step -- this is where the derivative "speeds
    training"), clipped to ``+-max_nudge``.
-5. Weight change = pair STDP (traces as in :mod:`hebbtorch.plasticity.core`; window
-   ``A_plus exp(-dt/tau_plus)`` / ``-A_minus exp(dt/tau_minus)``) accumulated over the nudged
-   phase minus the same over the free phase (:func:`stdp_contrast`). For independent spike
+5. Weight change = pair STDP -- the registered rule ``astdp`` (a
+   :class:`~hebbtorch.plasticity.PairSTDP` with window ``A_plus exp(-dt/tau_plus)`` /
+   ``-A_minus exp(dt/tau_minus)``, all-to-all traces of :mod:`hebbtorch.plasticity.core`) --
+   accumulated over the nudged phase minus the same over the free phase
+   (:func:`stdp_contrast`); weights are clipped to ``[-weight_clip, weight_clip]`` by the
+   core's hard bounds. For independent spike
    trains the expected pair-STDP change per step is ``c * rho_pre * nu_post`` with
    ``c = A+ q+/(1-q+) - A- q-/(1-q-)``, ``q = exp(-dt/tau)``, so the contrast is on average the
    delta rule ``c * rho_pre * (nu_target - nu_free)``; it is divided by ``c * batch * steps``
@@ -64,8 +67,8 @@ from torch import nn
 from hebbtorch.checks import check_ndim, check_range, check_tensor_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.neurons.lif import LIFParameters, LIFState, lif_step
-from hebbtorch.plasticity.core import TraceSpec, traces_before
-from hebbtorch.plasticity.rules.pair import PairSTDPParameters
+from hebbtorch.plasticity.core import WeightBounds, clip_, traces_before
+from hebbtorch.plasticity.rules.pair import ASTDP_WINDOW, PairSTDP, PairSTDPParameters
 
 MODES = ("supervised", "unsupervised", "hybrid")
 DERIVATIVES = ("curve", "perturb")
@@ -77,7 +80,8 @@ class ASTDPConfig:
 
     ``sizes``: layer sizes, pixels first, labels last. ``tau_plus``/``tau_minus`` in ms with
     step ``dt`` ms; ``A_plus``/``A_minus`` scale the window (only their ratio and the taus matter
-    after normalisation, see the module docstring)."""
+    after normalisation, see the module docstring); defaults: the registered ``astdp`` rule
+    (:data:`~hebbtorch.plasticity.rules.pair.ASTDP_WINDOW`)."""
 
     sizes: tuple[int, ...] = (784, 256, 10)
     steps: int = 24
@@ -96,10 +100,10 @@ class ASTDPConfig:
     derivative: str = "curve"
     eps: float = 0.1
     dt: float = 1.0
-    tau_plus: float = 5.0
-    tau_minus: float = 5.0
-    A_plus: float = 1.0
-    A_minus: float = 0.5
+    tau_plus: float = ASTDP_WINDOW.tau_plus
+    tau_minus: float = ASTDP_WINDOW.tau_minus
+    A_plus: float = ASTDP_WINDOW.A_plus
+    A_minus: float = ASTDP_WINDOW.A_minus
     init_scale: float = 1.0
     weight_clip: float = 2.0
     extra: dict = field(default_factory=dict)
@@ -135,6 +139,16 @@ class ASTDPConfig:
     @property
     def stdp(self) -> PairSTDPParameters:
         return PairSTDPParameters(self.tau_plus, self.tau_minus, self.A_plus, self.A_minus)
+
+    @property
+    def rule(self) -> PairSTDP:
+        """The plasticity rule the synapses learn with (the registry's ``astdp`` window with
+        this config's taus and amplitudes)."""
+        return PairSTDP(self.stdp)
+
+    @property
+    def bounds(self) -> WeightBounds:
+        return WeightBounds(-self.weight_clip, self.weight_clip)
 
     def lif(self) -> LIFParameters:
         return LIFParameters(beta=self.beta, threshold=self.threshold, reset="subtract")
@@ -241,13 +255,20 @@ def stdp_scale(p: PairSTDPParameters, dt: float = 1.0) -> float:
 
 
 def stdp_contrast(pre: torch.Tensor, post_nudged: torch.Tensor, post_free: torch.Tensor,
-                  p: PairSTDPParameters, dt: float = 1.0) -> torch.Tensor:
+                  rule: PairSTDP | PairSTDPParameters, dt: float = 1.0) -> torch.Tensor:
     """Pair-STDP weight change summed over time and batch with ``post_nudged`` minus the same
     with ``post_free``, for one shared presynaptic train ``pre`` ``[T, B, P]`` (posts
     ``[T, B, Q]``); returns ``[P, Q]``. Equals summing
     :func:`hebbtorch.plasticity.pair_stdp_step` (LTP - LTD) over steps and samples for both
     runs and subtracting, computed with two matrix products instead of ``T * B`` outer products.
+    ``rule``: a :class:`~hebbtorch.plasticity.PairSTDP` (its traces, from the core) or its
+    parameters; all-to-all only (the learner's normalisation, :func:`stdp_scale`, assumes it).
     """
+    rule = rule if isinstance(rule, PairSTDP) else PairSTDP(rule)
+    p = rule.params
+    if p.interaction != "all_to_all":
+        raise HebbtorchError(f"aSTDP's contrast takes all-to-all pair STDP, got "
+                             f"{p.interaction!r} traces")
     check_ndim("pre", pre, 3, "[time, batch, pre]")
     if post_nudged.shape != post_free.shape or post_free.shape[:2] != pre.shape[:2]:
         raise HebbtorchError(
@@ -255,10 +276,11 @@ def stdp_contrast(pre: torch.Tensor, post_nudged: torch.Tensor, post_free: torch
             f"[time, batch] with pre {tuple(pre.shape)} and each other")
     T, B, P = pre.shape
     Q = post_free.shape[2]
-    x_pre = traces_before(pre, TraceSpec(p.tau_plus), dt).reshape(T * B, P)
+    (x_spec,), (y_spec,) = rule.pre_traces, rule.post_traces
+    x_pre = traces_before(pre, x_spec, dt).reshape(T * B, P)
     d_post = (post_nudged - post_free).reshape(T * B, Q)
-    y_diff = (traces_before(post_nudged, TraceSpec(p.tau_minus), dt)
-              - traces_before(post_free, TraceSpec(p.tau_minus), dt)).reshape(T * B, Q)
+    y_diff = (traces_before(post_nudged, y_spec, dt)
+              - traces_before(post_free, y_spec, dt)).reshape(T * B, Q)
     return p.A_plus * (x_pre.T @ d_post) - p.A_minus * (pre.reshape(T * B, P).T @ y_diff)
 
 
@@ -300,6 +322,7 @@ class ASTDPNetwork(nn.Module):
         self.W = nn.ParameterList(W)
         self.V = nn.ParameterList(V)
         self.curve = RateCurve(config.lif(), config.noise, seed=seed)
+        self.rule, self.bounds = config.rule, config.bounds
         self.stats: dict[str, float] = {}
 
     # -- simulation ---------------------------------------------------------------------------
@@ -382,9 +405,9 @@ class ASTDPNetwork(nn.Module):
     def _stdp_update(self, w: torch.Tensor, pre, post_n, post_f, lr: float) -> float:
         c = self.config
         T, B, _ = pre.shape
-        dw = stdp_contrast(_with_bias(pre), post_n, post_f, c.stdp, c.dt)
+        dw = stdp_contrast(_with_bias(pre), post_n, post_f, self.rule, c.dt)
         dw = dw * (lr / (stdp_scale(c.stdp, c.dt) * T * B))
-        w.add_(dw).clamp_(-c.weight_clip, c.weight_clip)
+        clip_(w.add_(dw), self.bounds)
         return float(dw.abs().mean())
 
     @torch.no_grad()

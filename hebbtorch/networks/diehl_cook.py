@@ -36,11 +36,11 @@ from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import diehl_cook as fused
 from hebbtorch.kernels import diehl_cook_eval as fused_eval
 from hebbtorch.neurons.lif import check_backend
-from hebbtorch.plasticity.batched import LaneShare
-from hebbtorch.plasticity.core import PlasticityRule, WeightBounds, flush_subnormal
+from hebbtorch.plasticity.connection import PlasticConnection
+from hebbtorch.plasticity.core import PlasticityRule, WeightBounds, flush_subnormal, normalize_
+from hebbtorch.plasticity.lanes import LaneShare
 from hebbtorch.plasticity.rules.dc import DiehlCookSTDP
 from hebbtorch.plasticity.rules.gb import GraupnerBrunel
-from hebbtorch.plasticity.shared import SharedPlasticity
 
 N_INPUT = 784
 
@@ -237,7 +237,7 @@ def relax_state(st: DiehlCookState, steps: int, p: DiehlCookParameters,
 def normalize_columns(w: torch.Tensor, total: float) -> torch.Tensor:
     """Rescale, in place, every column (the input weights of one E neuron) of ``w``
     ``[pre, post]`` to sum to ``total`` ([sim] ``normalize_weights``)."""
-    return w.mul_(total / w.sum(0, keepdim=True).clamp_min(1e-12))
+    return normalize_(w, total, 0)
 
 
 def initial_weights(n: int, p: DiehlCookParameters, generator: torch.Generator | None = None,
@@ -326,8 +326,9 @@ class DiehlCookNetwork(nn.Module):
         self.register_buffer("theta", torch.full((self.n,), p.theta_init, device=device))
         self.rule = rule or DiehlCookSTDP()
         self.bounds = bounds or WeightBounds(0.0, 1.0, "additive")
-        self.learner = SharedPlasticity(self.rule, self.weight, self.batch, p.dt, self.bounds,
-                                        share)
+        self.learner = PlasticConnection(N_INPUT, self.n, self.rule, batch=self.batch, dt=p.dt,
+                                         bounds=self.bounds, shared=True, weight=self.weight,
+                                         share=share)
         self.share = self.learner.share
         self.consts = population_constants(self.n, p, device)
         self.state = initial_state(self.batch, self.n, p, device=device)
@@ -344,18 +345,18 @@ class DiehlCookNetwork(nn.Module):
     def reset_state(self) -> None:
         """Activity and traces back to their initial values (weights and theta kept)."""
         self.state = initial_state(self.batch, self.n, self.params, device=self.weight.device)
-        self.learner.reset()
+        self.learner.reset_state()
 
     def dynamic_state(self) -> dict:
         """Everything besides weight and theta that a resumed run needs (the whole batch's,
         gathered from every rank when split: the same as one process's)."""
         return {"state": {k: self.share.gather(v) for k, v in self.state._asdict().items()},
-                "learner": self.learner.state_dict()}
+                "learner": self.learner.dynamic_state()}
 
     def load_dynamic_state(self, d: dict) -> None:
         self.state = DiehlCookState(**{k: self.share.local(v).to(self.weight.device)
                                        for k, v in d["state"].items()})
-        self.learner.load_state_dict(d["learner"])
+        self.learner.load_dynamic_state(d["learner"])
 
     def thresholds(self) -> torch.Tensor:
         """Spike thresholds ``[2n]`` (mV) with the current theta (:func:`thresholds`)."""
@@ -394,14 +395,14 @@ class DiehlCookNetwork(nn.Module):
                 self.theta.add_(k, alpha=p.theta_plus)
                 thresh[:n].add_(k, alpha=p.theta_plus)
             if learn:
-                self.learner.step(x, s_e, post_fired)
+                self.learner.step(x, s_e, post_fired, check=False)
         self.state = st
 
     def _rest(self, learn: bool) -> None:
         """The 150 ms without input. Simulated step by step until the conductances are
         below 1e-6 (no spike is possible after that: every membrane relaxes monotonically to
         rest, below threshold), then the remainder is jumped over exactly for event-driven
-        rules (:func:`relax_state`, :meth:`SharedPlasticity.skip`); rules that change weights
+        rules (:func:`relax_state`, :meth:`PlasticConnection.skip`); rules that change weights
         without spikes (Graupner-Brunel) are simulated to the end."""
         p = self.params
         left = round(p.t_rest / p.dt)

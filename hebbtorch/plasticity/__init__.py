@@ -1,19 +1,22 @@
-"""Local plasticity: one core (:mod:`~hebbtorch.plasticity.core`: traces, bounds, rule
-descriptions, subnormal flush) under every rule, and a registry of rule names.
+"""Local plasticity: one core (:mod:`~hebbtorch.plasticity.core`: traces, delays, bounds,
+normalisation, rule descriptions, subnormal flush) under every rule, and a registry of rule
+names.
 
-Users of the core: :class:`PlasticConnection` (a batch of independent networks, dense or
-sparse-masked, delays per presynaptic neuron or per synapse), :class:`SharedPlasticity` (one
-weight shared by a batch, batch-averaged changes: the Diehl & Cook network) and the
-weight-shared :class:`PlasticConv2d`; :class:`Learner` attaches a rule to an ordinary
-``nn.Linear`` / ``nn.Conv2d`` of a user's model.
+The engine: :class:`PlasticConnection` -- a batch of independent networks (dense or
+sparse-masked, delays per presynaptic neuron or per synapse) or, with ``shared=True``, one
+weight shared by a batch with batch-averaged changes (the Diehl & Cook network;
+:func:`SharedPlasticity` is that mode's former name) -- and its weight-shared subclass
+:class:`PlasticConv2d`; :class:`Learner` attaches a rule to an ordinary ``nn.Linear`` /
+``nn.Conv2d`` of a user's model.
 Rules (``plasticity/rules/``, by name in :mod:`~hebbtorch.plasticity.registry`): ``dc``
-(:class:`DiehlCookSTDP`), ``pair`` (:class:`PairSTDP`), ``triplet`` (:class:`TripletSTDP`,
-Pfister & Gerstner 2006), ``calcium`` (:class:`CalciumHebbian`, after Girão, Risi & Chicca 2025)
-and ``gb`` (:class:`GraupnerBrunel`, Graupner & Brunel 2012). See docs/plasticity.md.
+(:class:`DiehlCookSTDP`), ``pair`` (:class:`PairSTDP`; ``astdp``: aSTDP's pair window),
+``triplet`` (:class:`TripletSTDP`, Pfister & Gerstner 2006), ``calcium`` (:class:`CalciumHebbian`,
+after Girão, Risi & Chicca 2025), ``gb`` (:class:`GraupnerBrunel`, Graupner & Brunel 2012),
+``calcium-bistable`` and ``kheradpisheh``. See docs/plasticity.md.
 """
 
 from hebbtorch.plasticity import registry
-from hebbtorch.plasticity.connection import EngineState, PlasticConnection
+from hebbtorch.plasticity.connection import EngineState, PlasticConnection, SharedPlasticity
 from hebbtorch.plasticity.conv import PlasticConv2d
 from hebbtorch.plasticity.core import (
     Factor,
@@ -53,7 +56,6 @@ from hebbtorch.plasticity.rules import (
     triplet_parameters,
     triplet_stdp_step,
 )
-from hebbtorch.plasticity.shared import SharedPlasticity
 
 __all__ = [
     "GB_PARAMETER_SETS", "TRIPLET_PARAMETER_SETS", "CalciumHebbian", "CalciumHebbianParameters",

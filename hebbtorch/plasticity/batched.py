@@ -21,19 +21,14 @@ Two rules make the union of the shares equal the one-process run bit for bit:
    delays (all the protocols); with axonal or trace delays the engine's active steps are the
    delayed arrivals, and shares agree with one process only up to float rounding.
 
-Lanes that *share* learned weights (a batch of network copies updated by the batch mean, as
-:class:`~hebbtorch.networks.diehl_cook.DiehlCookNetwork`) split the same way, but must meet in
-every step: :class:`LaneShare` places each rank's rows into the whole batch with a zero-padded
-all-reduce, which is exact (every entry is ``x + 0 + ...``), and :func:`gather_update` uses it
-to hand every rank the whole batch's rule update, so each rank applies the one-process update
-bit for bit.
+Lanes that *share* learned weights split the same way: :mod:`hebbtorch.plasticity.lanes`
+(re-exported here).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +37,11 @@ from hebbtorch import distributed as ddp
 from hebbtorch.checks import check_ndim
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.plasticity.connection import PlasticConnection
-from hebbtorch.plasticity.core import PlasticityRule, Update
+from hebbtorch.plasticity.core import PlasticityRule
+from hebbtorch.plasticity.lanes import LaneShare, gather_update, lane_share
+
+__all__ = ["LaneShare", "entry_generator", "entry_seed", "gather_update", "global_activity",
+           "lane_share", "run_trains", "split_batch"]
 
 
 def entry_seed(seed: int, *key: int) -> int:
@@ -126,91 +125,3 @@ def run_trains(rule: PlasticityRule, pre: torch.Tensor, post: torch.Tensor, *,
         conn.run(pre[t:t + step], post[t:t + step])
         weights.append(conn.weight.detach()[:B].clone())
     return torch.stack(weights)
-
-
-class LaneShare(NamedTuple):
-    """This process's lanes ``start .. start + count - 1`` of a batch of ``total`` lanes (made by
-    :func:`lane_share`). The methods are collectives when the batch is split over processes
-    (all ranks must call them in the same order) and local no-ops otherwise."""
-
-    start: int
-    count: int
-    total: int
-
-    @property
-    def split(self) -> bool:
-        return self.count < self.total
-
-    def sum(self, t: torch.Tensor) -> torch.Tensor:
-        """``t`` summed over the ranks (in place)."""
-        return ddp.all_reduce_sum(t) if self.split else t
-
-    def any(self, flag: bool) -> bool:
-        """True on every rank when ``flag`` is True on some rank."""
-        return bool(self.sum(torch.tensor([float(flag)]))) if self.split else flag
-
-    def pad(self, part: torch.Tensor, dim: int = 0) -> torch.Tensor:
-        """``part`` (``count`` along ``dim``) in its place in a zero tensor of the whole batch
-        (local). A matrix product of the padded batch has the one-process shape, so its rows
-        round as in one process; a product with fewer rows may take another BLAS kernel."""
-        if not self.split:
-            return part
-        full = part.new_zeros(*part.shape[:dim], self.total, *part.shape[dim + 1:])
-        full.narrow(dim, self.start, self.count).copy_(part)
-        return full
-
-    def gather(self, part: torch.Tensor, dim: int = 0) -> torch.Tensor:
-        """The whole batch (``total`` along ``dim``) from every rank's ``part`` (``count``
-        along ``dim``), bit for bit: the sum of the padded parts (:meth:`pad`)."""
-        return ddp.all_reduce_sum(self.pad(part, dim)) if self.split else part
-
-    def local(self, full: torch.Tensor, dim: int = 0) -> torch.Tensor:
-        """This rank's lanes of a whole-batch tensor (the inverse of :meth:`gather`)."""
-        return full.narrow(dim, self.start, self.count) if self.split else full
-
-
-def lane_share(total: int, info: ddp.DistInfo | None = None) -> LaneShare:
-    """This rank's contiguous share of ``total`` lanes, the split of
-    :func:`~hebbtorch.distributed.shard` (all lanes without a process group)."""
-    info = ddp.current() if info is None else info
-    if info.enabled and total < info.world_size:
-        raise HebbtorchError(f"cannot split a batch of {total} over {info.world_size} "
-                             f"processes: use at most {total} processes or a larger batch")
-    idx = ddp.shard(torch.arange(total), info)
-    return LaneShare(int(idx[0]), len(idx), total)
-
-
-def gather_update(upd: Update, share: LaneShare, weight: torch.Tensor) -> Update:
-    """The whole batch's :class:`~hebbtorch.plasticity.core.Update` for the shared
-    ``weight [pre, post]`` from every rank's ``upd`` of its lanes (collective when split). A
-    field that is None on one rank (no spike among its lanes) but not on another contributes
-    zero rows there, which add exactly nothing to the batch's sum or mean. Two all-reduces:
-    the fields' kinds, then all their rows at once."""
-    if not share.split:
-        return upd
-    fields = [None if u is None else (u,) if isinstance(u, torch.Tensor) else tuple(u)
-              for u in upd]
-    # per field, summed over ranks: [present, factor pair, dims of its first tensor]
-    meta = share.sum(torch.tensor([[float(f is not None), float(f is not None and len(f) == 2),
-                                    float(f[0].dim() if f else 0)] for f in fields]))
-    n_pre, n_post = weight.shape
-    shapes: list[list[tuple[int, ...]] | None] = []
-    rows = []
-    for f, (n, pair, dims) in zip(fields, meta.tolist(), strict=True):
-        if n == 0:
-            shapes.append(None)
-            continue
-        if pair not in (0, n) or dims not in (2 * n, 3 * n):
-            raise HebbtorchError("ranks returned different kinds of plasticity update "
-                                 "(factor pair vs full tensor) in the same step")
-        first = (n_pre, n_post) if dims == 3 * n else (n_pre,)
-        shapes.append([first, (n_post,)] if pair else [first])
-        for k, shape in enumerate(shapes[-1]):
-            rows.append(f[k].reshape(share.count, -1) if f else
-                        weight.new_zeros(share.count, math.prod(shape)))
-    if not rows:
-        return Update(None, None)
-    parts = iter(share.gather(torch.cat(rows, 1)).split([r.shape[1] for r in rows], 1))
-    full = [None if sh is None else tuple(next(parts).reshape(share.total, *s) for s in sh)
-            for sh in shapes]
-    return Update(*(f if f is None or len(f) == 2 else f[0] for f in full))

@@ -114,7 +114,7 @@ class PlasticConv2d(PlasticConnection):
         """Synaptic input ``[batch, post]`` (flattened ``[C_out, H_out, W_out]``) from this
         step's presynaptic spikes ``[batch, pre]``, after the delay."""
         pre = self._check_spikes("pre spikes", pre, self.n_pre, 2)
-        return self._conv(self._delayed(self.state.history, pre, 0), self.weight.detach())
+        return self._conv(self.delay_line.step(self.state.history, pre)[0], self.weight.detach())
 
     @torch.no_grad()
     def unrolled_weight(self) -> torch.Tensor:

@@ -2,15 +2,17 @@
 
 A *rule* (:class:`PlasticityRule`) declares which exponential spike traces it needs
 (:class:`TraceSpec`) and turns them into weight changes (:class:`Update`). The core keeps the
-traces (decay, jump, subnormal flush), the weight bounds (hard clip, additive or
-multiplicative = soft-bound dependence) and the rule description the fused kernels compile
-(:class:`RuleSpec` of a :class:`TraceRule`). Two users run rules on weights laid out
-``[..., pre, post]``: :class:`~hebbtorch.plasticity.connection.PlasticConnection` (a batch of
-independent networks, ``[batch, pre, post]``, with delays, masks and normalisation) and
-:class:`~hebbtorch.plasticity.shared.SharedPlasticity` (one ``[pre, post]`` weight shared by a
-batch, changes averaged over it: the Diehl & Cook network).
+traces (decay, jump, subnormal flush) and the step order (:func:`rule_step`), presynaptic
+delay lines (:class:`DelayLine`), the weight bounds (hard clip, additive or multiplicative =
+soft-bound dependence; :func:`bounded_step`), normalisation (:func:`normalize_`) and the rule
+description the fused kernels compile (:class:`RuleSpec` of a :class:`TraceRule`, traces and
+delays included: :func:`kernel_spec`). One engine runs rules on weights laid out ``[..., pre,
+post]``: :class:`~hebbtorch.plasticity.connection.PlasticConnection`, over a batch of
+independent networks ``[batch, pre, post]`` or one ``[pre, post]`` weight shared by a batch
+(``shared=True``: changes averaged over it; the Diehl & Cook network);
+:class:`~hebbtorch.plasticity.learner.Learner` steps through the same functions.
 
-Step order (both users, both kernels): traces decay by ``exp(-dt / tau)`` (and are flushed
+Step order (every user, both kernels): traces decay by ``exp(-dt / tau)`` (and are flushed
 below the smallest normal number); the rule sees the traces *before* this step's spikes are
 added (``before``) and after (``after``); then the traces take the new spikes. So a pre spike
 and a post spike in the same step do not pair (Δt = 0 contributes nothing to pair terms).
@@ -176,6 +178,26 @@ def jump_traces(xs: Sequence[torch.Tensor], spikes: Sequence[torch.Tensor],
     return tuple(trace_jump(x, s, sp) for x, s, sp in zip(xs, spikes, specs, strict=True))
 
 
+def rule_step(rule: PlasticityRule, x_pre: Sequence[torch.Tensor], x_post: Sequence[torch.Tensor],
+              decay_pre: Sequence[float], decay_post: Sequence[float], arrived: torch.Tensor,
+              post: torch.Tensor, pre_in: Sequence[torch.Tensor], w: torch.Tensor, state: Any,
+              dt: float, n_decay: int = 1, post_fired: bool = True,
+              ) -> tuple[Update, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], Any]:
+    """One step of ``rule`` in the core's order: traces decay over ``n_decay`` steps, the rule
+    sees them before and after this step's spikes, the traces take the spikes. ``arrived``:
+    the presynaptic spikes reaching the synapses, ``pre_in``: those feeding each presynaptic
+    trace (delayed ones for delayed traces). ``post_fired=False`` promises ``post`` is all zero
+    (a jump without a spike is the identity in every trace mode). Returns the rule's update,
+    the traces after the step and the rule's new state. Every user of the core steps here."""
+    bp = decay_traces(x_pre, decay_pre, n_decay)
+    bq = decay_traces(x_post, decay_post, n_decay)
+    ap = jump_traces(bp, pre_in, rule.pre_traces)
+    aq = jump_traces(bq, (post,) * len(bq), rule.post_traces) if post_fired else bq
+    upd, state = rule.update(arrived, post, Traces(bp, ap, tuple(pre_in)),
+                             Traces(bq, aq, (post,) * len(aq)), w, state, dt)
+    return upd, ap, aq, state
+
+
 def traces_before(spikes: torch.Tensor, spec: TraceSpec, dt: float) -> torch.Tensor:
     """Trace values *before* each step's spikes for a whole train ``[T, ...]`` (the core's step
     order: decay, read, jump); used where a learner needs a trace history (aSTDP)."""
@@ -238,6 +260,111 @@ def soft_change(w: torch.Tensor, ltp: torch.Tensor | None, ltd: torch.Tensor | N
     return dw
 
 
+def bounded_step(w: torch.Tensor, ltp: torch.Tensor | None, ltd: torch.Tensor | None,
+                 b: WeightBounds | None) -> torch.Tensor:
+    """``w`` after one step's change (a new tensor): Δw = ltp - ltd (additive) or the soft-bound
+    form, then the hard clip. ``ltp``/``ltd`` are full tensors shaped like ``w`` (or None)."""
+    if ltp is None and ltd is None:
+        return w
+    soft = is_soft(b)
+    dw = torch.zeros_like(w)
+    if ltp is not None:
+        dw = dw + (ltp * (b.w_max - w) if soft else ltp)
+    if ltd is not None:
+        dw = dw - (ltd * (w - b.w_min) if soft else ltd)
+    return clip_(w + dw, b)
+
+
+def normalize_(w: torch.Tensor, total: float, dims: int | tuple[int, ...]) -> torch.Tensor:
+    """Rescale ``w`` in place so that its sums over ``dims`` (the incoming weights of one
+    postsynaptic unit) equal ``total`` (multiplicative normalisation; Diehl & Cook 2015's
+    ``normalize_weights``). A unit with no weight left stays at 0."""
+    return w.mul_(total / w.sum(dims, keepdim=True).clamp_min(1e-12))
+
+
+# ---------------------------------------------------------------------------------- delays
+def delay_steps(ms: float, dt: float, what: str) -> int:
+    """A delay (ms) as whole steps of ``dt``; it must be a multiple of ``dt``."""
+    k = round(ms / dt)
+    if abs(k * dt - ms) > 1e-6 * max(1.0, abs(ms)):
+        raise HebbtorchError(f"{what} ({ms:g} ms) must be a multiple of dt ({dt:g} ms)")
+    return int(k)
+
+
+class DelayLine(NamedTuple):
+    """Presynaptic delays in whole steps: ``axon`` ``[pre]`` (transmission delay per presynaptic
+    neuron) or ``[pre, post]`` (per synapse), and per presynaptic trace the extra delay of the
+    spikes feeding it (``trace``; e.g. Graupner & Brunel's D, rounded to the nearest step:
+    error <= dt / 2). The spikes in flight are a history ``[length, batch, pre]`` (oldest first)
+    kept in the user's state; these methods are pure."""
+
+    axon: torch.Tensor
+    trace: tuple[int, ...]
+
+    @staticmethod
+    def make(axon_steps: torch.Tensor, rule: PlasticityRule, dt: float) -> DelayLine:
+        return DelayLine(axon_steps, tuple(round(s.delay / dt) for s in rule.pre_traces))
+
+    @property
+    def per_synapse(self) -> bool:
+        return self.axon.dim() == 2
+
+    @property
+    def length(self) -> int:
+        """Steps of history needed: the longest axonal plus the longest trace delay."""
+        return int(self.axon.max()) + max(self.trace, default=0)
+
+    def _gather(self, full: torch.Tensor, t_idx: torch.Tensor) -> torch.Tensor:
+        """Spikes ``full[t, batch, pre]`` at time indices ``t_idx`` ``[..., pre]`` (``[..., pre,
+        post]`` per synapse; negative: before the record, no spike) -> ``[..., batch, pre]``
+        (``[..., batch, pre, post]``)."""
+        n_pre = self.axon.shape[0]
+        ar = torch.arange(n_pre, device=full.device)
+        ar = (ar[:, None] if self.per_synapse else ar).expand_as(t_idx)
+        g = full[t_idx.clamp_min(0), :, ar] * (t_idx >= 0).unsqueeze(-1).to(full.dtype)
+        return g.movedim(-1, -3 if self.per_synapse else -2)
+
+    def _no_axon(self) -> bool:
+        return not self.per_synapse and not bool(self.axon.any())
+
+    def step(self, history: torch.Tensor, now: torch.Tensor
+             ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """This step's arrivals at the synapses, the spikes feeding each trace, and the history
+        after the step, from the history and this step's spikes ``now`` ``[batch, pre]``."""
+        if self.length == 0:
+            return now, [now] * len(self.trace), history
+        full = torch.cat([history, now.unsqueeze(0)], 0)  # [length + 1, batch, pre]
+        last = full.shape[0] - 1
+        axon = self.axon.to(full.device)
+
+        def read(extra: int) -> torch.Tensor:
+            if self._no_axon():
+                return full[last - extra]
+            return self._gather(full, last - (axon + extra))
+
+        arrived = read(0)
+        return arrived, [read(k) if k else arrived for k in self.trace], full[1:]
+
+    def train(self, history: torch.Tensor, spikes: torch.Tensor
+              ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """:meth:`step` for a whole train ``[time, batch, pre]`` at once."""
+        T = spikes.shape[0]
+        full = torch.cat([history, spikes], 0)
+        off = history.shape[0]
+        axon = self.axon.to(spikes.device)
+
+        def read(extra: int) -> torch.Tensor:
+            if off == 0 and extra == 0 and self._no_axon():
+                return spikes
+            # the spike seen at step t (by synapse i[, j]) left neuron i at t - delay - extra
+            t = torch.arange(T, device=spikes.device).view(T, *([1] * axon.dim()))
+            return self._gather(full, t + off - (axon + extra))
+
+        arrived = read(0)
+        rest = full[full.shape[0] - self.length:].clone() if self.length else history
+        return arrived, [read(k) if k else arrived for k in self.trace], rest
+
+
 # ------------------------------------------------------------------ rule description
 class Factor(NamedTuple):
     """``k0 + k1 * trace`` (dimensionless): ``trace`` indexes the rule's pre- or postsynaptic
@@ -257,8 +384,11 @@ NO_GATE = (0, -math.inf, math.inf)
 class RuleSpec(NamedTuple):
     """A spike-triggered rule as data: on a post spike of j ``LTP_ij = ltp_pre_i ltp_post_j``,
     on a pre spike of i ``LTD_ij = ltd_pre_i ltd_post_j``; ``gate``: (post trace, low, high) --
-    both post factors are 0 while that trace (before the spikes) is outside [low, high]. The
-    reference (:meth:`TraceRule.update`), the fused CPU kernel and the Triton kernel all
+    both post factors are 0 while that trace (before the spikes) is outside [low, high];
+    ``pre_traces``/``post_traces``: the traces the factors index (time constants, modes, jumps
+    and presynaptic delays). A rule sets the factors; :func:`kernel_spec` fills in its traces,
+    so the description a kernel gets is complete -- delays included. The reference
+    (:meth:`TraceRule.update` and the engine), the fused CPU kernel and the Triton kernel all
     evaluate this description."""
 
     ltp_pre: Factor
@@ -266,6 +396,13 @@ class RuleSpec(NamedTuple):
     ltd_pre: Factor
     ltd_post: Factor
     gate: tuple[int, float, float] = NO_GATE
+    pre_traces: tuple[TraceSpec, ...] = ()
+    post_traces: tuple[TraceSpec, ...] = ()
+
+    @property
+    def delays(self) -> tuple[float, ...]:
+        """Presynaptic trace delays (ms), one per presynaptic trace."""
+        return tuple(t.delay for t in self.pre_traces)
 
 
 def _factor(f: Factor, tr: Traces) -> torch.Tensor | float:
@@ -320,8 +457,15 @@ class TraceRule(PlasticityRule):
 
 
 def kernel_spec(rule: PlasticityRule) -> RuleSpec | None:
-    """The description a fused kernel may compile for ``rule``, or None (not a
-    :class:`TraceRule`, or its update was overridden so the spec no longer describes it)."""
-    if isinstance(rule, TraceRule) and type(rule).update is TraceRule.update:
-        return rule.spec
-    return None
+    """The complete description a fused kernel may compile for ``rule`` -- its factors and its
+    traces with their delays -- or None (not a :class:`TraceRule`, or its update was overridden
+    so the spec no longer describes it). A kernel that cannot honour part of it (e.g. delays:
+    ``spec.delays``) must refuse it, so that the reference loop runs the rule instead."""
+    if not (isinstance(rule, TraceRule) and type(rule).update is TraceRule.update):
+        return None
+    spec = rule.spec
+    traces = (tuple(rule.pre_traces), tuple(rule.post_traces))
+    if (spec.pre_traces or spec.post_traces) and (spec.pre_traces, spec.post_traces) != traces:
+        raise HebbtorchError(f"{type(rule).__name__}: its spec's traces differ from its "
+                             "pre_traces/post_traces")
+    return spec._replace(pre_traces=traces[0], post_traces=traces[1])

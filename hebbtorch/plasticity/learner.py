@@ -7,7 +7,7 @@ replays the recorded spikes through the rule -- the engine's traces (:class:`Tra
 rule's :meth:`~PlasticityRule.update`, step by step from zero traces, so every forward call is an
 independent presentation -- on a working copy of the weight that all samples of the batch share:
 each step's change is the batch mean of the per-sample updates (shared-weight mode, as
-:class:`~hebbtorch.networks.diehl_cook.SharedPlasticity`), with the weight dependence and the hard
+:class:`PlasticConnection` ``shared=True``), with the weight dependence and the hard
 bounds of :class:`WeightBounds` applied after every step, as :class:`PlasticConnection.step`
 does. A conv layer's low-rank updates are folded onto its kernel by
 :meth:`PlasticConv2d.full_update` (unfold: the weight-shared sum over output positions).
@@ -33,19 +33,18 @@ from hebbtorch.kernels.threads import torch_threads
 from hebbtorch.plasticity.conv import PlasticConv2d
 from hebbtorch.plasticity.core import (
     DEFAULT_BOUNDS,
+    DelayLine,
     LowRank,
     PlasticityRule,
-    Traces,
     WeightBounds,
+    bounded_step,
     clip_,
-    decay_traces,
-    dense,
-    is_soft,
-    jump_traces,
+    rule_step,
     trace_decays,
     validate_bounds,
     validate_rule_traces,
 )
+from hebbtorch.plasticity.lanes import LaneShare, batch_mean, mean_state
 
 APPLY_MODES = ("direct", "grad")
 SMALL_WORK = 1 << 26  # (batch x pre) x post per step below which the rule runs on one thread
@@ -136,7 +135,6 @@ class Learner:
         self.apply, self.enabled = apply, True
         self.decay_pre = trace_decays(rule.pre_traces, dt)
         self.decay_post = trace_decays(rule.post_traces, dt)
-        self.delays = [round(s.delay / dt) for s in rule.pre_traces]
         self.rule_state = None if self.conv else rule.init_state(self._rule_weight().unsqueeze(0))
         self.last_dw: torch.Tensor | None = None
         self._pre: torch.Tensor | None = None
@@ -210,46 +208,30 @@ class Learner:
                 f"post spikes {tuple(post.shape)} do not match the layer's {n_post} outputs")
         x = pre.reshape(T, B, n_pre).to(w.dtype)
         y = post.reshape(T, B, n_post).to(w.dtype)
-        fold = self._fold(conn, B)
+        fold = self._fold(conn)
         # per-step work of a small layer is tiny: one thread (hebbtorch.kernels.threads)
         with torch_threads(1 if x[0].numel() * n_post < SMALL_WORK else torch.get_num_threads()):
             return self._steps(x, y, fold)
 
     def _steps(self, x: torch.Tensor, y: torch.Tensor, fold) -> tuple[torch.Tensor, torch.Tensor]:
+        """The core's step over the presentation from zero traces and an empty delay line,
+        shared-weight mode: batch-mean updates."""
         T, B, n_pre = x.shape
-        n_post = y.shape[2]
         w0 = self._rule_weight()
         wk = w0.clone()
-        state = self.rule_state
+        state, lanes = self.rule_state, LaneShare(0, B, B)
         xs = [x.new_zeros(B, n_pre) for _ in self.decay_pre]
-        ys = [y.new_zeros(B, n_post) for _ in self.decay_post]
+        ys = [y.new_zeros(B, y.shape[2]) for _ in self.decay_post]
+        line = DelayLine.make(torch.zeros(n_pre, dtype=torch.long), self.rule, self.dt)
+        _, trains, _ = line.train(x.new_zeros(line.length, B, n_pre), x)
         for t in range(T):
-            pre_in = [x[t - d] if t >= d else x.new_zeros(B, n_pre) for d in self.delays]
-            bp, bq = decay_traces(xs, self.decay_pre), decay_traces(ys, self.decay_post)
-            xs = jump_traces(bp, pre_in, self.rule.pre_traces)
-            ys = jump_traces(bq, [y[t]] * len(bq), self.rule.post_traces)
-            upd, state = self.rule.update(
-                x[t], y[t], Traces(bp, xs, tuple(pre_in)), Traces(bq, ys, (y[t],) * len(ys)),
-                wk.unsqueeze(0), state, self.dt)
-            state = _batch_mean_state(state, B)
-            wk = self._step(wk, fold(upd.ltp), fold(upd.ltd))
+            upd, xs, ys, state = rule_step(self.rule, xs, ys, self.decay_pre, self.decay_post,
+                                           x[t], y[t], [p[t] for p in trains], wk.unsqueeze(0),
+                                           state, self.dt)
+            state = mean_state(state, lanes)
+            wk = bounded_step(wk, fold(upd.ltp), fold(upd.ltd), self.bounds)
         self.rule_state = state
         return w0, wk
-
-    def _step(self, w: torch.Tensor, ltp: torch.Tensor | None, ltd: torch.Tensor | None
-              ) -> torch.Tensor:
-        """One step's change with the weight dependence and the clip, in the order of
-        :meth:`PlasticConnection.step` (dw = ltp - ltd, then w + dw)."""
-        if ltp is None and ltd is None:
-            return w
-        b = self.bounds
-        soft = is_soft(b)
-        dw = torch.zeros_like(w)
-        if ltp is not None:
-            dw = dw + (ltp * (b.w_max - w) if soft else ltp)
-        if ltd is not None:
-            dw = dw - (ltd * (w - b.w_min) if soft else ltd)
-        return clip_(w + dw, b)
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -279,27 +261,14 @@ class Learner:
         return self._folds[key]
 
     @staticmethod
-    def _fold(conn: PlasticConv2d | None, batch: int):
+    def _fold(conn: PlasticConv2d | None):
         """Batch mean of an update field in the rule's weight layout (None stays None): a conv
         layer's through ``conn`` (:meth:`PlasticConv2d.full_update`)."""
         def fold(u: torch.Tensor | LowRank | None) -> torch.Tensor | None:
-            if u is None:
-                return None
-            if conn is not None:
-                return conn.full_update(u).mean(0)
-            if isinstance(u, tuple) and u[0].dim() == 2:  # batch mean of outer products
-                return (u[0].T @ u[1]).div_(batch)
-            return dense(u).mean(0)
+            if u is None or conn is None:
+                return batch_mean(u)
+            return conn.full_update(u).mean(0)
         return fold
-
-
-def _batch_mean_state(state: Any, batch: int) -> Any:
-    """Rule state fields that came back per sample (``[batch, pre, post]`` from a ``[1, pre,
-    post]`` state) averaged over the batch: one shared synapse per weight."""
-    if batch == 1 or not isinstance(state, tuple):
-        return state
-    return type(state)(*(s.mean(0, keepdim=True) if isinstance(s, torch.Tensor) and s.dim() == 3
-                         and s.shape[0] == batch else s for s in state))
 
 
 def _check_conv(conv: nn.Conv2d, rule: PlasticityRule) -> None:

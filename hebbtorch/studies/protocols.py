@@ -7,7 +7,8 @@ modelling papers. Each protocol returns a JSON-ready dict.
 Rules by name: ``pair`` (:class:`PairSTDP`), ``triplet`` (:class:`TripletSTDP`, visual-cortex
 all-to-all full set by default), ``gb`` (Graupner & Brunel; exact event-driven calcium + the
 paper's analytic readout, "DP" set by default), ``calcium`` (:class:`CalciumHebbian`) and
-``calcium-bistable`` (:class:`CalciumBistable`, fitted ``sjostrom`` set by default).
+``calcium-bistable`` (:class:`CalciumBistable`, fitted ``sjostrom`` set by default), and any
+other registered rule (``astdp``: aSTDP's pair window at pair STDP's potentiation scale).
 Trace rules run on the engine with dt = 1 ms (Δt on a 1 ms grid) and start at w = 1, no
 bounds, so Δw is the relative change the experiments report.
 """
@@ -52,13 +53,18 @@ def make_rule(rule: str, params: str | None = None) -> PlasticityRule | Graupner
     """A rule object by its registry name (:mod:`hebbtorch.plasticity.registry`); ``params``
     picks a published set: triplet ``DATA/INTERACTION/MODEL`` (e.g.
     ``visual_cortex/all_to_all/full``), gb ``DP``/``cortical_slices``/..., pair ``all_to_all``/
-    ``nearest``. Pair STDP takes the protocol amplitudes (:data:`PAIR_PROTOCOL_PARAMS`); gb is
+    ``nearest``. Pair STDP takes the protocol amplitudes (:data:`PAIR_PROTOCOL_PARAMS`), other
+    pair windows (``astdp``) their shape scaled to its A_plus; gb is
     returned as its parameters (the protocols read it out analytically, :func:`run_gb`)."""
     r = registry.make(rule, params)
     if isinstance(r, CalciumBistable):  # X = 0.5 at w = 1: Δw = 2 ΔX, in [-1, 1]
         return CalciumBistable(r.params, efficacy=r.mode, w_lo=0.0, w_hi=2.0)
-    if isinstance(r, PairSTDP):
+    if isinstance(r, PairSTDP) and rule == "pair":
         return PairSTDP(PAIR_PROTOCOL_PARAMS._replace(interaction=r.params.interaction))
+    if isinstance(r, PairSTDP):  # another pair window (astdp): its shape at the same LTP scale
+        k = PAIR_PROTOCOL_PARAMS.A_plus / r.params.A_plus
+        return PairSTDP(r.params._replace(A_plus=r.params.A_plus * k,
+                                          A_minus=r.params.A_minus * k))
     if isinstance(r, GraupnerBrunel):
         return r.params
     return r

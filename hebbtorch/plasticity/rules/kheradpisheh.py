@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.plasticity import registry
 from hebbtorch.plasticity.core import PlasticityRule, Traces, TraceSpec, Update, pre_side
 
 
@@ -112,3 +113,12 @@ def conv_winner_update(
     elif reduce != "sum":
         raise HebbtorchError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
     return total.view_as(weight)
+
+
+def _make(params: str | None) -> KheradpishehSTDP:
+    registry.no_params("kheradpisheh", params)
+    return KheradpishehSTDP()
+
+
+registry.register(registry.RuleEntry(
+    "kheradpisheh", "first-spike STDP with w(1-w) bounds (Kheradpisheh et al. 2018)", _make))

@@ -35,6 +35,12 @@ class PairSTDPParameters(NamedTuple):
     interaction: str = "all_to_all"
 
 
+# aSTDP's window (hebbtorch.learning.astdp; Li 2022 give no values, these are that module's
+# own): short symmetric taus, depression half of potentiation; the learner divides by the
+# window's mean change, so only the ratio and the taus matter there.
+ASTDP_WINDOW = PairSTDPParameters(tau_plus=5.0, tau_minus=5.0, A_plus=1.0, A_minus=0.5)
+
+
 def pair_stdp_step(
     pre: torch.Tensor, post: torch.Tensor, x_pre: torch.Tensor, y_post: torch.Tensor,
     p: PairSTDPParameters,
@@ -79,5 +85,12 @@ def _make(params: str | None) -> PairSTDP:
     return PairSTDP(PairSTDPParameters(interaction=params or "all_to_all"))
 
 
+def _make_astdp(params: str | None) -> PairSTDP:
+    registry.no_params("astdp", params)
+    return PairSTDP(ASTDP_WINDOW)
+
+
 registry.register(registry.RuleEntry(
     "pair", "pair STDP (Song, Miller & Abbott 2000)", _make, "all_to_all or nearest"))
+registry.register(registry.RuleEntry(
+    "astdp", "aSTDP's pair window (Li 2022; tau 5/5 ms, A-/A+ = 0.5)", _make_astdp))
