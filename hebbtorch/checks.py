@@ -111,3 +111,22 @@ def check_spikes(name: str, s: torch.Tensor) -> torch.Tensor:
         raise HebbtorchError(f"{name} must be spikes (0 or 1), found {v:g} "
                              f"({int(bad.sum())} such value(s))")
     return s
+
+
+def check_time_first(name: str, x: torch.Tensor, steps: int, batch: int | None = None,
+                     hint: str = "transpose it (x.transpose(0, 1))") -> torch.Tensor:
+    """``x`` must be ``[time, batch, ...]`` with ``steps`` steps (and ``batch`` samples where the
+    caller knows them). A tensor whose dim 1 holds the steps instead is refused naming the
+    likely transposition: a ``[batch, time]`` tensor run as ``[time, batch]`` gives a wrong
+    answer without any error."""
+    if x.dim() < 2:
+        raise HebbtorchError(f"{name} must be [time, batch, ...], got shape {tuple(x.shape)}")
+    T, B = int(x.shape[0]), int(x.shape[1])
+    if T == steps and (batch is None or B == batch):
+        return x
+    swapped = B == steps and (batch is None or T == batch)
+    why = (f"; dim 1 has the {steps} steps: is it [batch, time, ...]? {hint}" if swapped
+           else "")
+    raise HebbtorchError(f"{name} must be [time, batch, ...] with {steps} time steps"
+                         f"{'' if batch is None else f' and {batch} samples'}, got shape "
+                         f"{tuple(x.shape)}{why}")

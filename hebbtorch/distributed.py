@@ -14,7 +14,9 @@ single-process gradients of the global batch (up to float rounding).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,6 +24,10 @@ import torch
 import torch.distributed as dist
 
 from hebbtorch.errors import HebbtorchError
+
+
+class PeerFailed(HebbtorchError):
+    """Raised on the healthy ranks when another rank failed inside :func:`fail_together`."""
 
 
 @dataclass(frozen=True)
@@ -156,3 +162,30 @@ def broadcast_object(obj, info: DistInfo):
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+@contextlib.contextmanager
+def fail_together(info: DistInfo, where: str, device: torch.device | str = "cpu"
+                  ) -> Iterator[None]:
+    """Run the block on every rank, then all-reduce whether it failed anywhere: the failing
+    rank re-raises its own error, every other rank raises :class:`PeerFailed` naming the ranks
+    and ``where``. The block must hold no collective that a failing rank could skip (a peer
+    would wait in it). ``device``: where the flag lives (the rank's GPU under NCCL). One tiny
+    all-reduce per block; nothing for one process."""
+    if not info.enabled:
+        yield
+        return
+    failed: BaseException | None = None
+    try:
+        yield
+    except Exception as e:  # KeyboardInterrupt / SystemExit end the process: torchrun reaps it
+        failed = e
+    flags = torch.zeros(info.world_size, dtype=torch.float32, device=device)
+    flags[info.rank] = float(failed is not None)
+    all_reduce_sum(flags)
+    if failed is not None:
+        raise failed
+    bad = [r for r, f in enumerate(flags.tolist()) if f]
+    if bad:
+        raise PeerFailed(f"rank {', '.join(map(str, bad))} failed during {where} (its message "
+                         "is in its own output); this rank stops too")

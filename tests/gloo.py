@@ -7,6 +7,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -21,13 +22,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _entry(rank: int, fn: Callable, port: int, nprocs: int, args: tuple) -> None:
+def _entry(rank: int, fn: Callable, port: int, nprocs: int, args: tuple,
+           timeout_s: float = 1800.0) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(nprocs),
                       RANK=str(rank), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     code = 0
     try:
-        dist.init_process_group("gloo", rank=rank, world_size=nprocs)
+        dist.init_process_group("gloo", rank=rank, world_size=nprocs,
+                                timeout=timedelta(seconds=timeout_s))
         fn(rank, *args)
         dist.barrier()  # no rank tears down while another still talks to it
         dist.destroy_process_group()
@@ -42,8 +45,9 @@ def _entry(rank: int, fn: Callable, port: int, nprocs: int, args: tuple) -> None
         os._exit(code)
 
 
-def run_gloo(fn: Callable, *args, nprocs: int = WORLD) -> None:
+def run_gloo(fn: Callable, *args, nprocs: int = WORLD, timeout_s: float = 1800.0) -> None:
     """Call ``fn(rank, *args)`` on ``nprocs`` forked processes (fork: the children inherit the
-    imported modules; spawn re-imports torch, ~10x slower). Raises if any rank fails."""
-    mp.start_processes(_entry, args=(fn, free_port(), nprocs, args), nprocs=nprocs, join=True,
-                       start_method="fork")
+    imported modules; spawn re-imports torch, ~10x slower). Raises if any rank fails.
+    ``timeout_s``: the process group's timeout (how long a collective waits for a peer)."""
+    mp.start_processes(_entry, args=(fn, free_port(), nprocs, args, timeout_s), nprocs=nprocs,
+                       join=True, start_method="fork")

@@ -134,13 +134,6 @@ def test_unsupervised_refusals(capsys, tmp_path, data):
     assert code == 2 and "--resume: no checkpoint.pt" in err
 
 
-def test_more_than_ten_classes_in_the_unsupervised_network(capsys, tmp_path):
-    folder = idx_folder(tmp_path / "d", classes=12)
-    code, _, err = run_cli(capsys, ["unsupervised", "--dataset", folder, "--neurons", "2",
-                                    "--images", "1", "--out", tmp_path / "o"])
-    assert code == 2 and "12 classes" in err and "at most 10" in err
-
-
 def test_protocol_refusals(capsys, tmp_path):
     code, _, err = run_cli(capsys, ["protocol", "window", "--stem", "../../x", "--out", tmp_path])
     assert_clean(code, err)

@@ -160,11 +160,12 @@ def test_environment_forces_reference(monkeypatch):
 
 
 def test_unsupported_calls_fall_back_or_raise():
-    x = torch.randn(5, 2, 3, dtype=torch.float16)
-    # auto on the CPU: the reference, which keeps the state (so the spikes) in fp32
-    assert lif_sequence(x, LIFParameters()).spikes.dtype == torch.float32
+    x = torch.randn(5, 2, 3)
+    p = LIFParameters(beta=torch.full((3,), 0.9, dtype=torch.float64))  # promotes the state
+    # auto: the reference loop, whose state takes torch's promotion (fp64)
+    assert lif_sequence(x, p).spikes.dtype == torch.float64
     with pytest.raises(HebbtorchError, match="dtype"):
-        lif_sequence(x, LIFParameters(), backend="fused")
+        lif_sequence(x, p, backend="fused")
 
 
 def test_failed_build_warns_once_and_uses_reference(monkeypatch):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hebbtorch.checks import check_finite, check_range
+from hebbtorch.checks import check_range
+from hebbtorch.encoding._checks import check_intensity
 
 
 def noisy_mask_step(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -28,7 +29,7 @@ def noisy_mask(
     Returns ``u_t * (x - offset)`` for t = 0..num_steps-1.
     """
     check_range("num_steps", num_steps, 1)
-    check_finite("x", x)
+    check_intensity("x", x)  # the documented [0, 1]: a pixel of 2.0 is refused, not scaled
     centred = x - offset
     return torch.stack([noisy_mask_step(centred, generator) for _ in range(int(num_steps))])
 

@@ -98,10 +98,7 @@ def unsupported(currents: Tensor, p: ALIFParameters, state: ALIFState | None) ->
         return "parameters that require grad (the fused ALIF differentiates currents and state)"
     if isinstance(p.adapt_scale, Tensor) and p.adapt_scale.numel() != 1:
         return "a per-neuron adapt_scale"
-    reason = cpu.unsupported_common(currents, params + list(state or ()), cuda=True)
-    if reason is None and currents.dtype in cpu.LOW_PRECISION:
-        return f"dtype {currents.dtype} (this neuron's kernels are fp32 or fp64)"
-    return reason
+    return cpu.unsupported_common(currents, params + list(state or ()), cuda=True)
 
 
 def fused_alif_sequence(
@@ -109,6 +106,7 @@ def fused_alif_sequence(
 ) -> ALIFOutput:
     """Same result as the reference ``alif_sequence`` (parameters already validated there)."""
     shape = currents.shape[1:]
+    currents = cpu.kernel_currents(currents)  # 16-bit: fp32 (the neurons' dtype contract)
 
     def per_neuron(x: Tensor | float) -> Tensor:
         return cpu.per_neuron(x, shape, currents.dtype, currents.device)
@@ -118,7 +116,7 @@ def fused_alif_sequence(
     slope = cpu.surrogate_slope(p.surrogate, p.slope)
     # 1 - rho formed as the reference forms it (in Python for a float, in torch for a tensor)
     spikes, h, A, v, a, s = ops.call(
-        alif_forward, currents.contiguous(), per_neuron(p.beta), per_neuron(p.rho),
+        alif_forward, currents, per_neuron(p.beta), per_neuron(p.rho),
         per_neuron(1.0 - p.rho), per_neuron(p.threshold), float(p.adapt_scale),
         *(per_neuron(x) for x in state),
         RESETS.index(p.reset), cpu.SURROGATE_IDS[p.surrogate], slope, bool(p.detach_reset),

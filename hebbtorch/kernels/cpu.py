@@ -13,11 +13,12 @@ from torch import Tensor
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import dispatch
 from hebbtorch.kernels.build import ExtensionLibrary
+from hebbtorch.neurons.dtypes import LOW_PRECISION, state_dtype  # noqa: F401 (re-exported)
 from hebbtorch.neurons.surrogate import SURROGATES, get_surrogate
 
-FLOATS = (torch.float32, torch.float64)  # what the CPU kernels take
-# 16-bit currents (bf16 matmuls) are taken by the CUDA kernels, with the neuron state in fp32
-LOW_PRECISION = (torch.bfloat16, torch.float16)
+FLOATS = (torch.float32, torch.float64)  # what the CPU kernels compute in
+# 16-bit currents (bf16 matmuls): state and outputs in fp32 (hebbtorch.neurons.dtypes); the CUDA
+# LIF kernel reads them as they are, the other kernels take them cast (see kernel_currents)
 # the Surrogate enum of neuron_kernels.h
 SURROGATE_IDS = {n: i for i, n in enumerate(("fast_sigmoid", "arctan", "triangle",
                                              "straight_through"))}
@@ -58,9 +59,12 @@ def per_step(grad: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if grad is None else grad.contiguous()
 
 
-def state_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the fused kernels keep the neuron state in: fp32 for 16-bit currents."""
-    return torch.float32 if dtype in LOW_PRECISION else dtype
+def kernel_currents(currents: Tensor, native_16bit: bool = False) -> Tensor:
+    """Contiguous currents as the kernel reads them: 16-bit ones cast to the fp32 of the state
+    unless the kernel reads them natively (``native_16bit``: the CUDA LIF kernel)."""
+    if currents.dtype in LOW_PRECISION and not native_16bit:
+        currents = currents.float()
+    return currents.contiguous()
 
 
 def per_neuron(x: Tensor | float, shape: torch.Size, dtype: torch.dtype,
@@ -88,15 +92,14 @@ def triton_available() -> bool:
 def unsupported_common(currents: Tensor, tensors: list[Tensor], *, cuda: bool = False
                        ) -> str | None:
     """Why a fused kernel can't take these currents and per-neuron tensors (None if it can).
-    ``cuda``: the op also has a CUDA (Triton) kernel, which takes 16-bit currents too."""
+    ``cuda``: the op also has a CUDA (Triton) kernel. 16-bit currents are taken everywhere
+    (cast by :func:`kernel_currents` where the kernel does not read them natively)."""
     device = currents.device.type
+    dtypes = (*FLOATS, *LOW_PRECISION)
     if device == "cuda" and cuda:
         if not triton_available():
             return "Triton is not installed (it comes with CUDA builds of PyTorch)"
-        dtypes = (*FLOATS, *LOW_PRECISION)
-    elif device == "cpu":
-        dtypes = FLOATS
-    else:
+    elif device != "cpu":
         return f"device {device} (no fused kernel of this neuron there)"
     if currents.dtype not in dtypes:
         return f"dtype {currents.dtype} (supported: {', '.join(map(str, dtypes))})"

@@ -122,13 +122,14 @@ def fused_lif_sequence(
         return cpu.per_neuron(x, shape, dtype, currents.device)
 
     dtype = cpu.state_dtype(currents.dtype)
+    currents = cpu.kernel_currents(currents, native_16bit=currents.device.type == "cuda")
     if state is None:
         v0, refrac0 = currents.new_zeros(shape, dtype=dtype), currents.new_zeros(shape, dtype=dtype)
     else:
         v0, refrac0 = per_neuron(state.v), per_neuron(state.refrac.detach())
     slope = cpu.surrogate_slope(p.surrogate, p.slope)
     spikes, h, v, refrac, _ = ops.call(
-        lif_forward, currents.contiguous(), per_neuron(p.beta), per_neuron(p.threshold), v0,
+        lif_forward, currents, per_neuron(p.beta), per_neuron(p.threshold), v0,
         refrac0, RESETS.index(p.reset), int(p.refractory_steps), cpu.SURROGATE_IDS[p.surrogate],
         slope, bool(p.detach_reset),
     )

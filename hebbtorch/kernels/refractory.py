@@ -87,10 +87,7 @@ refractory_forward, refractory_backward = ops.neuron_ops(
 def unsupported(currents: Tensor, p: RefractoryParameters,
                 state: RefractoryState | None) -> str | None:
     """Why the fused kernel can't run these arguments (None if it can)."""
-    reason = cpu.unsupported_common(currents, list(state or ()), cuda=True)
-    if reason is None and currents.dtype in cpu.LOW_PRECISION:
-        reason = f"dtype {currents.dtype} (this neuron's kernels are fp32 or fp64)"
-    return reason
+    return cpu.unsupported_common(currents, list(state or ()), cuda=True)
 
 
 def fused_refractory_sequence(
@@ -98,12 +95,13 @@ def fused_refractory_sequence(
 ) -> RefractoryOutput:
     """Same result as the reference ``refractory_sequence`` (parameters validated there)."""
     shape = currents.shape[1:]
+    currents = cpu.kernel_currents(currents)  # 16-bit: fp32 (the neurons' dtype contract)
     if state is None:
         state = RefractoryState(currents.new_zeros(shape), currents.new_zeros(shape))
     inner0, out0 = (cpu.per_neuron(x, shape, currents.dtype, currents.device) for x in state)
     slope = cpu.surrogate_slope(p.surrogate, p.slope) if p.binary else 0.0  # graded: unused
     inner_seq, out_seq, inner, out, _ = ops.call(
-        refractory_forward, currents.contiguous(), inner0, out0, float(p.decay), float(p.threshold),
+        refractory_forward, currents, inner0, out0, float(p.decay), float(p.threshold),
         float(p.penalty_threshold), bool(p.binary), cpu.SURROGATE_IDS[p.surrogate], slope)
     return RefractoryOutput(inner_seq, out_seq, RefractoryState(inner, out))
 

@@ -44,6 +44,7 @@ from hebbtorch.learning.run import (
     load_checkpoint,
     run_loop,
 )
+from hebbtorch.networks import memory
 from hebbtorch.networks.registry import build_model, get_spec
 from hebbtorch.seed import resolve_device
 
@@ -111,19 +112,26 @@ def _same_config(old: dict, new: dict) -> bool:
     return {**{k: defaults[k] for k in ADDED_FIELDS}, **old} == new
 
 
-def _check_memory(cfg: TrainConfig, pixels: int, classes: int, n_train: int) -> None:
-    """A lower bound of the memory of a run (an MLP of its sizes: weights with gradients and
-    optimizer state, and the neuron states BPTT keeps for every step), refused before the
-    model is built when it cannot fit."""
+def _check_memory(cfg: TrainConfig, image_shape: tuple[int, ...], n_train: int) -> None:
+    """The memory of one training step (:mod:`hebbtorch.networks.memory`: weights, gradients
+    and optimizer state, plus the tensors BPTT keeps for every time step, counted on the model
+    itself), refused before the first step when it cannot fit. The weights are sized on the
+    meta device first, so a model too large to build is refused without building it."""
     spec = get_spec(cfg.model)
     steps = spec.default_steps if cfg.num_steps is None else cfg.num_steps
-    hidden = cfg.hidden or 100
-    layers = int(cfg.model_options.get("hidden_layers", 1))
-    weights = pixels * hidden + hidden * hidden * (layers - 1) + hidden * classes
     batch = min(cfg.batch_size, n_train)
-    states = batch * steps * (pixels + 3 * hidden * layers) if spec.spiking else batch * hidden
-    check_memory(4.0 * (4 * weights + states), f"{cfg.model} with --hidden {hidden}, --steps "
-                 f"{steps} and batches of {batch}", "lower them", resolve_device(cfg.device))
+    what = (f"{cfg.model} with --hidden {cfg.hidden or 'default'}, --steps {steps} and batches "
+            f"of {batch}")
+    device = resolve_device(cfg.device)
+    with torch.device("meta"):
+        meta = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
+    states = 2 + memory.OPTIMIZER_STATES.get(cfg.optimizer, 2)
+    check_memory(memory.parameter_bytes(meta) * states, f"the weights of {what}",
+                 "lower --hidden", device)
+    model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
+    est = memory.step_memory(model, torch.rand(image_shape), batch, cfg.optimizer,
+                             per_step_only=cfg.learning != "bptt")
+    check_memory(est.total, what, "lower --batch-size, --steps or --hidden", device)
 
 
 def _with_data_shape(cfg: TrainConfig, tr_x, tr_y, te_x, te_y,
@@ -135,11 +143,11 @@ def _with_data_shape(cfg: TrainConfig, tr_x, tr_y, te_x, te_y,
     if len(shape.image_shape) != 2:
         raise HebbtorchError(f"{cfg.dataset}: expected grey images [N, H, W], got "
                              f"{tuple(tr_x.shape)}")
-    _check_memory(cfg, math.prod(shape.image_shape), shape.n_classes, len(tr_y))
     if shape.image_shape != (28, 28):
         cfg.model_options["image"] = list(shape.image_shape)
     if shape.n_classes != 10:
         cfg.model_options["classes"] = shape.n_classes
+    _check_memory(cfg, shape.image_shape, len(tr_y))
 
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, quiet: bool = False,
@@ -259,7 +267,9 @@ class BPTTTrainer(Trainer):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
-        with autocast(cfg.precision, device):
+        # a forward that fails on one rank (a NaN in its shard) stops every rank at once
+        with ddp.fail_together(info, f"epoch {epoch + 1}, batch {b}", device), \
+                autocast(cfg.precision, device):
             if cfg.learning == "bptt":
                 logits = self.net(x, generator=self.noise)
             else:  # e-prop / OTTT fill .grad themselves, one time step at a time
@@ -286,27 +296,21 @@ class BPTTTrainer(Trainer):
 
     def end_epoch(self, epoch: int, loop: LoopState) -> dict:
         finite.raise_pending()  # NaN currents the fused CUDA kernels counted (without a sync)
-        if not self.info.is_main:  # rank 0 evaluates and reports; the others get its numbers
-            row, self.metrics = ddp.broadcast_object(None, self.info)
-            return row
-        cfg = self.cfg
-        test = evaluate(self.model, self.te_x, self.te_y, batch_size=cfg.batch_size,
-                        seed=cfg.seed, device=self.device, precision=cfg.precision)
-        finite.raise_pending()
-        ep = [r for r in loop.batch_log if r["epoch"] == epoch]
-        row = {"epoch": epoch, "lr": ep[-1]["lr"] if ep else cfg.lr,
-               "train_loss": sum(r["loss"] for r in ep) / max(len(ep), 1),
-               "train_accuracy": sum(r["accuracy"] for r in ep) / max(len(ep), 1),
-               "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-               "wall_time_s": loop.elapsed}
-        if not self.quiet:
-            tqdm.write(f"{cfg.model} epoch {epoch}: train loss {row['train_loss']:.4f} "
-                       f"acc {row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} "
-                       f"acc {row['test_accuracy']:.4f} | {loop.elapsed:.0f} s")
-        self.metrics = _report(cfg, self.model, [*loop.history, row], loop.batch_log,
-                               self.device, self.out, self.info.world_size, csv=False)
-        if self.info.enabled:
-            ddp.broadcast_object((row, self.metrics), self.info)
+        info, row = self.info, None
+        # rank 0 evaluates and reports, the others wait for its numbers; an error of rank 0
+        # there reaches every rank at once (fail_together), not after the group's timeout
+        with ddp.fail_together(info, f"rank 0's evaluation and report of epoch {epoch}",
+                               self.device):
+            if info.is_main:
+                cfg = self.cfg
+                row = _epoch_row(cfg, epoch, loop.batch_log, loop.elapsed, evaluate(
+                    self.model, self.te_x, self.te_y, batch_size=cfg.batch_size,
+                    seed=cfg.seed, device=self.device, precision=cfg.precision), self.quiet)
+                self.metrics = _report(cfg, self.model, [*loop.history, row], loop.batch_log,
+                                       self.device, self.out, info.world_size, csv=False)
+        if info.enabled:
+            row, self.metrics = ddp.broadcast_object(
+                (row, self.metrics) if info.is_main else None, info)
         return row
 
     def state_dict(self, loop: LoopState) -> dict:
@@ -346,6 +350,23 @@ class BPTTTrainer(Trainer):
         torch.set_rng_state(torch_rng)
         return LoopState(state["epoch"] * self.n_batches + state["batch"], state["history"],
                          state["batch_log"], state["elapsed"])
+
+
+def _epoch_row(cfg: TrainConfig, epoch: int, batch_log: list[dict], elapsed: float,
+               test: dict, quiet: bool) -> dict:
+    """The history row of finished epoch ``epoch`` (1-based; printed unless quiet)."""
+    finite.raise_pending()
+    ep = [r for r in batch_log if r["epoch"] == epoch]
+    row = {"epoch": epoch, "lr": ep[-1]["lr"] if ep else cfg.lr,
+           "train_loss": sum(r["loss"] for r in ep) / max(len(ep), 1),
+           "train_accuracy": sum(r["accuracy"] for r in ep) / max(len(ep), 1),
+           "test_loss": test["loss"], "test_accuracy": test["accuracy"],
+           "wall_time_s": elapsed}
+    if not quiet:
+        tqdm.write(f"{cfg.model} epoch {epoch}: train loss {row['train_loss']:.4f} "
+                   f"acc {row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} "
+                   f"acc {row['test_accuracy']:.4f} | {elapsed:.0f} s")
+    return row
 
 
 REQUIRED = ("config", "model", "optimizer", "noise_rng", "torch_rng", "history", "batch_log",

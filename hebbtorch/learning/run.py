@@ -404,9 +404,13 @@ def run_loop(folder: RunFolder | None, trainer: Trainer, schedule: Schedule, *,
                   f"of {schedule.steps * schedule.scale}")
     epochs = -(-schedule.steps // schedule.per_epoch)
 
+    where = getattr(trainer, "device", "cpu")  # fail_together's flag lives there (NCCL: GPU)
+
     def save() -> None:
         if folder is not None:
-            folder.save(trainer.state_dict(loop))
+            state = trainer.state_dict(loop)  # collectives: every rank, outside the guard
+            with ddp.fail_together(info, "rank 0's checkpoint write", where):
+                folder.save(state)  # rank 0 writes: a failed write must stop the others too
 
     def stop_now(calls: int) -> bool:
         if stop_after is not None and calls >= stop_after:

@@ -94,7 +94,7 @@ def balanced_triplet(p: TripletSTDPParameters,
 def make_rule(name: str, p: DiehlCookParameters | None = None,
               gb_calcium: tuple[float, float] | None = None,
               gb_set: str | None = None, gb_params: dict[str, float] | None = None,
-              gb_drift_every: int = 128) -> RuleSetup:
+              gb_drift_every: int = 128, n_input: int = N_INPUT) -> RuleSetup:
     """Rules and their scaling in the Diehl & Cook network (docs/unsupervised.md, "Rules"):
 
     * ``dc``: the original trace STDP, weights in [0, 1] (hard clip), original initial weights;
@@ -106,9 +106,10 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     * ``calcium``: :class:`~hebbtorch.plasticity.CalciumHebbian` defaults, soft bounds [0, 1].
     * ``gb``: Graupner & Brunel's ``DP`` set (deterministic, no noise); DOWN/UP strengths
       ``w0``/``b w0`` placed so that their midpoint is the normalised mean weight
-      ``norm / 784`` (w0 = 2 norm / (784 (1 + b))); initial efficacies ρ ~ U(0, 1); the
-      times above threshold are not kept (``times=False``: a diagnostic). ``gb_set``: another
-      of Graupner & Brunel's fitted sets (:data:`~hebbtorch.plasticity.GB_PARAMETER_SETS`);
+      ``norm / n_input`` (w0 = 2 norm / (n_input (1 + b)); n_input = 784 for 28x28 images);
+      initial efficacies ρ ~ U(0, 1); the times above threshold are not kept (``times=False``:
+      a diagnostic). ``gb_set``: another of Graupner & Brunel's fitted sets
+      (:data:`~hebbtorch.plasticity.GB_PARAMETER_SETS`);
       ``gb_calcium``: other calcium amplitudes (C_pre, C_post) for the set; ``gb_params``: any
       other fields of :class:`~hebbtorch.plasticity.GraupnerBrunelParameters` replaced
       (docs/unsupervised.md, "Graupner-Brunel in the network"); ``gb_drift_every``: see
@@ -121,7 +122,7 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     p = p or DiehlCookParameters()
 
     def original(n: int, g: torch.Generator) -> torch.Tensor:
-        return initial_weights(n, p, g)
+        return initial_weights(n, p, g, n_input)
 
     entry = registry.get(name)  # the one vocabulary: every registered rule runs here
     if name == "triplet":
@@ -140,10 +141,10 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
                 raise HebbtorchError(f"gb_params: unknown Graupner-Brunel parameter(s) {unknown}; "
                                      f"known: {', '.join(gp._fields)}")
             gp = gp._replace(**{k: float(v) for k, v in gb_params.items()})
-        w0 = 2.0 * p.norm / (N_INPUT * (1.0 + gp.b))
+        w0 = 2.0 * p.norm / (n_input * (1.0 + gp.b))
 
         def bistable(n: int, g: torch.Generator) -> torch.Tensor:
-            return w0 * (1.0 + (gp.b - 1.0) * torch.rand(N_INPUT, n, generator=g))
+            return w0 * (1.0 + (gp.b - 1.0) * torch.rand(n_input, n, generator=g))
 
         return RuleSetup(GraupnerBrunel(gp, w0=w0, times=False, drift_every=gb_drift_every),
                          WeightBounds(w0, gp.b * w0, "additive"),
@@ -151,14 +152,16 @@ def make_rule(name: str, p: DiehlCookParameters | None = None,
     return RuleSetup(entry.make(None), WeightBounds(0.0, 1.0, "additive"), original)
 
 
-def _load(dataset: str, split: str, data_root: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _load(dataset: str, split: str, data_root: str | None
+          ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Images ``[N, H, W]`` (any size: one input neuron per pixel), labels, class count."""
     from hebbtorch.data import load_dataset
 
     ds = load_dataset(dataset, split=split, root=data_root)
-    if tuple(ds.images.shape[1:]) != (28, 28):
-        raise HebbtorchError(f"{dataset}: the network needs 28x28 images, got "
-                             f"{tuple(ds.images.shape[1:])}")
-    return ds.images.reshape(len(ds.images), N_INPUT), ds.labels
+    if ds.images.dim() != 3:
+        raise HebbtorchError(f"{dataset}: the network takes grey images [N, H, W], got "
+                             f"{tuple(ds.images.shape)}")
+    return ds.images, ds.labels, ds.num_classes
 
 
 def _order(n_train: int, images: int, seed: int) -> torch.Tensor:
@@ -169,12 +172,15 @@ def _order(n_train: int, images: int, seed: int) -> torch.Tensor:
 
 
 def _block_accuracy(counts: torch.Tensor, labels: torch.Tensor,
-                    assigned: tuple[torch.Tensor, torch.Tensor] | None) -> dict | None:
+                    assigned: tuple[torch.Tensor, torch.Tensor] | None,
+                    n_classes: int = 10) -> dict | None:
     if assigned is None:
         return None
     a, prop = assigned
-    return {"all_activity": float((predict_all_activity(counts, a) == labels).float().mean()),
-            "proportion": float((predict_proportion(counts, a, prop) == labels).float().mean())}
+    pred_all = predict_all_activity(counts, a, n_classes)
+    pred_prop = predict_proportion(counts, a, prop, n_classes)
+    return {"all_activity": float((pred_all == labels).float().mean()),
+            "proportion": float((pred_prop == labels).float().mean())}
 
 
 @torch.inference_mode()
@@ -189,7 +195,7 @@ def respond(net: DiehlCookNetwork, pixels: torch.Tensor, seed: int,
         chunk = pixels[i:i + B]
         k = len(chunk)
         if k < B:  # pad the last chunk with copies of its first image (results dropped)
-            chunk = torch.cat([chunk, chunk[:1].expand(B - k, N_INPUT)])
+            chunk = torch.cat([chunk, chunk[:1].expand(B - k, chunk.shape[1])])
         counts, _ = net.present(chunk, learn=False, seed=seed + i)
         out[i:i + k] = counts[:k].cpu()
         bar.update(k)
@@ -230,8 +236,13 @@ def train_unsupervised(
     if update_interval % batch or checkpoint_every % batch:
         raise HebbtorchError(f"update_interval ({update_interval}) and checkpoint_every "
                              f"({checkpoint_every}) must be multiples of batch ({batch})")
+    xtr, ytr, n_classes = _load(dataset, "train", data_root)
+    xte, yte, _ = _load(dataset, "test", data_root)
+    shape = check_splits(xtr, ytr, xte, yte, dataset, n_classes=n_classes)
+    n_input = math.prod(shape.image_shape)  # one input neuron per pixel
+    xtr, xte = xtr.reshape(len(xtr), n_input), xte.reshape(len(xte), n_input)
     setup = make_rule(rule, gb_calcium=gb_calcium, gb_set=gb_set, gb_params=gb_params,
-                      gb_drift_every=gb_drift_every)
+                      gb_drift_every=gb_drift_every, n_input=n_input)
     config = {"rule": rule, "neurons": neurons, "dataset": dataset, "images": images,
               "batch": batch, "update_interval": update_interval, "seed": seed}
     if gb_set is not None:  # kept only when given: older checkpoints stay resumable
@@ -244,9 +255,8 @@ def train_unsupervised(
         config["gb_rate_normalised"] = True
     if rule == "gb":  # always: runs from before drift_every drifted every step
         config["gb_drift_every"] = int(gb_drift_every)
-    xtr, ytr = _load(dataset, "train", data_root)
-    xte, yte = _load(dataset, "test", data_root)
-    check_splits(xtr, ytr, xte, yte, dataset, max_classes=10)
+    if shape.image_shape != (28, 28) or shape.n_classes != 10:  # MNIST's: configs stay as before
+        config["image_shape"], config["classes"] = list(shape.image_shape), shape.n_classes
     label_images = min(1000, len(ytr)) if label_images is None else label_images
     test_images = min(1000, len(yte)) if test_images is None else test_images
     for name, v, n, split in (("label_images", label_images, len(ytr), "training"),
@@ -254,8 +264,8 @@ def train_unsupervised(
         if v > n:
             raise HebbtorchError(f"--{name.replace('_', '-')} {v}: {dataset} has only {n} "
                                  f"{split} images")
-    p = DiehlCookParameters()  # input spikes of a presentation: [steps, lanes, 784] floats
-    per_lane = 2 * 4 * N_INPUT * (p.t_present / p.dt) + 4 * 8 * N_INPUT * neurons
+    p = DiehlCookParameters()  # input spikes of a presentation: [steps, lanes, n_input] floats
+    per_lane = 2 * 4 * n_input * (p.t_present / p.dt) + 4 * 8 * n_input * neurons
     check_memory(per_lane * max(eval_batch, batch), "the simulation of "
                  f"{max(eval_batch, batch)} images at once", "lower --eval-batch / --batch-size "
                  "or --neurons", device)
@@ -311,8 +321,9 @@ class _OnlineTrainer(Trainer):
     def end_epoch(self, epoch: int, loop: LoopState) -> dict | None:
         run = self.run
         c, lab = torch.cat(run["block_counts"]), torch.cat(run["block_labels"])
-        acc = _block_accuracy(c, lab, run["assigned"])
-        run["assigned"] = assign_labels(c, lab)
+        n_classes = int(self.config.get("classes", 10))  # configs of MNIST's shape omit it
+        acc = _block_accuracy(c, lab, run["assigned"], n_classes)
+        run["assigned"] = assign_labels(c, lab, n_classes)
         run["block_counts"], run["block_labels"] = [], []
         return None if acc is None else {"images_seen": loop.step * self.config["batch"], **acc}
 
@@ -348,11 +359,13 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
            quiet: bool, device: str, gb_rate_normalised: bool) -> dict:
     rule, neurons, dataset = config["rule"], config["neurons"], config["dataset"]
     images, batch, seed = config["images"], config["batch"], config["seed"]
+    image_shape = tuple(config.get("image_shape", (28, 28)))
+    n_classes, n_input = int(config.get("classes", 10)), xtr.shape[1]
     out, info = folder.path, ddp.current()
     net = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=share.count,
                            w_init=setup.init(neurons, torch.Generator().manual_seed(seed)),
                            share=share, device=device,
-                           rate_normalised_calcium=gb_rate_normalised)
+                           rate_normalised_calcium=gb_rate_normalised, n_input=n_input)
     trainer = _OnlineTrainer(net, config, order, xtr, ytr, share, lanes, folder.checkpoint)
     schedule = Schedule(images // batch, update_interval // batch,
                         checkpoint_every=checkpoint_every // batch, epoch_checkpoints=False,
@@ -367,24 +380,24 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
 
     # frozen evaluation: label the neurons on training images, then classify the test set
     ev = DiehlCookNetwork(neurons, setup.rule, bounds=setup.bounds, batch=eval_batch,
-                          w_init=net.weight, device=device)
+                          w_init=net.weight, device=device, n_input=n_input)
     ev.theta.copy_(net.theta)
     t1 = time.time()
     n_label, n_test = label_images, test_images
     lab_x, lab_y = xtr[:n_label], ytr[:n_label]
     r_label = respond(ev, lab_x, seed=seed * 7_919 + 1, desc=None if quiet else "label")
-    assignments, proportions = assign_labels(r_label, lab_y)
+    assignments, proportions = assign_labels(r_label, lab_y, n_classes)
     r_test = respond(ev, xte[:n_test], seed=seed * 7_919 + 2, desc=None if quiet else "test")
     eval_seconds = time.time() - t1
-    pred_all = predict_all_activity(r_test, assignments)
-    pred_prop = predict_proportion(r_test, assignments, proportions)
+    pred_all = predict_all_activity(r_test, assignments, n_classes)
+    pred_prop = predict_proportion(r_test, assignments, proportions, n_classes)
     y = yte[:n_test]
     final = {"all_activity": float((pred_all == y).float().mean()),
              "proportion": float((pred_prop == y).float().mean()),
              "test_images": n_test, "label_images": n_label,
              "silent_test_images": int((r_test.sum(1) == 0).sum())}
-    cm = confusion_matrix(pred_all, y)
-    per_class = neurons_per_class(assignments)
+    cm = confusion_matrix(pred_all, y, n_classes)
+    per_class = neurons_per_class(assignments, n_classes)
     metrics = {
         "network": "Diehl & Cook 2015", "config": config, "label_images": n_label,
         "test_images": n_test, "eval_batch": eval_batch, "images_trained": run["seen"],
@@ -407,7 +420,8 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
         plot_curve,
         plot_receptive_fields,
     )
-    save_figure(plot_receptive_fields(net.weight, assignments, title), out / "receptive_fields.png")
+    save_figure(plot_receptive_fields(net.weight, assignments, title, image_shape),
+                out / "receptive_fields.png")
     save_figure(plot_assignments(per_class, title), out / "assignments.png")
     save_figure(plot_confusion(cm, final["all_activity"], title), out / "confusion.png")
     save_figure(plot_curve(run["curve"], final, title), out / "accuracy.png")

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hebbtorch.checks import check_time_first
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.networks.base import Recording
 from hebbtorch.neurons.li import LIParameters, li_sequence
@@ -79,8 +80,10 @@ class SpikingSequential(nn.Module):
         if self.encoder is None:  # direct current: the first stage's output is the same each step
             first = self._first(x)
             current = first.unsqueeze(0).expand(self.num_steps, *first.shape)
-        else:
-            current = _time_distributed(self._first, self.encoder(x, generator=generator))
+        else:  # a custom encoder's [batch, time] output must not run as [time, batch]
+            spikes = check_time_first("the encoder's output", self.encoder(x, generator=generator),
+                                      self.num_steps, len(x), hint="it must put time first")
+            current = _time_distributed(self._first, spikes)
         rec: dict[str, torch.Tensor] = {}
         for i, stage in enumerate(self.stages[1:], start=1):
             out, v = run_hidden(current, self.neuron)

@@ -271,7 +271,8 @@ class DiehlCookNetwork(nn.Module):
             (:func:`~hebbtorch.plasticity.batched.lane_share`); default: they are the
             whole batch. Split, the learning steps and :meth:`dynamic_state` are collectives.
         params: :class:`DiehlCookParameters`.
-        w_init: initial input weights ``[784, n]`` (default :func:`initial_weights`).
+        w_init: initial input weights ``[n_input, n]`` (default :func:`initial_weights`).
+        n_input: input neurons, one per pixel (784 for MNIST's 28x28; any image size).
         generator: for the default initial weights.
         backend: "auto" (default) simulates the exact online mode (batch 1, float32 on the
             CPU) in the fused kernel of :mod:`hebbtorch.kernels.diehl_cook` when it learns with
@@ -304,19 +305,23 @@ class DiehlCookNetwork(nn.Module):
                  generator: torch.Generator | None = None,
                  device: torch.device | str | None = None,
                  share: LaneShare | None = None, backend: str = "auto",
-                 rate_normalised_calcium: bool = False) -> None:
+                 rate_normalised_calcium: bool = False, n_input: int = N_INPUT) -> None:
         super().__init__()
         self.backend = check_backend(backend)
         if int(n) != n or n <= 0:
             raise HebbtorchError(f"n (neurons) must be a positive integer, got {n}")
         if int(batch) != batch or batch <= 0:
             raise HebbtorchError(f"batch must be a positive integer, got {batch}")
-        self.n, self.batch = int(n), int(batch)
+        if int(n_input) != n_input or n_input <= 0:
+            raise HebbtorchError(f"n_input must be a positive integer, got {n_input}")
+        self.n, self.batch, self.n_input = int(n), int(batch), int(n_input)
         self.params = validate_parameters(params or DiehlCookParameters())
         p = self.params
-        w = initial_weights(self.n, p, generator) if w_init is None else w_init.clone().float()
-        if tuple(w.shape) != (N_INPUT, self.n):
-            raise HebbtorchError(f"w_init must be [{N_INPUT}, {self.n}], got {tuple(w.shape)}")
+        w = (initial_weights(self.n, p, generator, self.n_input) if w_init is None
+             else w_init.clone().float())
+        if tuple(w.shape) != (self.n_input, self.n):
+            raise HebbtorchError(f"w_init must be [{self.n_input}, {self.n}], got "
+                                 f"{tuple(w.shape)}")
         self.register_buffer("weight", w.to(device))
         self.register_buffer("theta", torch.full((self.n,), p.theta_init, device=device))
         self.rule = rule or DiehlCookSTDP()
@@ -370,7 +375,7 @@ class DiehlCookNetwork(nn.Module):
         p, c, st, w, n, sh = self.params, self.consts, self.state, self.weight, self.n, self.share
         thresh = thresholds(self.theta, p)
         zero_drive = st.v.new_zeros(self.batch, n)
-        zero_in = w.new_zeros(self.batch, N_INPUT)
+        zero_in = w.new_zeros(self.batch, self.n_input)
         n_ref = int(c.n_ref.max())
         ref_left = int(st.ref.max())  # steps until no neuron is refractory
         for t in range(steps):
@@ -429,9 +434,9 @@ class DiehlCookNetwork(nn.Module):
         normalised before every attempt, the rule learns and theta adapts (and decays once per
         image by exp(-500 ms / tc_theta))."""
         p = self.params
-        if pixels.dim() != 2 or pixels.shape != (self.batch, N_INPUT):
+        if pixels.dim() != 2 or pixels.shape != (self.batch, self.n_input):
             raise HebbtorchError(
-                f"pixels must be [{self.batch}, {N_INPUT}], got {tuple(pixels.shape)}")
+                f"pixels must be [{self.batch}, {self.n_input}], got {tuple(pixels.shape)}")
         pixels = pixels.to(self.weight.device, torch.float32)
         intensity = torch.full((self.batch,), p.intensity, device=pixels.device)
         todo = torch.ones(self.batch, dtype=torch.bool, device=pixels.device)

@@ -1,7 +1,9 @@
 """Neuron models: pure functional steps with NamedTuple parameters/state, thin modules that loop.
 
 All sequence functions take currents ``[time, batch, ...]`` and return a NamedTuple output whose
-fields are ``[time, batch, ...]`` plus the final state.
+fields are ``[time, batch, ...]`` plus the final state. Dtypes: float32/float64 currents keep
+their dtype; 16-bit ones give float32 state and outputs (:mod:`hebbtorch.neurons.dtypes`), on
+every backend.
 """
 
 from hebbtorch.neurons.alif import (

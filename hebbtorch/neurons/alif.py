@@ -19,6 +19,8 @@ from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import dispatch
 from hebbtorch.kernels.dispatch import check_backend
+from hebbtorch.neurons.dtypes import promote
+from hebbtorch.neurons.layout import TimeLayout
 from hebbtorch.neurons.lif import apply_reset, beta_from_tau
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
@@ -54,6 +56,22 @@ class ALIFOutput(NamedTuple):
     state: ALIFState
 
 
+def validate_alif(p: ALIFParameters) -> ALIFParameters:
+    """Refuse parameters the model has no meaning for (checked on every call, as LIF's)."""
+    for name, x, high in (("beta (membrane decay)", p.beta, 1.0), ("rho (adaptation decay)",
+                                                                   p.rho, 1.0)):
+        if isinstance(x, float | int):
+            check_range(name, x, 0.0, high)
+    if isinstance(p.threshold, float | int):
+        check_range("threshold", p.threshold, 0.0, low_open=True)
+    if isinstance(p.adapt_scale, float | int):
+        check_range("adapt_scale", p.adapt_scale, 0.0, high=float("inf"), high_open=True)
+    if p.reset not in ("subtract", "zero"):  # a misspelt reset must not run as "zero"
+        raise HebbtorchError(f"reset must be 'subtract' or 'zero', got {p.reset!r}")
+    get_surrogate(p.surrogate)
+    return p
+
+
 def alif_initial_state(like: torch.Tensor) -> ALIFState:
     z = torch.zeros_like(like)
     return ALIFState(z, z.clone(), z.clone())
@@ -86,13 +104,11 @@ def alif_sequence(
         raise HebbtorchError(
             f"currents must be [time, batch, ...], got shape {tuple(currents.shape)}"
         )
-    if p.reset not in ("subtract", "zero"):  # a misspelt reset must not run as "zero"
-        raise HebbtorchError(f"reset must be 'subtract' or 'zero', got {p.reset!r}")
-    get_surrogate(p.surrogate)
+    validate_alif(p)
     fused = dispatch.select("alif", backend, currents, p, state)
     if fused is not None:
         return fused(currents, p, state)  # checks finiteness inside the kernel
-    check_finite("currents", currents)
+    currents = check_finite("currents", promote(currents))  # 16-bit: an fp32 state
     state = alif_initial_state(currents[0]) if state is None else state
     out: list[list[torch.Tensor]] = [[], [], []]
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -104,7 +120,8 @@ def alif_sequence(
 
 class ALIF(nn.Module):
     """ALIF neurons over time; decays given as beta/rho or as tau_mem/tau_adapt with dt.
-    ``backend``: "auto", "fused" or "reference", see :func:`alif_sequence`."""
+    ``backend``: "auto", "fused" or "reference", see :func:`alif_sequence`; ``steps`` and
+    ``time_first``: the input layout (:mod:`hebbtorch.neurons.layout`)."""
 
     def __init__(
         self,
@@ -120,9 +137,12 @@ class ALIF(nn.Module):
         surrogate: str = "fast_sigmoid",
         slope: float | None = None,
         backend: str = "auto",
+        steps: int | None = None,
+        time_first: bool = True,
     ) -> None:
         super().__init__()
         self.backend = check_backend(backend)
+        self.layout = TimeLayout(steps, time_first).check()
         if (beta is None) == (tau_mem is None):
             raise HebbtorchError("give exactly one of beta or tau_mem")
         if (rho is None) == (tau_adapt is None):
@@ -137,4 +157,5 @@ class ALIF(nn.Module):
         self.params = ALIFParameters(beta, rho, threshold, adapt_scale, reset, surrogate, slope)
 
     def forward(self, currents: torch.Tensor, state: ALIFState | None = None) -> ALIFOutput:
-        return alif_sequence(currents, self.params, state, self.backend)
+        out = alif_sequence(self.layout.inward(currents), self.params, state, self.backend)
+        return self.layout.outward(out)

@@ -21,6 +21,8 @@ from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import dispatch
 from hebbtorch.kernels.dispatch import BACKENDS, check_backend  # noqa: F401 (re-exported)
+from hebbtorch.neurons.dtypes import promote, state_dtype
+from hebbtorch.neurons.layout import TimeLayout
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 RESETS = ("subtract", "zero")
@@ -79,8 +81,8 @@ def validate_lif(p: LIFParameters) -> LIFParameters:
 
 def lif_initial_state(like: torch.Tensor) -> LIFState:
     """Resting state (v = 0, not refractory) shaped like one time step of input; fp32 for
-    16-bit input, so that bf16 matmuls leave the neuron state in fp32."""
-    dtype = torch.float32 if like.dtype in (torch.bfloat16, torch.float16) else like.dtype
+    16-bit input (:mod:`hebbtorch.neurons.dtypes`)."""
+    dtype = state_dtype(like.dtype)
     return LIFState(torch.zeros_like(like, dtype=dtype), torch.zeros_like(like, dtype=dtype))
 
 
@@ -136,7 +138,7 @@ def lif_sequence(
     fused = dispatch.select("lif", backend, currents, p, state)
     if fused is not None:
         return fused(currents, p, state)  # checks finiteness inside the kernel
-    check_finite("currents", currents)
+    currents = check_finite("currents", promote(currents))  # 16-bit: an fp32 state
     state = lif_initial_state(currents[0]) if state is None else state
     spikes, vs = [], []
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
@@ -150,7 +152,9 @@ class LIF(nn.Module):
     """LIF neurons over time. Give the decay as ``beta`` or as ``tau_mem`` with ``dt``.
 
     ``learn_beta`` / ``learn_threshold`` make them parameters (per neuron if ``shape`` is given);
-    beta is clamped to [0, 1] in the forward pass. Input ``[time, batch, ...]`` currents.
+    beta is clamped to [0, 1] in the forward pass. Input ``[time, batch, ...]`` currents
+    (``[batch, time, ...]`` with ``time_first=False``; ``steps``: refuse another number of time
+    steps, see :mod:`hebbtorch.neurons.layout`).
     ``backend``: "auto", "fused" or "reference", see :func:`lif_sequence`.
     """
 
@@ -170,9 +174,12 @@ class LIF(nn.Module):
         learn_threshold: bool = False,
         shape: tuple[int, ...] = (),
         backend: str = "auto",
+        steps: int | None = None,
+        time_first: bool = True,
     ) -> None:
         super().__init__()
         self.backend = check_backend(backend)
+        self.layout = TimeLayout(steps, time_first).check()
         if (beta is None) == (tau_mem is None):
             raise HebbtorchError("give exactly one of beta or tau_mem")
         beta = beta_from_tau(tau_mem, dt) if beta is None else check_range("beta", beta, 0.0, 1.0)
@@ -196,4 +203,6 @@ class LIF(nn.Module):
         )
 
     def forward(self, currents: torch.Tensor, state: LIFState | None = None) -> LIFOutput:
-        return lif_sequence(currents, self.parameters_now(), state, self.backend)
+        out = lif_sequence(self.layout.inward(currents), self.parameters_now(), state,
+                           self.backend)
+        return self.layout.outward(out)

@@ -23,6 +23,8 @@ from hebbtorch.checks import check_finite, check_range
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import dispatch
 from hebbtorch.kernels.dispatch import check_backend
+from hebbtorch.neurons.dtypes import promote
+from hebbtorch.neurons.layout import TimeLayout
 from hebbtorch.neurons.surrogate import get_surrogate, spike
 
 
@@ -54,8 +56,20 @@ def validate_refractory(p: RefractoryParameters) -> RefractoryParameters:
     check_range("decay", p.decay, 0.0, 1.0)
     check_range("threshold", p.threshold, 0.0, low_open=True)
     check_range("penalty_threshold", p.penalty_threshold, 0.0)
+    check_range("penalty_threshold / threshold", p.penalty_threshold / p.threshold, 0.0,
+                float("inf"), high_open=True)
     get_surrogate(p.surrogate)
     return p
+
+
+def _check_overflow(out: RefractoryOutput, p: RefractoryParameters) -> RefractoryOutput:
+    """Finite input can still overflow float (a huge current times the reset's
+    penalty_threshold / threshold): refuse the result rather than return inf or NaN."""
+    if not bool(torch.isfinite(out.state.inner).all() & torch.isfinite(out.state.out).all()):
+        raise HebbtorchError("the refractory neuron's state overflowed (currents too large for "
+                             f"penalty_threshold / threshold = "
+                             f"{p.penalty_threshold / p.threshold:g})")
+    return out
 
 
 def refractory_initial_state(like: torch.Tensor) -> RefractoryState:
@@ -94,20 +108,21 @@ def refractory_sequence(
     validate_refractory(p)
     fused = dispatch.select("refractory", backend, currents, p, state)
     if fused is not None:
-        return fused(currents, p, state)  # checks finiteness in the kernel
-    check_finite("currents", currents)
+        return _check_overflow(fused(currents, p, state), p)  # input checked in the kernel
+    currents = check_finite("currents", promote(currents))  # 16-bit: an fp32 state
     state = refractory_initial_state(currents[0]) if state is None else state
     inners, outs = [], []
     for current in currents.unbind(0):  # unbind: one backward node, not T full-size zeros
         inner, out, state = refractory_step(current, state, p)
         inners.append(inner)
         outs.append(out)
-    return RefractoryOutput(torch.stack(inners), torch.stack(outs), state)
+    return _check_overflow(RefractoryOutput(torch.stack(inners), torch.stack(outs), state), p)
 
 
 class RefractoryNeuron(nn.Module):
     """Module form of the seed neuron; holds only its parameters. ``backend``: "auto", "fused"
-    or "reference", see :func:`refractory_sequence`."""
+    or "reference", see :func:`refractory_sequence`; ``steps`` and ``time_first``: the input
+    layout (:mod:`hebbtorch.neurons.layout`)."""
 
     def __init__(
         self,
@@ -118,9 +133,13 @@ class RefractoryNeuron(nn.Module):
         surrogate: str = "fast_sigmoid",
         slope: float | None = None,
         backend: str = "auto",
+        *,
+        steps: int | None = None,
+        time_first: bool = True,
     ) -> None:
         super().__init__()
         self.backend = check_backend(backend)
+        self.layout = TimeLayout(steps, time_first).check()
         self.params = validate_refractory(
             RefractoryParameters(decay, threshold, penalty_threshold, binary, surrogate, slope)
         )
@@ -128,4 +147,5 @@ class RefractoryNeuron(nn.Module):
     def forward(
         self, currents: torch.Tensor, state: RefractoryState | None = None
     ) -> RefractoryOutput:
-        return refractory_sequence(currents, self.params, state, self.backend)
+        out = refractory_sequence(self.layout.inward(currents), self.params, state, self.backend)
+        return self.layout.outward(out)

@@ -13,16 +13,14 @@ from typing import Any, NamedTuple
 
 import torch
 
-from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.neurons.alif import ALIFParameters, alif_sequence
-from hebbtorch.neurons.lif import RESETS, LIFParameters, lif_sequence, validate_lif
+from hebbtorch.neurons.alif import ALIFParameters, alif_sequence, validate_alif
+from hebbtorch.neurons.lif import LIFParameters, lif_sequence, validate_lif
 from hebbtorch.neurons.refractory import (
     RefractoryParameters,
     refractory_sequence,
     validate_refractory,
 )
-from hebbtorch.neurons.surrogate import get_surrogate
 
 
 class NeuronModel(NamedTuple):
@@ -53,24 +51,13 @@ def _seed(currents: torch.Tensor, p: RefractoryParameters) -> tuple[torch.Tensor
     return out.out, out.inner
 
 
-def _validate_alif(p: ALIFParameters) -> ALIFParameters:
-    for name, x, high in (("beta", p.beta, 1.0), ("rho", p.rho, 1.0), ("threshold", p.threshold,
-                                                                         None)):
-        if isinstance(x, float | int):
-            check_range(name, x, 0.0, high, low_open=name == "threshold")
-    if p.reset not in RESETS:
-        raise HebbtorchError(f"reset must be one of {RESETS}, got {p.reset!r}")
-    get_surrogate(p.surrogate)
-    return p
-
-
 NEURONS: dict[str, NeuronModel] = {
     "lif": NeuronModel(
         LIFParameters, lambda b, t, s, k: LIFParameters(b, t, surrogate=s, slope=k), validate_lif,
         _lif, "leaky integrate-and-fire (Gerstner et al. 2014, eq. 1.5)"),
     "alif": NeuronModel(
         ALIFParameters, lambda b, t, s, k: ALIFParameters(b, threshold=t, surrogate=s, slope=k),
-        _validate_alif, _alif,
+        validate_alif, _alif,
         "adaptive-threshold LIF (Bellec et al. 2018, eqs. 1-3; rho 0.99, adapt_scale 1.8)"),
     "seed": NeuronModel(
         RefractoryParameters,

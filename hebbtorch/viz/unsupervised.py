@@ -10,12 +10,13 @@ from hebbtorch.viz.style import colorbar, figure, legend_outside
 
 
 def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None, title: str,
-                          max_fields: int = 400):
-    """Input weights ``[784, n]`` as 28x28 fields (the first ``max_fields``; each field's
-    assigned class in its corner up to 100 fields); colour = weight (dimensionless, the
-    conductance scale of the input synapses)."""
-    fig = receptive_field_mosaic(weight.detach().cpu(), title="receptive fields",
-                                 max_fields=max_fields, labels=assignments)
+                          image_shape: tuple[int, int] = (28, 28), max_fields: int = 400):
+    """Input weights ``[H*W, n]`` as ``image_shape`` fields (the first ``max_fields``; each
+    field's assigned class in its corner up to 100 fields); colour = weight (dimensionless,
+    the conductance scale of the input synapses)."""
+    fig = receptive_field_mosaic(weight.detach().cpu(), tuple(image_shape),
+                                 title="receptive fields", max_fields=max_fields,
+                                 labels=assignments)
     fig.suptitle(title, fontsize=8)
     return fig
 
