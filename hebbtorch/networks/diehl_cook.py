@@ -326,7 +326,7 @@ class DiehlCookNetwork(nn.Module):
         self.register_buffer("theta", torch.full((self.n,), p.theta_init, device=device))
         self.rule = rule or DiehlCookSTDP()
         self.bounds = bounds or WeightBounds(0.0, 1.0, "additive")
-        self.learner = PlasticConnection(N_INPUT, self.n, self.rule, batch=self.batch, dt=p.dt,
+        self.learner = PlasticConnection(self.n_input, self.n, self.rule, batch=self.batch, dt=p.dt,
                                          bounds=self.bounds, shared=True, weight=self.weight,
                                          share=share)
         self.share = self.learner.share
