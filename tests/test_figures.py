@@ -17,7 +17,7 @@ from hebbtorch.viz.activity import layer_heatmap, neuron_trace, value_before_res
 from hebbtorch.viz.encoding import encoding_overview
 from hebbtorch.viz.events import event_frames
 from hebbtorch.viz.fields import receptive_field_mosaic
-from hebbtorch.viz.online import eprop_window_figure
+from hebbtorch.viz.online import eprop_window_figure, trained_window_figure
 from hebbtorch.viz.plasticity import plot_frequency, plot_window
 from hebbtorch.viz.raster import spike_raster
 from hebbtorch.viz.rates import firing_rate_map, rate_over_time
@@ -138,6 +138,11 @@ FIGURES = {
         {"protocol": {"dts": list(range(T // 4))}, "rules": {"pair": _curve(T // 4)},
          "losses": {k: {"bptt": _curve(T // 4), "eprop": _curve(T // 4)}
                     for k in ("rate", "timing")}}),
+    "trained_window": lambda n, T: trained_window_figure(
+        {"max_lag": 30, "rules": {"pair": _curve(61)},
+         "seeds": {str(s): {"trained": {k: {m: {"mean_update": _curve(61)}
+                                            for m in ("bptt", "eprop")}
+                                        for k in ("input", "recurrent")}} for s in range(3)}}),
     "bptt_epochs": lambda n, T: vb.epochs_figure(
         {"per_epoch": [_timing(T // 4) for _ in range(4)]}),
 }

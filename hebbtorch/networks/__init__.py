@@ -20,6 +20,7 @@ _EXPORTS = {
     "assign_labels": "readout", "confusion_matrix": "readout", "class_rates": "readout",
     "predict_all_activity": "readout", "predict_proportion": "readout",
     "receptive_fields": "readout",
+    "MemoryEstimate": "memory", "step_memory": "memory",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [

@@ -32,6 +32,8 @@ from hebbtorch.neurons.refractory import (
     refractory_sequence,
     refractory_step,
 )
+from hebbtorch.neurons.dtypes import promote, state_dtype
+from hebbtorch.neurons.layout import TimeLayout
 from hebbtorch.neurons.registry import NEURONS, NeuronModel, make_neuron, run_hidden
 from hebbtorch.neurons.surrogate import SURROGATES, spike
 
@@ -43,4 +45,5 @@ __all__ = [
     "refractory_sequence", "refractory_step",
     "NEURONS", "NeuronModel", "make_neuron", "run_hidden",
     "SURROGATES", "spike",
+    "TimeLayout", "promote", "state_dtype",
 ]

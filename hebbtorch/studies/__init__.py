@@ -30,6 +30,7 @@ _EXPORTS = {
     "run_one": "online_accuracy", "gradient_agreement": "online_accuracy",
     "compare": "online_gap",
     "eprop_window": "online_stdp", "window_study": "online_stdp",
+    "LiveTensorBytes": "online_memory", "current_deltas": "online_stdp_trained",
     "pairing_window": "protocols", "frequency_dependence": "protocols",
     "triplets_quadruplets": "protocols", "rate_dependence": "protocols",
     "learning_speed": "protocols", "poisson_pairs": "protocols", "run_rule": "protocols",

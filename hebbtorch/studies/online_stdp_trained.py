@@ -32,7 +32,7 @@ from hebbtorch.data.cue_accumulation import cue_accumulation
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.learning.online_net import OnlineSNN, sequence_loss
 from hebbtorch.studies.gradient_timing import attribute_gradient
-from hebbtorch.studies.stdp_fit import fit_window, normalise, pearson
+from hebbtorch.studies.stdp_fit import fit_window, pearson
 
 MAX_LAG = 30
 
@@ -124,31 +124,10 @@ def study(nets: Path, seeds=(0, 1, 2), config: dict | None = None) -> dict[str, 
 
 
 def plot(result: dict[str, Any], path: str | Path) -> None:
-    import matplotlib
+    from hebbtorch.io import save_figure
+    from hebbtorch.viz.online import trained_window_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lags = np.arange(-result["max_lag"], result["max_lag"] + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3), sharey=True)
-    colours = ["tab:blue", "tab:orange", "tab:green"]
-    for ax, syn in zip(axes, ("input", "recurrent"), strict=True):
-        for c, (seed, res) in zip(colours, result["seeds"].items(), strict=False):
-            row = res["trained"][syn]
-            ax.plot(lags, normalise(row["bptt"]["mean_update"]), color=c, lw=1.5,
-                    label=f"BPTT, seed {seed}")
-            ax.plot(lags, normalise(row["eprop"]["mean_update"]), "--", color=c, lw=1.5,
-                    label=f"e-prop, seed {seed}")
-        ax.plot(lags, normalise(result["rules"]["pair"]), ":", color="k", label="pair STDP")
-        ax.axhline(0, color="0.7", lw=0.5)
-        ax.set_title(f"{syn} synapses, trained cue network", fontsize=9)
-        ax.set_xlabel("Δt = t_post - t_pre (steps)")
-    axes[0].set_ylabel("mean update per pair (normalised)")
-    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(trained_window_figure(result), path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,14 @@ _EXPORTS = {
     "colorbar": "style",
     "legend_outside": "style",
     "membrane_traces": "traces",
+    "protocol_grid_figure": "bptt_stdp", "ltd_figure": "bptt_stdp",
+    "seed_timing_figure": "bptt_stdp", "epochs_figure": "bptt_stdp",
+    "encoding_overview": "encoding", "image_figure": "encoding",
+    "eprop_window_figure": "online", "trained_window_figure": "online",
+    "learning_curves": "training", "spikeprop_curves": "training",
+    "astdp_curves": "training", "image_grid": "training",
+    "plot_receptive_fields": "unsupervised", "plot_assignments": "unsupervised",
+    "plot_confusion": "unsupervised", "plot_curve": "unsupervised",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

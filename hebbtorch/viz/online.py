@@ -1,9 +1,12 @@
-"""e-prop's eligibility window against BPTT's and pair STDP's (``docs/img/online-stdp.png`` of
-:mod:`hebbtorch.studies.online_stdp`)."""
+"""e-prop's eligibility window against BPTT's and pair STDP's: the two-neuron protocol
+(``docs/img/online-stdp.png``, :mod:`hebbtorch.studies.online_stdp`) and the trained cue network
+(``docs/img/online-stdp-trained.png``, :mod:`hebbtorch.studies.online_stdp_trained`)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from hebbtorch.studies.stdp_fit import normalise
 from hebbtorch.viz.style import figure, legend_outside
@@ -24,5 +27,28 @@ def eprop_window_figure(result: dict[str, Any]):
         ax.set_title(f"{loss} loss")
         ax.set_xlabel("Δt = t_post − t_pre (ms)")
     axes[0, 0].set_ylabel("weight change (normalised)")
+    legend_outside(axes[0, -1])
+    return fig
+
+
+def trained_window_figure(result: dict[str, Any]):
+    """Input and recurrent synapses of the trained cue network: BPTT's (solid) and e-prop's
+    (dashed) mean update per pre/post pair against Δt = t_post − t_pre (one step = 1 ms), one
+    colour per seed, each curve divided by its own largest |value|; pair STDP dotted."""
+    lags = np.arange(-result["max_lag"], result["max_lag"] + 1)
+    fig, axes = figure(1, 2, width=3.6, height=3.0, sharey=True)
+    colours = ["tab:blue", "tab:orange", "tab:green"]
+    for ax, syn in zip(axes[0], ("input", "recurrent"), strict=True):
+        for c, (seed, res) in zip(colours, result["seeds"].items(), strict=False):
+            row = res["trained"][syn]
+            ax.plot(lags, normalise(row["bptt"]["mean_update"]), color=c, lw=1.5,
+                    label=f"BPTT, seed {seed}")
+            ax.plot(lags, normalise(row["eprop"]["mean_update"]), "--", color=c, lw=1.5,
+                    label=f"e-prop, seed {seed}")
+        ax.plot(lags, normalise(result["rules"]["pair"]), ":", color="k", label="pair STDP")
+        ax.axhline(0, color="0.7", lw=0.5)
+        ax.set_title(f"{syn} synapses, trained cue network")
+        ax.set_xlabel("Δt = t_post − t_pre (ms)")
+    axes[0, 0].set_ylabel("mean update per pair (normalised)")
     legend_outside(axes[0, -1])
     return fig
