@@ -76,11 +76,17 @@ def _batches(run_dir: Path) -> list[dict]:
 
 def comparison_table(summary: dict) -> str:
     n = len(summary["seeds"])
-    head = (f"| model | spiking | parameters | test accuracy (%) mean ± std, {n} seed(s) "
+    # one seed has no spread to report: its accuracy alone, not "± 0.00"
+    what = f"mean ± std, {n} seeds" if n > 1 else "1 seed"
+
+    def acc(m: dict) -> str:
+        mean = f"{m['test_accuracy_mean']:.2f}"
+        return f"{mean} ± {m['test_accuracy_std']:.2f}" if n > 1 else mean
+
+    head = (f"| model | spiking | parameters | test accuracy (%) {what} "
             "| test loss | train time (s) |\n|---|---|---|---|---|---|")
     rows = [
-        f"| {name} | {'yes' if m['spiking'] else 'no'} | {m['parameters']:,} | "
-        f"{m['test_accuracy_mean']:.2f} ± {m['test_accuracy_std']:.2f} | "
+        f"| {name} | {'yes' if m['spiking'] else 'no'} | {m['parameters']:,} | {acc(m)} | "
         f"{m['test_loss_mean']:.4f} | {m['train_time_s_mean']:.0f} |"
         for name, m in summary["models"].items()
     ]

@@ -14,6 +14,8 @@ from hebbtorch.neurons.alif import (
     alif_sequence,
     alif_step,
 )
+from hebbtorch.neurons.dtypes import promote, state_dtype
+from hebbtorch.neurons.layout import TimeLayout
 from hebbtorch.neurons.li import LI, LIParameters, li_sequence
 from hebbtorch.neurons.lif import (
     LIF,
@@ -32,8 +34,6 @@ from hebbtorch.neurons.refractory import (
     refractory_sequence,
     refractory_step,
 )
-from hebbtorch.neurons.dtypes import promote, state_dtype
-from hebbtorch.neurons.layout import TimeLayout
 from hebbtorch.neurons.registry import NEURONS, NeuronModel, make_neuron, run_hidden
 from hebbtorch.neurons.surrogate import SURROGATES, spike
 
