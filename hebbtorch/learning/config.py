@@ -13,6 +13,8 @@ SCHEDULES = ("constant", "seed", "cosine")
 LEARNING_RULES = ("bptt", "eprop", "eprop-random", "ottt")  # see hebbtorch.learning.online
 
 
+MAX_EPOCHS = 1_000_000
+
 @dataclass
 class TrainConfig:
     """Everything that determines a run; saved in every checkpoint and report.
@@ -55,6 +57,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise HebbtorchError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.epochs) > MAX_EPOCHS:  # a typo, not a run: it would never finish
+            raise HebbtorchError(f"epochs must be <= {MAX_EPOCHS:,}, got {self.epochs}")
         if self.optimizer not in OPTIMIZERS:
             raise HebbtorchError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
