@@ -123,8 +123,13 @@ def _check_memory(cfg: TrainConfig, image_shape: tuple[int, ...], n_train: int) 
     what = (f"{cfg.model} with --hidden {cfg.hidden or 'default'}, --steps {steps} and batches "
             f"of {batch}")
     device = resolve_device(cfg.device)
-    with torch.device("meta"):
-        meta = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
+    try:
+        with torch.device("meta"):
+            meta = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
+    except (TypeError, RuntimeError, OverflowError, ValueError) as e:  # sizes beyond int64
+        why = (str(e).strip().splitlines() or [""])[0][:120]
+        raise HebbtorchError(f"{what}: the model cannot be built ({why}); lower --hidden"
+                             ) from None
     states = 2 + memory.OPTIMIZER_STATES.get(cfg.optimizer, 2)
     check_memory(memory.parameter_bytes(meta) * states, f"the weights of {what}",
                  "lower --hidden", device)

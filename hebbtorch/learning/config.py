@@ -14,6 +14,7 @@ LEARNING_RULES = ("bptt", "eprop", "eprop-random", "ottt")  # see hebbtorch.lear
 
 
 MAX_EPOCHS = 1_000_000
+FLOAT32_MAX = 3.4028234663852886e38
 
 @dataclass
 class TrainConfig:
@@ -82,6 +83,9 @@ class TrainConfig:
             raise HebbtorchError("OTTT is defined for LIF neurons: use --neuron lif, or eprop")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise HebbtorchError(f"learning rate must be a positive number, got {self.lr}")
+        if self.lr > FLOAT32_MAX:  # the optimizer's update overflows fp32 weights at once
+            raise HebbtorchError(f"learning rate must be <= {FLOAT32_MAX:.3g} (float32's "
+                                 f"largest number), got {self.lr:g}")
         if not 0 <= self.momentum < 1:
             raise HebbtorchError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.weight_decay < 0:
