@@ -201,7 +201,7 @@ COMMANDS = {  # name -> (work replaced, base argv, flags that take numbers)
               ["--hidden", "--hidden-layers", "--epochs", "--batch-size", "--steps", "--lr",
                "--gen-lr", "--noise", "--train-images", "--test-images", "--eval-samples",
                "--time-budget", "--per-class", "--seed"]),
-    "spikeprop": ("hebbtorch.learning.spikeprop.fit", ["spikeprop", "xor", "--quiet"],
+    "spikeprop": ("hebbtorch.learning.spikeprop.SpikePropTrainer", ["spikeprop", "xor", "--quiet"],
                   ["--epochs", "--lr", "--hidden", "--batch-size", "--target-loss",
                    "--time-budget", "--seed"]),
 }
