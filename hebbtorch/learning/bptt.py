@@ -134,8 +134,10 @@ def _check_memory(cfg: TrainConfig, image_shape: tuple[int, ...], n_train: int) 
     check_memory(memory.parameter_bytes(meta) * states, f"the weights of {what}",
                  "lower --hidden", device)
     model = build_model(cfg.model, cfg.num_steps, cfg.hidden, **cfg.model_options)
-    est = memory.step_memory(model, torch.rand(image_shape), batch, cfg.optimizer,
-                             per_step_only=cfg.learning != "bptt")
+    with matmul_precision(cfg.precision), autocast(cfg.precision, torch.device("cpu")):
+        # measured as the run computes: its matmul precision, bf16 autocast included
+        est = memory.step_memory(model, torch.rand(image_shape), batch, cfg.optimizer,
+                                 per_step_only=cfg.learning != "bptt")
     check_memory(est.total, what, "lower --batch-size, --steps or --hidden", device)
 
 
