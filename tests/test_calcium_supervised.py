@@ -18,8 +18,10 @@ from hebbtorch.studies.calcium_supervised import (
     TASK_CONFIGS,
     SupervisedConfig,
     evaluate,
+    expand_images,
     predict,
     present,
+    random_expansion,
     split_validation,
     summarize,
     train,
@@ -145,6 +147,28 @@ def test_class_overlap_is_one_for_identical_neurons():
     assert ov2 < ov
 
 
+def test_expansion_has_a_fixed_coding_level_and_is_seeded():
+    x, _ = toy(30, 0)
+    c = SupervisedConfig(expand=200, expand_coding=0.1)
+    R = random_expansion(100, c, seed=3)
+    assert R.shape == (100, 200) and torch.allclose(R.mean(0), torch.zeros(200), atol=1e-6)
+    assert torch.equal(R, random_expansion(100, c, seed=3))
+    assert not torch.equal(R, random_expansion(100, c, seed=4))
+    h = expand_images(x, R, 0.1)
+    assert set(h.unique().tolist()) <= {0.0, 1.0}
+    assert (h.sum(1) == 20).all()  # exactly the coding level per image (ties: measure zero)
+    assert torch.equal(h, expand_images(x + 0.0, R, 0.1))
+
+
+def test_rule_alone_learns_through_the_expansion():
+    xtr, ytr = toy(400, 0)
+    xte, yte = toy(200, 1)
+    cfg = SupervisedConfig(k=3, batch=20, expand=300, expand_coding=0.15)
+    r = train(xtr, ytr, xte, yte, xte, yte, n_classes=4, config=cfg, eval_every=400)
+    assert r["final"]["accuracy"] >= 0.9 and r["test"]["accuracy"] >= 0.9
+    assert r["final"]["coding_level_in"] == pytest.approx(0.15, abs=0.005)
+
+
 def test_supervised_bad_input():
     x, y = toy(10, 0)
     with pytest.raises(HebbtorchError, match="p_connect"):
@@ -157,6 +181,10 @@ def test_supervised_bad_input():
         train(x, y, x, y, n_classes=4, config=SupervisedConfig(osc_amp=1.0))
     with pytest.raises(HebbtorchError, match="exceeds one spike"):
         train(x, y, x, y, n_classes=4, config=SupervisedConfig(max_rate=900.0, osc_depth=0.5))
+    with pytest.raises(HebbtorchError, match="expand must"):
+        train(x, y, x, y, n_classes=4, config=SupervisedConfig(expand=-5))
+    with pytest.raises(HebbtorchError, match="expand_coding"):
+        train(x, y, x, y, n_classes=4, config=SupervisedConfig(expand=50, expand_coding=0.0))
     with pytest.raises(HebbtorchError, match="n_val"):
         split_validation(x, y, 10)
 

@@ -25,7 +25,8 @@ from hebbtorch.cli.common import (
     positive_int,
 )
 
-TASKS = ("mnist", "mnist-recurrent", "fashion")  # hebbtorch.studies.calcium_supervised
+TASKS = ("mnist", "mnist-recurrent", "fashion", "fashion-recurrent",  # studies.calcium_supervised
+         "mnist-expand", "mnist-expand-recurrent", "fashion-expand", "fashion-expand-recurrent")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(mnist-5k, recurrent)")
     p.add_argument("--task-config", default="mnist", choices=sorted(TASKS),
                    help="train: the network configuration (default mnist; fashion adds "
-                   "contrast normalisation)")
+                   "contrast normalisation; *-expand: a fixed random expansion layer of 2000 "
+                   "binary features before the plastic one, own choice)")
     add_data(p)
     add_batch_size(p, 100, "train: images presented at once, jumps summed (default 100)")
     p.add_argument("--epochs", type=positive_int, default=1)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from hebbtorch.viz.plasticity import plot_rate
 from hebbtorch.viz.style import figure, legend_outside
 
 
@@ -70,17 +71,9 @@ def plot_calcium_fit(fits: list[dict[str, Any]], data: dict[str, Any], bipoo: di
 
 
 def plot_rate_curves(rates: list[dict[str, Any]]):
-    """Drift per second vs post rate (Poisson pre at a fixed rate), one line per set."""
-    fig, axes = figure(width=4.5, height=3.2)
-    ax = axes[0, 0]
-    for r in rates:
-        u = r["uncorrelated"]
-        ax.errorbar(r["post_rate_hz"], u["drift_per_s"], u["sem"], fmt="o-", ms=3, lw=1,
-                    label=f"{r['params']} (pre {r['pre_rate_hz']:g} Hz)")
-    ax.axhline(0, color="k", lw=0.5)
-    ax.set(xlabel="post rate (Hz)", ylabel="Δw per second", title="rate protocol (BCM-like)")
-    legend_outside(ax)
-    return fig
+    """Drift per second vs post rate (Poisson pre at a fixed rate), one line per set: the
+    shared rate-protocol figure of :func:`hebbtorch.viz.plasticity.plot_rate`."""
+    return plot_rate(rates)
 
 
 def plot_learning_curves(runs: list[dict[str, Any]],
