@@ -100,6 +100,17 @@ def test_teacher_alone_drives_the_lif_rate_of_the_analytic_period():
     assert torch.allclose(r.X, X - SUPERVISED_RULE.beta * 0.2, atol=1e-7)
 
 
+def test_osc_offset_adds_to_the_teacher_current():
+    """A constant output current offset o acts like a teacher current I + o: the analytic
+    period of the LIF neuron with I + o (no input, no oscillation)."""
+    c = SupervisedConfig(k=1, batch=1, t_lead=0.0, t_present=200.0, I_teach=2.5,
+                         osc_offset=-0.4)
+    r = present(torch.full((5, 3), 0.5), torch.zeros(1, 5), torch.tensor([1]), c,
+                SUPERVISED_RULE, torch.Generator().manual_seed(0), learn=True)
+    n = math.ceil(math.log(1 - 1 / 2.1) / (-c.dt / c.tau_m))
+    assert r.counts[0].tolist() == [0.0, float(200 // n), 0.0]
+
+
 def test_oscillation_keeps_the_mean_input_rate():
     """Rates r (1 + m sin(2 pi f t)) over whole periods: the same expected input count."""
     img = torch.full((400, 50), 0.5)
@@ -181,6 +192,8 @@ def test_supervised_bad_input():
         train(x, y, x, y, n_classes=4, config=SupervisedConfig(osc_amp=1.0))
     with pytest.raises(HebbtorchError, match="exceeds one spike"):
         train(x, y, x, y, n_classes=4, config=SupervisedConfig(max_rate=900.0, osc_depth=0.5))
+    with pytest.raises(HebbtorchError, match="osc_offset"):
+        train(x, y, x, y, n_classes=4, config=SupervisedConfig(osc_offset=-1.0))
     with pytest.raises(HebbtorchError, match="expand must"):
         train(x, y, x, y, n_classes=4, config=SupervisedConfig(expand=-5))
     with pytest.raises(HebbtorchError, match="expand_coding"):
