@@ -93,6 +93,22 @@ def run(repo: Path, label: str, args: list[str], threads: int | None, busy: bool
             "accuracy_proportion": m["final"]["proportion"]}
 
 
+def medians(runs: list[dict]) -> list[dict]:
+    """Each configuration's median wall time and throughputs (the docs' table reads these)."""
+    out = []
+    for who in ("baseline", "this"):
+        for busy in (False, True):
+            for threads in ("default", 1):
+                hits = [r for r in runs if r["repo"].startswith(who)
+                        and r["busy_process"] == busy and r["OMP_NUM_THREADS"] == threads]
+                if hits:
+                    out.append({"checkout": who, "busy_process": busy, "threads": threads,
+                                "runs": len(hits), **{k: statistics.median(r[k] for r in hits)
+                                for k in ("wall_seconds", "train_images_per_second",
+                                          "eval_images_per_second")}})
+    return out
+
+
 def summary(runs: list[dict]) -> list[str]:
     """One line per run, then the ratios the issue's targets are about (medians of the
     configurations' runs)."""
@@ -161,7 +177,7 @@ def main() -> None:
                          + (f" --repeat {a.repeat}" if a.repeat > 1 else ""),
                 "note": "loadavg_before is the machine's other load at each start: only a quiet "
                         "machine gives absolute numbers; ratios compare runs of one invocation",
-                "runs": runs}, indent=1) + "\n")
+                "runs": runs, "medians": medians(runs)}, indent=1) + "\n")
     print("\n".join(summary(runs)))
 
 
