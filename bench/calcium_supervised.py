@@ -42,11 +42,11 @@ RUNS = [
     ("fashion-mnist feed-forward", "fashion-mnist", 7000, 1000, 1, "fashion", 1000),
     ("fashion-mnist recurrent", "fashion-mnist", 7000, 1000, 1, "fashion-recurrent", 1000),
     ("mnist-5k expansion feed-forward", "mnist-5k", None, 500, 2, "mnist-expand", 1000),
-    ("fashion-mnist expansion feed-forward", "fashion-mnist", 21000, 1000, 1, "fashion-expand",
-     4000),
+    ("fashion-mnist expansion feed-forward", "fashion-mnist", 7000, 1000, 1, "fashion-expand",
+     1000),
     ("mnist-5k expansion recurrent", "mnist-5k", None, 500, 2, "mnist-expand-recurrent", 1000),
-    ("fashion-mnist expansion recurrent", "fashion-mnist", 21000, 1000, 1,
-     "fashion-expand-recurrent", 4000),
+    ("fashion-mnist expansion recurrent", "fashion-mnist", 7000, 1000, 1,
+     "fashion-expand-recurrent", 1000),
 ]
 COMMAND = "nice -n 10 python bench/calcium_supervised.py"
 
