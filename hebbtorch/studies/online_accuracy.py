@@ -5,7 +5,7 @@ Fashion-MNIST (feed-forward LIF, direct current input), several seeds; JSON repo
     python -m hebbtorch.studies.online_accuracy --merge A.json B.json --out FILE
 
 The cue task's network follows Bellec et al. 2020 (recurrent ALIF, firing-rate regularisation);
-OTTT is not run on it: OTTT here is defined for feed-forward LIF networks.
+all three rules train it, OTTT with the presynaptic traces of the input and recurrent spikes.
 
 The budgets are small (sized for a shared CPU); the numbers they give are what such a budget
 reaches, not the methods' best.
@@ -34,7 +34,7 @@ TASKS: dict[str, dict] = {
         net=dict(sizes=(40, 50, 2), neuron="alif", recurrent=True, beta=math.exp(-1 / 20),
                  rho=math.exp(-1 / 200), adapt_scale=20.0, kappa=math.exp(-1 / 10),
                  threshold=0.5),
-        methods=("bptt", "eprop"), updates=600, batch=32, lr=0.005,
+        methods=("bptt", "eprop", "ottt"), updates=600, batch=32, lr=0.005,
         rate_reg=dict(c_reg=1.0, f_target=0.05), test_trials=1000),
     "fashion-mnist": dict(
         net=dict(sizes=(784, 100, 10), neuron="lif", beta=0.9, kappa=0.5),
