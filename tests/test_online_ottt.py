@@ -56,7 +56,7 @@ def _ottt_by_hand(net: OnlineSNN, x, labels, w, reg: RateReg | None = None) -> d
     s_rec, s_b = [0.0] * len(n), [0.0] * len(n)
     count = x.new_zeros(B, n[0])
     for t in range(T):
-        inp, psis, pres = x[t], [], []
+        inp, psis = x[t], []
         for i in range(len(n)):
             tin[i] = inp.clone() if tin[i] is None else net.params.beta * tin[i] + inp
             trec[i] = p.beta * trec[i] + z[i]

@@ -34,6 +34,7 @@ from hebbtorch.learning.online_net import (
     LayerState,
     NetState,
     OnlineSNN,
+    PresynapticTrace,
     RateReg,
     check_input,
     check_weights,
@@ -58,22 +59,8 @@ class _TracedLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         trace, weight = ctx.saved_tensors
-        g_bias = g.sum(0) * ctx.bias_trace if ctx.has_bias else None
         g_x = g @ weight if ctx.needs_input_grad[0] else None
-        return g_x, None, g.T @ trace, g_bias, None
-
-
-class _Trace:
-    """One synapse group's presynaptic trace ``a_hat^t = lam a_hat^{t-1} + X^t``."""
-
-    def __init__(self, lam: float) -> None:
-        self.lam, self.a, self.bias = lam, None, 0.0
-
-    def push(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.detach()  # the first step copies: the trace is then updated in place
-        self.a = x.clone() if self.a is None else self.a.mul_(self.lam).add_(x)
-        self.bias = self.lam * self.bias + 1.0
-        return self.a
+        return g_x, None, g.T @ trace, g.sum(0) * ctx.bias_trace if ctx.has_bias else None, None
 
 
 def _detach(state: NetState) -> NetState:
@@ -116,8 +103,8 @@ def ottt_grads(
     w = check_weights(weights, T)
     beta = float(net.params.beta)
     hidden = len(net.w_in)
-    tr_in = [_Trace(beta) for _ in range(hidden)] + [_Trace(net.kappa)]
-    tr_rec = [_Trace(beta) for _ in range(hidden)] if net.recurrent else None
+    tr_in = [PresynapticTrace(beta) for _ in range(hidden)] + [PresynapticTrace(net.kappa)]
+    tr_rec = [PresynapticTrace(beta) for _ in range(hidden)] if net.recurrent else None
     rate = _RateSums(net, x) if rate_reg is not None else None
     state = net.initial_state(B, x)
     total = x.new_zeros(())
