@@ -147,7 +147,8 @@ def merge(files: list[str], out: str) -> None:
     rows = {(r["task"], r["learning"], r["seed"]): r for rep in reports for r in rep["rows"]}
     result = {**reports[-1], "tasks": {t: c for rep in reports for t, c in rep["tasks"].items()},
               "rows": list(rows.values()), "summary": summarise(list(rows.values())),
-              "command": [rep["command"] for rep in reports]}
+              "command": [c for rep in reports for c in (
+                  rep["command"] if isinstance(rep["command"], list) else [rep["command"]])]}
     Path(out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
 
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
               "summary": summarise(rows), "threads": 1, "torch": torch.__version__,
               "python": platform.python_version(),
               "command": "python -m hebbtorch.studies.online_accuracy "
-                         f"--seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}",
+                         f"--seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}"
+                         + (f" --learning {' '.join(args.learning)}" if args.learning else ""),
               "load": "shared 2-core CPU machine under load; seconds indicative"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
