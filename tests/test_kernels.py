@@ -153,8 +153,9 @@ def test_fused_rejects_nonfinite_currents():
     reset=st.sampled_from(("subtract", "zero")), refractory=st.integers(0, 3),
     seed=st.integers(0, 2**31 - 1),
 )
-# a case that cancels: the beta gradient 0.0897 from terms whose |sum| is 80.2; the backends
-# differ by 2.1e-5 of the result (beyond RTOL) and 0.9 % of the bound below
+# a case that cancels: the beta gradient 0.0897 from terms whose sum of |terms| is 80.2; the
+# backends differ by 2.1e-5 of the result (beyond rtol + atol = 2 RTOL of it) and by 0.9 % of
+# the bound below
 @example(T=3, B=2, N=34, beta=0.4765823711876981, threshold=0.7614531615708791, scale=1.1,
          reset="subtract", refractory=0, seed=3)
 def test_fused_matches_reference_property(T, B, N, beta, threshold, scale, reset, refractory,
