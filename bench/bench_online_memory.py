@@ -1,5 +1,6 @@
 """Peak memory and time of one training step vs sequence length T: BPTT, lean (chunked) BPTT,
-e-prop and OTTT on the same network (feed-forward LIF 100-256-10, leaky readout, batch 16).
+e-prop and OTTT on the same network (feed-forward LIF 100-256-10, leaky readout, batch 16), and
+OTTT on a recurrent ALIF layer of the same sizes (``ottt-recurrent-alif``).
 
 Memory: the peak of live tensor bytes during the step, counted operator by operator
 (:class:`hebbtorch.studies.online_memory.LiveTensorBytes`), in a fresh process per point. The
@@ -21,7 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-METHODS = ("bptt", "bptt-lean", "eprop", "ottt")
+from hebbtorch.io import write_json
+
+METHODS = ("bptt", "bptt-lean", "eprop", "ottt", "ottt-recurrent-alif")
 
 
 def _point(device: str, method: str, T: int) -> dict:
@@ -36,7 +39,7 @@ def _point(device: str, method: str, T: int) -> dict:
 
 
 LABELS = {"bptt": "BPTT", "bptt-lean": "lean BPTT (chunk 50)", "eprop": "e-prop",
-          "ottt": "OTTT"}
+          "ottt": "OTTT", "ottt-recurrent-alif": "OTTT, recurrent ALIF"}
 
 
 def plot(result: dict, path: str) -> None:
@@ -94,11 +97,12 @@ def main() -> None:
             rows.append(row)
             print(f"T={T:5d} {method:10s} peak {row['peak_bytes'] / 2**20:9.3f} MiB  "
                   f"{1e3 * row['seconds_per_step']:.3f} ms/step", flush=True)
-    from hebbtorch.studies.online_memory import BATCH, CHUNK, SIZES
+    from hebbtorch.studies.online_memory import BATCH, CHUNK, SIZES, VARIANTS
 
     result = {
         "network": {"sizes": SIZES, "neuron": "lif", "readout_kappa": 0.9, "batch": BATCH,
-                    "lean_chunk": CHUNK, "input_spike_probability": 0.05},
+                    "lean_chunk": CHUNK, "input_spike_probability": 0.05,
+                    "variants": {k: v[1] for k, v in VARIANTS.items()}},
         "device": args.device, "threads": 1, "torch": torch.__version__,
         "python": platform.python_version(),
         "measure": "peak live tensor bytes of one step, counted per torch operator "
@@ -113,8 +117,7 @@ def main() -> None:
                 "do not depend on load)",
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result)
     plot(result, args.plot)
     print(f"wrote {args.out} and {args.plot}")
 

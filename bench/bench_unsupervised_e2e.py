@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,8 +93,25 @@ def run(repo: Path, label: str, args: list[str], threads: int | None, busy: bool
             "accuracy_proportion": m["final"]["proportion"]}
 
 
+def medians(runs: list[dict]) -> list[dict]:
+    """Each configuration's median wall time and throughputs (the docs' table reads these)."""
+    out = []
+    for who in ("baseline", "this"):
+        for busy in (False, True):
+            for threads in ("default", 1):
+                hits = [r for r in runs if r["repo"].startswith(who)
+                        and r["busy_process"] == busy and r["OMP_NUM_THREADS"] == threads]
+                if hits:
+                    out.append({"checkout": who, "busy_process": busy, "threads": threads,
+                                "runs": len(hits), **{k: statistics.median(r[k] for r in hits)
+                                for k in ("wall_seconds", "train_images_per_second",
+                                          "eval_images_per_second")}})
+    return out
+
+
 def summary(runs: list[dict]) -> list[str]:
-    """One line per run, then the ratios the issue's targets are about."""
+    """One line per run, then the ratios the issue's targets are about (medians of the
+    configurations' runs)."""
     lines = [f"{'checkout':<28} {'busy':<5} {'threads':<8} {'wall s':>7} {'train img/s':>12} "
              f"{'eval img/s':>11} {'acc %':>6} {'load1':>6}"]
     for r in runs:
@@ -106,7 +124,7 @@ def summary(runs: list[dict]) -> list[str]:
     def wall(repo: str, busy: bool, threads: object = "default") -> float | None:
         hits = [r["wall_seconds"] for r in runs if r["repo"].startswith(repo)
                 and r["busy_process"] == busy and r["OMP_NUM_THREADS"] == threads]
-        return hits[0] if hits else None
+        return statistics.median(hits) if hits else None
 
     for name, a, b in (("this / baseline, quiet", wall("this", False), wall("baseline", False)),
                        ("this / baseline, busy", wall("this", True), wall("baseline", True)),
@@ -130,6 +148,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/unsupervised-e2e.json")
     ap.add_argument("--baseline-busy", action="store_true",
                     help="also time the baseline beside a busy process")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of this checkout's runs (the baseline runs once); the summary "
+                         "takes each configuration's median")
     a = ap.parse_args()
     args = ["--rule", "dc", "--neurons", "100", "--images", str(a.images), "--label-images",
             str(a.eval_images), "--test-images", str(a.eval_images)]
@@ -139,9 +160,9 @@ def main() -> None:
                 "--test-images", "1"]
         for repo in (base, ROOT):  # kernel builds, first imports: not timed
             run(repo, labels[repo], warm, None, False)
-        plan = [(busy, repo, threads) for busy in (False, True)
+        plan = [(busy, repo, threads) for k in range(a.repeat) for busy in (False, True)
                 for repo, threads in ((base, None), (ROOT, None), (ROOT, 1))
-                if not (busy and repo != ROOT and not a.baseline_busy)]
+                if not (repo != ROOT and (k > 0 or busy and not a.baseline_busy))]
         runs = []
         for busy, repo, threads in plan:
             runs.append(run(repo, labels[repo], args, threads, busy))
@@ -152,10 +173,11 @@ def main() -> None:
                 "machine": platform.processor() or platform.machine(),
                 "bench": "python bench/bench_unsupervised_e2e.py --baseline "
                          f"{a.baseline if not Path(a.baseline).is_dir() else 'BASELINE'}"
-                         + (" --baseline-busy" if a.baseline_busy else ""),
+                         + (" --baseline-busy" if a.baseline_busy else "")
+                         + (f" --repeat {a.repeat}" if a.repeat > 1 else ""),
                 "note": "loadavg_before is the machine's other load at each start: only a quiet "
                         "machine gives absolute numbers; ratios compare runs of one invocation",
-                "runs": runs}, indent=1) + "\n")
+                "runs": runs, "medians": medians(runs)}, indent=1) + "\n")
     print("\n".join(summary(runs)))
 
 

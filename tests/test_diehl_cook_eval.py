@@ -3,6 +3,8 @@ against the reference step loop: same input draws, same spike counts."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -96,13 +98,19 @@ def test_thread_choices(monkeypatch):
     evaluation takes one thread per image up to torch's count; torch_threads restores the pool
     even when its block raises; a bad override is one clear error."""
     from hebbtorch.errors import HebbtorchError
+    from hebbtorch.kernels import threads
     from hebbtorch.kernels.threads import LARGE_LAYER, layer_threads, torch_threads
 
     before = torch.get_num_threads()
     assert layer_threads(N_INPUT * 100) == 1
     assert layer_threads(LARGE_LAYER) == before
     assert fused_eval.eval_threads(1) == 1
-    assert fused_eval.eval_threads(1000) == before
+    monkeypatch.setattr(threads, "runnable_others", lambda: 0)  # a quiet machine
+    assert fused_eval.eval_threads(1000) == min(before, len(os.sched_getaffinity(0)))
+    monkeypatch.setattr(threads, "runnable_others", lambda: 64)  # every core taken
+    assert fused_eval.eval_threads(1000) == 1
+    monkeypatch.setenv("HEBBTORCH_EVAL_THREADS", "3")  # the override is taken as given
+    assert fused_eval.eval_threads(1000) == 3
     with pytest.raises(RuntimeError), torch_threads(1):
         assert torch.get_num_threads() == 1
         raise RuntimeError
@@ -181,3 +189,18 @@ def test_operators_pass_opcheck():
             rule_i, gb_t, gb_f, gb_i, 1)
     torch.library.opcheck(torch.ops.hebbtorch.dc_run.default, args,
                           test_utils=("test_schema", "test_faketensor"))
+
+
+def test_runnable_others_reads_the_running_count(tmp_path):
+    """/proc/loadavg's fourth field counts runnable threads, the caller included; a missing or
+    malformed file gives 0 (no other load assumed)."""
+    from hebbtorch.kernels.threads import runnable_others
+
+    f = tmp_path / "loadavg"
+    f.write_text("0.52 0.41 0.30 3/211 12345\n")
+    assert runnable_others(str(f)) == 2
+    f.write_text("0.00 0.00 0.00 1/90 7\n")
+    assert runnable_others(str(f)) == 0
+    f.write_text("garbage\n")
+    assert runnable_others(str(f)) == 0
+    assert runnable_others(str(tmp_path / "missing")) == 0

@@ -172,7 +172,7 @@ NOT_RESULTS = {
 # Result tables of pages whose numbers have JSON in bench/results/ but no source comment yet
 # (their owners annotate them); a table listed here that gains a comment must leave the list.
 UNANNOTATED_RESULTS = {
-    ("calcium.md", "post rate (Hz)"), ("online-results.md", "loss"),
+    ("calcium.md", "post rate (Hz)"),
 }
 
 

@@ -24,7 +24,7 @@ from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import cpu
 from hebbtorch.kernels import diehl_cook_ops as ops
 from hebbtorch.kernels.diehl_cook_ops import library
-from hebbtorch.kernels.threads import torch_threads
+from hebbtorch.kernels.threads import idle_threads, torch_threads
 
 # ``net`` below is a hebbtorch.networks.diehl_cook.DiehlCookNetwork (not imported: that module
 # imports this one)
@@ -32,14 +32,16 @@ DiehlCookNetwork = Any
 
 
 def eval_threads(batch: int) -> int:
-    """Threads for a batch of ``batch`` images: one per image up to ``torch.get_num_threads()``.
-    The images are independent and handed out one at a time to plain threads that are joined
-    (sleep) at the end, so a thread slowed by another process's load only takes fewer images and
-    none spins waiting (bench/bench_unsupervised_eval.py). ``HEBBTORCH_EVAL_THREADS`` overrides."""
+    """Threads for a batch of ``batch`` images: one per image up to ``torch.get_num_threads()``,
+    and no more than the cores other runnable processes leave idle (:func:`~hebbtorch.kernels.
+    threads.idle_threads`). The images are independent and handed out one at a time to plain
+    threads that are joined (sleep) at the end, so a thread slowed by another process's load
+    only takes fewer images and none spins waiting (bench/bench_unsupervised_eval.py).
+    ``HEBBTORCH_EVAL_THREADS`` overrides (taken as given)."""
     env = os.environ.get("HEBBTORCH_EVAL_THREADS", "")
     if env and not (env.isdigit() and int(env) > 0):
         raise HebbtorchError(f"HEBBTORCH_EVAL_THREADS must be a positive integer, got {env!r}")
-    top = int(env) if env else torch.get_num_threads()
+    top = int(env) if env else idle_threads(torch.get_num_threads())
     return max(1, min(top, batch))
 
 

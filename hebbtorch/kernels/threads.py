@@ -12,6 +12,7 @@ scheduled pieces (the batched frozen evaluation) uses all threads.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
@@ -36,3 +37,22 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def runnable_others(loadavg: str = "/proc/loadavg") -> int:
+    """Threads of other processes runnable right now (Linux: the running count of
+    ``/proc/loadavg`` less the caller); 0 where that file is missing or unreadable."""
+    try:
+        with open(loadavg) as f:
+            running = int(f.read().split()[3].split("/")[0])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return max(0, running - 1)
+
+
+def idle_threads(top: int) -> int:
+    """At most ``top`` threads, one per core not taken by another runnable thread (at least 1):
+    beside a busy process on 2 cores, the evaluation's second thread lost ~10 % against one
+    (bench/results/unsupervised-e2e.json); a snapshot, taken once per call."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(top, (cores or 1) - runnable_others()))

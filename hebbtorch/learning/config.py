@@ -79,8 +79,6 @@ class TrainConfig:
         if self.learning.startswith("eprop") and int(self.model_options.get("hidden_layers")
                                                      or 1) != 1:
             raise HebbtorchError("e-prop trains one hidden layer: use --hidden-layers 1, or ottt")
-        if self.learning == "ottt" and self.model_options.get("neuron") == "alif":
-            raise HebbtorchError("OTTT is defined for LIF neurons: use --neuron lif, or eprop")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise HebbtorchError(f"learning rate must be a positive number, got {self.lr}")
         if self.lr > FLOAT32_MAX:  # the optimizer's update overflows fp32 weights at once

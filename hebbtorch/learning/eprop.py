@@ -30,6 +30,7 @@ import torch
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.learning.online_net import (
     OnlineSNN,
+    PresynapticTrace,
     RateReg,
     check_input,
     check_weights,
@@ -43,15 +44,12 @@ FEEDBACK = ("symmetric", "random")
 
 class Traces(NamedTuple):
     """Neuron-major, so that the per-neuron sums are batched matrix products without copies:
-    ev ``[B, P]`` (LIF) or ``[n, B, P]`` (ALIF); ea, ebar ``[n, B, P]`` or None; zk: readout-
-    filtered spikes ``[B, n]``; ok: readout-filtered constant (bias); psi/z: last step's
-    ``[B, n]``."""
+    ev ``[B, P]`` (LIF) or ``[n, B, P]`` (ALIF); ea, ebar ``[n, B, P]`` or None; psi/z: last
+    step's ``[B, n]``."""
 
     ev: torch.Tensor
     ea: torch.Tensor | None
     ebar: torch.Tensor | None
-    zk: torch.Tensor
-    ok: float
     psi: torch.Tensor
     z: torch.Tensor
 
@@ -113,8 +111,8 @@ def eprop_grads(
     full = alif or kappa > 0  # LIF without readout leak keeps the factorised trace psi x ev
     big = x.new_zeros(n, B, P)
     tr = Traces(big.clone() if alif else x.new_zeros(B, P), big.clone() if alif else None,
-                big if full else None, x.new_zeros(B, n), 0.0, x.new_zeros(B, n),
-                x.new_zeros(B, n))
+                big if full else None, x.new_zeros(B, n), x.new_zeros(B, n))
+    readout_tr = PresynapticTrace(kappa)  # the readout's exact gradient: err x kappa-filtered z
     g_in = x.new_zeros(n, P)
     g_out = torch.zeros_like(net.readout.weight)
     g_bout = torch.zeros_like(net.readout.bias)
@@ -144,7 +142,8 @@ def eprop_grads(
                 ebar = ebar.mul_(kappa).addcmul_(psi_n, ev)  # no [n, B, P] temporary
             if e_sum is not None:
                 e_sum += psi.T @ ev
-        tr = Traces(ev, ea, ebar, kappa * tr.zk + z, kappa * tr.ok + 1.0, psi, z)
+        tr = Traces(ev, ea, ebar, psi, z)
+        readout_tr.push(z)
         state = out.state
         count += z
         y_sum += out.y
@@ -162,8 +161,9 @@ def eprop_grads(
             g_in += torch.bmm(L.T.unsqueeze(1), ebar).squeeze(1)  # sum_b L_bj ebar_jbp
         else:
             g_in += (L * psi).T @ ev
-        g_out += err.T @ tr.zk
-        g_bout += err.sum(0) * tr.ok
+        g_w, g_b = readout_tr.grads(err)
+        g_out += g_w
+        g_bout += g_b
     if rate_reg is not None:
         g_in += rate_signal(count, T, B, rate_reg)[:, None] * e_sum
     _store(net, g_in, g_out, g_bout)

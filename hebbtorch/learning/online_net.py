@@ -180,6 +180,25 @@ class OnlineSNN(nn.Module):
         return self.run(x)[0]
 
 
+class PresynapticTrace:
+    """``a_hat^t = lam a_hat^{t-1} + X^t`` (and ``lam b_hat^{t-1} + 1`` for the bias) of one
+    synapse group, updated in place: the factor of every exact online gradient through one leaky
+    postsynaptic variable (the readout's, in e-prop and OTTT; every layer's, in OTTT)."""
+
+    def __init__(self, lam: float) -> None:
+        self.lam, self.a, self.bias = lam, None, 0.0
+
+    def push(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.detach()  # the first step copies: the trace is then updated in place
+        self.a = x.clone() if self.a is None else self.a.mul_(self.lam).add_(x)
+        self.bias = self.lam * self.bias + 1.0
+        return self.a
+
+    def grads(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) gradients for the postsynaptic error ``g`` ``[batch, out]``."""
+        return g.T @ self.a, g.sum(0) * self.bias
+
+
 def check_input(net: OnlineSNN, x: torch.Tensor) -> None:
     if x.dim() != 3 or x.shape[2] != net.sizes[0]:
         raise HebbtorchError(

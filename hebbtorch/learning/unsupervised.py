@@ -301,7 +301,8 @@ class _OnlineTrainer(Trainer):
         self.desc = f"train {config['rule']}"
         self.run = {"block_counts": [], "block_labels": [], "assigned": None,
                     "train_cpu_seconds": 0.0, "retries": 0}
-        # one image at a time, every step's operations are tiny: one thread (batched: the pool)
+        # one image at a time, every step's operations are tiny: one thread for the whole
+        # training phase (set once: switching the pool per image costs), batched: the pool
         self.threads = 1 if share.count == 1 else torch.get_num_threads()
 
     def train_step(self, step: int) -> None:
@@ -309,9 +310,8 @@ class _OnlineTrainer(Trainer):
         j, c0 = step * batch, time.process_time()
         idx = self.order[j:j + batch]
         # one input seed per image (the online run's seed for batch 1)
-        with torch_threads(self.threads):  # see hebbtorch.kernels.threads
-            counts, used = net.present(self.xtr[idx[lanes]], learn=True,
-                                       seed=(seed * 10_000_019 + j + lanes).tolist())
+        counts, used = net.present(self.xtr[idx[lanes]], learn=True,
+                                   seed=(seed * 10_000_019 + j + lanes).tolist())
         counts, used = self.share.gather(counts), self.share.gather(used)
         self.run["retries"] += int((used - net.params.intensity).sum())
         self.run["block_counts"].append(counts.cpu())
@@ -370,8 +370,9 @@ def _train(folder: RunFolder, config: dict, setup: RuleSetup, xtr, ytr, xte, yte
     schedule = Schedule(images // batch, update_interval // batch,
                         checkpoint_every=checkpoint_every // batch, epoch_checkpoints=False,
                         unit="img", scale=batch, epoch_label=None)
-    end = run_loop(folder, trainer, schedule, quiet=quiet, time_budget_s=time_budget_s,
-                   required=("config", "weight", "theta", "dynamic", "run"))
+    with torch_threads(trainer.threads):  # see hebbtorch.kernels.threads
+        end = run_loop(folder, trainer, schedule, quiet=quiet, time_budget_s=time_budget_s,
+                       required=("config", "weight", "theta", "dynamic", "run"))
     run, stopped = trainer.run_record(end.loop), end.stopped
     if not info.is_main:
         return {}

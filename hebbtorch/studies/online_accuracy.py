@@ -5,7 +5,7 @@ Fashion-MNIST (feed-forward LIF, direct current input), several seeds; JSON repo
     python -m hebbtorch.studies.online_accuracy --merge A.json B.json --out FILE
 
 The cue task's network follows Bellec et al. 2020 (recurrent ALIF, firing-rate regularisation);
-OTTT is not run on it: OTTT here is defined for feed-forward LIF networks.
+all three rules train it, OTTT with the presynaptic traces of the input and recurrent spikes.
 
 The budgets are small (sized for a shared CPU); the numbers they give are what such a budget
 reaches, not the methods' best.
@@ -34,7 +34,7 @@ TASKS: dict[str, dict] = {
         net=dict(sizes=(40, 50, 2), neuron="alif", recurrent=True, beta=math.exp(-1 / 20),
                  rho=math.exp(-1 / 200), adapt_scale=20.0, kappa=math.exp(-1 / 10),
                  threshold=0.5),
-        methods=("bptt", "eprop"), updates=600, batch=32, lr=0.005,
+        methods=("bptt", "eprop", "ottt"), updates=600, batch=32, lr=0.005,
         rate_reg=dict(c_reg=1.0, f_target=0.05), test_trials=1000),
     "fashion-mnist": dict(
         net=dict(sizes=(784, 100, 10), neuron="lif", beta=0.9, kappa=0.5),
@@ -147,7 +147,8 @@ def merge(files: list[str], out: str) -> None:
     rows = {(r["task"], r["learning"], r["seed"]): r for rep in reports for r in rep["rows"]}
     result = {**reports[-1], "tasks": {t: c for rep in reports for t, c in rep["tasks"].items()},
               "rows": list(rows.values()), "summary": summarise(list(rows.values())),
-              "command": [rep["command"] for rep in reports]}
+              "command": [c for rep in reports for c in (
+                  rep["command"] if isinstance(rep["command"], list) else [rep["command"]])]}
     Path(out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
 
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
               "summary": summarise(rows), "threads": 1, "torch": torch.__version__,
               "python": platform.python_version(),
               "command": "python -m hebbtorch.studies.online_accuracy "
-                         f"--seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}",
+                         f"--seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}"
+                         + (f" --learning {' '.join(args.learning)}" if args.learning else ""),
               "load": "shared 2-core CPU machine under load; seconds indicative"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -8,11 +8,10 @@ same input, same reset choice), over several random networks.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import torch
 
+from hebbtorch.io import write_json
 from hebbtorch.learning.online import grads
 from hebbtorch.learning.online_net import OnlineSNN
 
@@ -26,6 +25,9 @@ CASES = {  # name: (learning, network options)
     "ottt, 1 FF LIF layer, kappa 0.9": ("ottt", dict(sizes=(40, 64, 5))),
     "ottt, 2 FF LIF layers, kappa 0": ("ottt", dict(sizes=(40, 64, 64, 5), kappa=0.0)),
     "ottt, 2 FF LIF layers, kappa 0.9": ("ottt", dict(sizes=(40, 64, 64, 5))),
+    "ottt, recurrent LIF": ("ottt", dict(sizes=(40, 64, 5), recurrent=True)),
+    "ottt, recurrent ALIF": ("ottt", dict(sizes=(40, 64, 5), recurrent=True, neuron="alif",
+                                          rho=0.98)),
 }
 T, BATCH, P_IN = 100, 16, 0.1
 
@@ -59,8 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     result = {"T": T, "batch": BATCH, "input_spike_probability": P_IN, "dtype": "float64",
               "command": "python -m hebbtorch.studies.online_gap --seeds "
                          + " ".join(map(str, args.seeds)), "cases": {}}
+    rows = result["rows"] = []  # one per case, weight matrix and seed: what the docs cite
     for name, (learning, options) in CASES.items():
         per_seed = [compare(learning, options, s) for s in args.seeds]
+        rows += [{"case": name, "weight": k, "seed": s, **v}
+                 for s, r in zip(args.seeds, per_seed, strict=True) for k, v in r.items()]
         summary = {}
         for k in per_seed[0]:
             for stat in ("cosine", "norm_ratio"):
@@ -69,8 +74,7 @@ def main(argv: list[str] | None = None) -> None:
                                                    "min": float(v.min())}
         result["cases"][name] = {"learning": learning, "network": options, "weights": summary}
         print(name, {k: round(v["cosine"]["mean"], 4) for k, v in summary.items()}, flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

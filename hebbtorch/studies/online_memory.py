@@ -20,6 +20,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 SIZES, BATCH, CHUNK = (100, 256, 10), 16, 50
+# Benchmark rows that run a rule on another network of the same sizes: method -> (rule, net).
+VARIANTS = {"ottt-recurrent-alif": ("ottt", dict(neuron="alif", recurrent=True))}
 
 
 class LiveTensorBytes(TorchDispatchMode):
@@ -56,23 +58,25 @@ def one_step(method: str, T: int, *, device: str = "cpu", measure: bool = True,
              sizes: tuple = SIZES, batch: int = BATCH, chunk: int = CHUNK) -> dict:
     """One training step of ``method`` on a feed-forward LIF net with a leaky readout (kappa
     0.9), input spikes (p = 0.05) and loss weights made before the step: peak live tensor bytes
-    of the step (``measure``) or its time, in a dict."""
+    of the step (``measure``) or its time, in a dict. A :data:`VARIANTS` name runs its rule on
+    its network (e.g. OTTT on a recurrent ALIF layer of the same sizes)."""
     import time
 
     from hebbtorch.learning.online import grads
     from hebbtorch.learning.online_net import OnlineSNN
 
+    rule, net_kw = VARIANTS.get(method, (method, {}))
     torch.manual_seed(0)
-    net = OnlineSNN(sizes, kappa=0.9).to(device)
+    net = OnlineSNN(sizes, kappa=0.9, **net_kw).to(device)
     x = (torch.rand(T, batch, sizes[0], device=device) < 0.05).float()
     labels = torch.randint(0, sizes[-1], (batch,), device=device)
     w = torch.full((T,), 1.0 / T, dtype=torch.float64)  # the dtype check_weights keeps: no copy
-    grads(net, x[:5], labels, method, w[:5], chunk=chunk)  # warm-up: lazy inits, .grad buffers
+    grads(net, x[:5], labels, rule, w[:5], chunk=chunk)  # warm-up: lazy inits, .grad buffers
     if not measure:
         t0 = time.perf_counter()
-        grads(net, x, labels, method, w, chunk=chunk, keep_readout=False)
+        grads(net, x, labels, rule, w, chunk=chunk, keep_readout=False)
         return {"method": method, "T": T, "seconds_per_step": (time.perf_counter() - t0) / T}
     with LiveTensorBytes() as m:
-        grads(net, x, labels, method, w, chunk=chunk, keep_readout=False)
+        grads(net, x, labels, rule, w, chunk=chunk, keep_readout=False)
     return {"method": method, "T": T, "peak_bytes": m.peak, "left_bytes": m.current,
             "operators": m.ops}

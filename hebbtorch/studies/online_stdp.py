@@ -16,13 +16,13 @@ calcium rules' windows (Bi & Poo protocol).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.io import write_json
 from hebbtorch.neurons.lif import LIFParameters, lif_sequence
 from hebbtorch.neurons.surrogate import get_surrogate
 from hebbtorch.studies.bptt_stdp import (
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     result = window_study()
     result["command"] = "python -m hebbtorch.studies.online_stdp"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result)
     plot(result, args.plot)
     print(f"wrote {args.out} and {args.plot}")
 

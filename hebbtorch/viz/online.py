@@ -12,6 +12,14 @@ from hebbtorch.studies.stdp_fit import normalise
 from hebbtorch.viz.style import figure, legend_outside
 
 
+def _finish_panel(ax, x, pair: list[float], title: str) -> None:
+    """Pair STDP (dotted), the zero line, title and the Δt axis: the same on every panel."""
+    ax.plot(x, normalise(pair), ":", color="k", label="pair STDP")
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.set_title(title)
+    ax.set_xlabel("Δt = t_post − t_pre (ms)")
+
+
 def eprop_window_figure(result: dict[str, Any]):
     """One panel per loss: BPTT's, e-prop's and pair STDP's weight change against
     Δt = t_post − t_pre (ms), each divided by its own largest |value|."""
@@ -22,10 +30,7 @@ def eprop_window_figure(result: dict[str, Any]):
         row = result["losses"][loss]
         ax.plot(dts, normalise(row["bptt"]), label="BPTT", lw=2)
         ax.plot(dts, normalise(row["eprop"]), "--", label="e-prop trace", lw=2)
-        ax.plot(dts, normalise(result["rules"]["pair"]), ":", color="k", label="pair STDP")
-        ax.axhline(0, color="0.7", lw=0.5)
-        ax.set_title(f"{loss} loss")
-        ax.set_xlabel("Δt = t_post − t_pre (ms)")
+        _finish_panel(ax, dts, result["rules"]["pair"], f"{loss} loss")
     axes[0, 0].set_ylabel("weight change (normalised)")
     legend_outside(axes[0, -1])
     return fig
@@ -45,10 +50,7 @@ def trained_window_figure(result: dict[str, Any]):
                     label=f"BPTT, seed {seed}")
             ax.plot(lags, normalise(row["eprop"]["mean_update"]), "--", color=c, lw=1.5,
                     label=f"e-prop, seed {seed}")
-        ax.plot(lags, normalise(result["rules"]["pair"]), ":", color="k", label="pair STDP")
-        ax.axhline(0, color="0.7", lw=0.5)
-        ax.set_title(f"{syn} synapses, trained cue network")
-        ax.set_xlabel("Δt = t_post − t_pre (ms)")
+        _finish_panel(ax, lags, result["rules"]["pair"], f"{syn} synapses (trained)")
     axes[0, 0].set_ylabel("mean update per pair (normalised)")
     legend_outside(axes[0, -1])
     return fig
