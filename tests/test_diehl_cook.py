@@ -587,6 +587,36 @@ def test_rate_normalised_calcium_scales_c_pre_per_attempt(monkeypatch):
                          rate_normalised_calcium=True)
 
 
+@pytest.mark.parametrize("learn", [True, False])
+def test_both_attempt_paths_give_the_same_retried_presentations(learn):
+    """present's general loop (reference backend) and its batch-1 kernel path retry a quiet
+    image the same way: normalise before each attempt, C_pre scaled per attempt
+    (rate_normalised_calcium), intensity + 1, theta decay. Graupner-Brunel is bit for bit the
+    same on both (test above), so every attempt's preamble must match exactly."""
+    from hebbtorch.kernels import diehl_cook as fused
+    from hebbtorch.learning.unsupervised import make_rule
+
+    setup = make_rule("gb", gb_calcium=(0.3, 1.0))
+    images = (torch.rand(3, N_INPUT, generator=torch.Generator().manual_seed(0)) < 0.2) * 255.0
+    out = []
+    for backend in ("reference", "fused"):
+        net = DiehlCookNetwork(20, setup.rule, bounds=setup.bounds, backend=backend,
+                               params=DiehlCookParameters(min_spikes=10**6),
+                               w_init=setup.init(20, torch.Generator().manual_seed(1)),
+                               rate_normalised_calcium=learn)
+        if backend == "fused" and not fused.use_fused(net, learn):
+            pytest.skip("no C++ compiler for the kernel")
+        res = [net.present(images[k:k + 1], learn=learn, seed=k, max_attempts=3)
+               for k in range(len(images))]
+        out.append((torch.cat([c for c, _ in res]), torch.cat([u for _, u in res]),
+                    net.weight, net.theta))
+    (c_ref, u_ref, w_ref, th_ref), (c_f, u_f, w_f, th_f) = out
+    assert c_ref.sum() > 0 and u_ref.tolist() == [4.0, 4.0, 4.0]  # three attempts each
+    assert torch.equal(c_ref, c_f) and torch.equal(u_ref, u_f)
+    assert torch.equal(w_ref, w_f) and torch.equal(th_ref, th_f)
+    assert learn == (not torch.equal(w_ref, setup.init(20, torch.Generator().manual_seed(1))))
+
+
 def test_backend_choice_for_the_unsupervised_network(monkeypatch):
     from hebbtorch.errors import HebbtorchError
     from hebbtorch.kernels import diehl_cook as fused

@@ -4,6 +4,7 @@ chunked BPTT and its memory."""
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import textwrap
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import hebbtorch.kernels.alif as kalif
@@ -20,7 +21,14 @@ from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import build, cpu, dispatch
 from hebbtorch.kernels.chunked import chunked_bptt
 from hebbtorch.neurons.alif import ALIF, ALIFParameters, ALIFState, alif_sequence
-from hebbtorch.neurons.lif import LIF, LIFParameters, LIFState, lif_sequence
+from hebbtorch.neurons.lif import (
+    LIF,
+    LIFOutput,
+    LIFParameters,
+    LIFState,
+    lif_sequence,
+    lif_step,
+)
 from hebbtorch.neurons.refractory import (
     RefractoryNeuron,
     RefractoryParameters,
@@ -60,23 +68,48 @@ def run_both(x, p, state=None, seed=1, plain_sum=False):
             s0 = LIFState(state.v.detach().clone().requires_grad_(), state.refrac)
             leaves.append(s0.v)
         out = lif_sequence(xi, p, s0, backend=backend)
-        g = torch.Generator().manual_seed(seed)
-        w = [1.0 if plain_sum else torch.randn(t.shape, generator=g, dtype=x.dtype)
-             for t in (out.spikes, out.v)]
-        loss = (out.spikes * w[0]).sum() + 0.1 * (out.v * w[1]).sum() + out.state.v.sum()
-        results.append((out, torch.autograd.grad(loss, leaves)))
+        results.append((out, torch.autograd.grad(_loss(out, seed, plain_sum), leaves)))
     return results
 
 
-def assert_same(results):
+def _loss(out: LIFOutput, seed: int, plain_sum: bool = False) -> torch.Tensor:
+    """One random mix of all outputs (or their plain sum)."""
+    g = torch.Generator().manual_seed(seed)
+    w = [1.0 if plain_sum else torch.randn(t.shape, generator=g, dtype=t.dtype)
+         for t in (out.spikes, out.v)]
+    return (out.spikes * w[0]).sum() + 0.1 * (out.v * w[1]).sum() + out.state.v.sum()
+
+
+def scalar_gradient_terms(x, p, state, seed=1) -> tuple[float, float]:
+    """Sum of |terms| of the scalar beta and threshold gradients of :func:`run_both`'s loss:
+    the reference loop run again with its own beta and threshold leaf per step and element,
+    whose gradients are the T * B * N contributions the scalar gradients add up."""
+    T = x.shape[0]
+    leaves = [torch.full(x.shape[1:], float(torch.as_tensor(v).detach()), requires_grad=True)
+              for v in (p.beta, p.threshold) for _ in range(T)]
+    st, spikes, vs = state, [], []
+    for t in range(T):
+        s, v, st = lif_step(x[t], st, p._replace(beta=leaves[t], threshold=leaves[T + t]))
+        spikes.append(s)
+        vs.append(v)
+    grads = torch.autograd.grad(_loss(LIFOutput(torch.stack(spikes), torch.stack(vs), st), seed),
+                                leaves)
+    return (float(sum(g.abs().sum() for g in grads[:T])),
+            float(sum(g.abs().sum() for g in grads[T:])))
+
+
+def assert_same(results, scalar_atol: dict[int, float] | None = None):
+    """Spikes and potentials equal; gradients within RTOL of their scale, or for the scalar
+    gradients of ``scalar_atol`` (index into the gradients: absolute tolerance) within that."""
     (ref, g_ref), (fused, g_fused) = results
     assert torch.equal(ref.spikes, fused.spikes)  # bit-identical spikes
     assert torch.equal(ref.v, fused.v)
     assert torch.equal(ref.state.v, fused.state.v)
     assert torch.equal(ref.state.refrac, fused.state.refrac)
-    for a, b in zip(g_fused, g_ref, strict=True):
+    for i, (a, b) in enumerate(zip(g_fused, g_ref, strict=True)):
         # relative to the gradient's scale: single elements can cancel to ~0 in either order
-        torch.testing.assert_close(a, b, rtol=RTOL, atol=RTOL * float(b.abs().max()))
+        atol = max(RTOL * float(b.abs().max()), (scalar_atol or {}).get(i, 0.0))
+        torch.testing.assert_close(a, b, rtol=RTOL, atol=atol)
 
 
 @pytest.mark.parametrize(
@@ -113,13 +146,18 @@ def test_fused_rejects_nonfinite_currents():
         lif_sequence(x, LIFParameters(), backend="fused")
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)  # see CHANGELOG 2026-12-06
+@settings(max_examples=25, deadline=None)
 @given(
     T=st.integers(1, 30), B=st.integers(1, 4), N=st.integers(1, 40),
     beta=st.floats(0.0, 1.0), threshold=st.floats(0.05, 3.0), scale=st.floats(0.1, 3.0),
     reset=st.sampled_from(("subtract", "zero")), refractory=st.integers(0, 3),
     seed=st.integers(0, 2**31 - 1),
 )
+# a case that cancels: the beta gradient 0.0897 from terms whose sum of |terms| is 80.2; the
+# backends differ by 2.1e-5 of the result (beyond rtol + atol = 2 RTOL of it) and by 0.9 % of
+# the bound below
+@example(T=3, B=2, N=34, beta=0.4765823711876981, threshold=0.7614531615708791, scale=1.1,
+         reset="subtract", refractory=0, seed=3)
 def test_fused_matches_reference_property(T, B, N, beta, threshold, scale, reset, refractory,
                                           seed):
     g = torch.Generator().manual_seed(seed)
@@ -127,7 +165,16 @@ def test_fused_matches_reference_property(T, B, N, beta, threshold, scale, reset
     beta_t = torch.tensor(beta, requires_grad=True)
     thr_t = torch.tensor(threshold, requires_grad=True)
     state = LIFState(torch.rand(B, N, generator=g), torch.zeros(B, N))
-    assert_same(run_both(x, LIFParameters(beta_t, thr_t, reset, refractory), state, seed))
+    p = LIFParameters(beta_t, thr_t, reset, refractory)
+    # The scalar beta and threshold gradients add T * B * N terms that can cancel to far below
+    # their magnitude, in another order in each backend (reference: over the neurons per step,
+    # then over time; kernel: over time per neuron, then over the neurons). Their difference
+    # is bounded by the summation error, at most ~(T + log2(B N)) * eps * sum|terms| (Higham,
+    # Accuracy and Stability of Numerical Algorithms, 2002, ch. 4), with margin for the terms'
+    # own rounding: not by a fraction of the (cancelled) result.
+    bound = 2 * (T + math.log2(B * N) + 2) * torch.finfo(torch.float32).eps
+    terms = scalar_gradient_terms(x, p, state, seed)
+    assert_same(run_both(x, p, state, seed), {1: bound * terms[0], 2: bound * terms[1]})
 
 
 def test_fused_float64_and_split_sequence_continues_exactly():

@@ -8,29 +8,16 @@ import pytest
 import torch
 from torch import nn
 
+from hebbtorch import neurons as nr
 from hebbtorch.errors import HebbtorchError
 from hebbtorch.kernels import build
 from hebbtorch.networks import spiking_mlp
-from hebbtorch.neurons import (
-    ALIF,
-    LI,
-    LIF,
-    ALIFParameters,
-    LIFParameters,
-    RefractoryNeuron,
-    RefractoryParameters,
-    alif_sequence,
-    li_sequence,
-    lif_sequence,
-    refractory_sequence,
-)
-from hebbtorch.neurons.li import LIParameters
 
 NEURONS = {  # name -> (sequence function, parameters, index of the output the next layer gets)
-    "lif": (lif_sequence, LIFParameters(0.8, 0.7), 0),
-    "alif": (alif_sequence, ALIFParameters(0.8, 0.9, 0.7), 0),
-    "seed": (refractory_sequence, RefractoryParameters(0.8, 0.7), 1),
-    "seed-binary": (refractory_sequence, RefractoryParameters(0.8, 0.7, binary=True), 1),
+    "lif": (nr.lif_sequence, nr.LIFParameters(0.8, 0.7), 0),
+    "alif": (nr.alif_sequence, nr.ALIFParameters(0.8, 0.9, 0.7), 0),
+    "seed": (nr.refractory_sequence, nr.RefractoryParameters(0.8, 0.7), 1),
+    "seed-binary": (nr.refractory_sequence, nr.RefractoryParameters(0.8, 0.7, binary=True), 1),
 }
 EXPECTED = {torch.float16: torch.float32, torch.bfloat16: torch.float32,
             torch.float32: torch.float32, torch.float64: torch.float64}
@@ -65,7 +52,7 @@ def test_output_dtype_follows_the_contract(name, dtype, backend):
 
 @pytest.mark.parametrize("dtype", list(EXPECTED))
 def test_li_readout_dtype(dtype):
-    v = li_sequence(_currents(dtype), LIParameters(0.9))
+    v = nr.li_sequence(_currents(dtype), nr.LIParameters(0.9))
     assert v.dtype == EXPECTED[dtype]
 
 
@@ -80,10 +67,10 @@ def test_fused_and_reference_agree_on_16_bit_input():
 
 
 MODULES = {
-    "lif": lambda **kw: LIF(0.8, threshold=0.7, **kw),
-    "alif": lambda **kw: ALIF(0.8, 0.9, threshold=0.7, **kw),
-    "seed": lambda **kw: RefractoryNeuron(0.8, 0.7, **kw),
-    "li": lambda **kw: LI(0.8, **kw),
+    "lif": lambda **kw: nr.LIF(0.8, threshold=0.7, **kw),
+    "alif": lambda **kw: nr.ALIF(0.8, 0.9, threshold=0.7, **kw),
+    "seed": lambda **kw: nr.RefractoryNeuron(0.8, 0.7, **kw),
+    "li": lambda **kw: nr.LI(0.8, **kw),
 }
 
 
@@ -122,7 +109,7 @@ def test_time_first_false_takes_and_returns_batch_first(name):
 @pytest.mark.parametrize("kw", [dict(steps=0), dict(steps=2.5), dict(time_first="no")])
 def test_bad_layout_arguments(kw):
     with pytest.raises(HebbtorchError):
-        LIF(0.9, **kw)
+        nr.LIF(0.9, **kw)
 
 
 class _BatchFirst(nn.Module):

@@ -13,6 +13,7 @@ from hebbtorch.cli.common import (
     add_data,
     add_renamed,
     add_run,
+    add_subsets,
     ensure_out,
     positive_int,
 )
@@ -29,12 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_batch_size(p, 100)
     p.add_argument("--epochs", type=int, default=0,
                    help="also train a fresh seed net this many epochs, histogram per epoch")
-    p.add_argument("--train-images", type=positive_int, default=500, metavar="N",
-                   help="training images for --epochs (default 500)")
+    add_subsets(p, 500, test=False, where="--epochs: ")
     add_data(p)
     p.add_argument("--neuron", nargs="+", choices=NEURONS, default=list(NEURONS),
                    help="neuron models to measure (default: all)")
-    add_renamed(p, "--train-images", "--neuron")
+    add_renamed(p, "--neuron")
     p.add_argument("--losses", nargs="+", choices=LOSSES, default=list(LOSSES))
     p.add_argument("--max-dt", type=positive_int, default=60, help="sweep Δt in [-max, max] ms")
     p.add_argument("--no-rules", action="store_true",

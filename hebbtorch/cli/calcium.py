@@ -19,8 +19,8 @@ from typing import Any
 from hebbtorch.cli.common import (
     add_batch_size,
     add_data,
-    add_renamed,
     add_run,
+    add_subsets,
     ensure_out,
     positive_int,
 )
@@ -43,13 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data(p)
     add_batch_size(p, 100, "train: images presented at once, jumps summed (default 100)")
     p.add_argument("--epochs", type=positive_int, default=1)
-    p.add_argument("--train-images", type=positive_int, default=None,
-                   help="train: use the first N training images (default all)")
+    add_subsets(p, where="train: ")
     p.add_argument("--val-images", type=positive_int, default=500,
                    help="train, timing: validation images carved out of the training images")
-    p.add_argument("--test-images", type=positive_int, default=None,
-                   help="train: use the first N test images (default all)")
-    add_renamed(p, "--train-images", "--test-images")
     p.add_argument("--k", type=positive_int, default=10, help="output neurons per class")
     p.add_argument("--recurrent", type=float, default=None, metavar="W_REC",
                    help="train: within-class recurrent excitation (default: the task's)")

@@ -95,14 +95,18 @@ def add_data(p: argparse.ArgumentParser, default: str | None = "mnist-5k", *,
 
 
 def add_subsets(p: argparse.ArgumentParser, train_default: int | None = None,
-                test_default: int | None = None) -> None:
-    """``--train-images`` and ``--test-images``: use only the first N of each split."""
+                test_default: int | None = None, *, test: bool = True,
+                where: str = "") -> None:
+    """``--train-images`` and (with ``test``) ``--test-images``: use only the first N of each
+    split. ``where`` starts their help with where they apply (e.g. ``"train: "``)."""
     p.add_argument("--train-images", type=positive_int, default=train_default, metavar="N",
-                   help="use only the first N training images (default: "
+                   help=f"{where}use only the first N training images (default: "
                    f"{train_default or 'all'})")
-    p.add_argument("--test-images", type=positive_int, default=test_default, metavar="N",
-                   help=f"use only the first N test images (default: {test_default or 'all'})")
-    add_renamed(p, "--train-images", "--test-images")
+    if test:
+        p.add_argument("--test-images", type=positive_int, default=test_default, metavar="N",
+                       help=f"{where}use only the first N test images (default: "
+                       f"{test_default or 'all'})")
+    add_renamed(p, "--train-images", *(("--test-images",) if test else ()))
 
 
 def add_batch_size(p: argparse.ArgumentParser, default: int | None, help: str = "") -> None:

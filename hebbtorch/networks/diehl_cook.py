@@ -420,6 +420,16 @@ class DiehlCookNetwork(nn.Module):
                 self.state = relax_state(st, left, p, self.consts)
                 left = 0
 
+    def _begin_attempt(self, learn: bool, c_pre: float | None, intensity: float) -> None:
+        """What every attempt of :meth:`present` does first, on either path: normalise the
+        weights when learning and, with ``rate_normalised_calcium`` (``c_pre`` is the rule's own
+        C_pre), scale C_pre by the default over this attempt's intensity."""
+        if learn:
+            self.normalize()
+        if c_pre is not None:
+            self.rule.params = self.rule.params._replace(
+                C_pre=c_pre * self.params.intensity / intensity)
+
     @torch.inference_mode()
     def present(self, pixels: torch.Tensor, *, learn: bool, seed: int | Sequence[int] = 0,
                 max_attempts: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
@@ -460,11 +470,7 @@ class DiehlCookNetwork(nn.Module):
             if online_fused:
                 return self._present_online(pixels, learn, streams[0][1], max_attempts, c_pre)
             for attempt in range(max_attempts):
-                if learn:
-                    self.normalize()
-                if c_pre is not None:
-                    self.rule.params = self.rule.params._replace(
-                        C_pre=c_pre * p.intensity / float(intensity[0]))
+                self._begin_attempt(learn, c_pre, float(intensity[0]))
                 inten = intensity * todo
                 counts = torch.zeros_like(result)
                 if frozen_fused:  # the same input draws and steps in one call
@@ -502,11 +508,7 @@ class DiehlCookNetwork(nn.Module):
         p = self.params
         intensity = torch.full((1,), p.intensity)  # float32, as the general loop's
         for attempt in range(max_attempts):
-            if learn:
-                self.normalize()
-            if c_pre is not None:
-                self.rule.params = self.rule.params._replace(
-                    C_pre=c_pre * p.intensity / float(intensity[0]))
+            self._begin_attempt(learn, c_pre, float(intensity[0]))
             counts = torch.zeros(1, self.n)
             fused.attempt(self, fused_eval.input_probability(pixels, intensity, p.dt),
                           seed * 1000 + attempt, learn, counts)

@@ -46,6 +46,7 @@ def receptive_field_mosaic(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
+    ax.spines[:].set_visible(False)  # the 1-pixel gaps frame the fields
     if labels is not None and n <= 100:
         lab = _np(labels).reshape(-1)
         for k in range(n):

@@ -17,7 +17,8 @@ def plot_receptive_fields(weight: torch.Tensor, assignments: torch.Tensor | None
     fig = receptive_field_mosaic(weight.detach().cpu(), tuple(image_shape),
                                  title="receptive fields", max_fields=max_fields,
                                  labels=assignments)
-    fig.suptitle(title, fontsize=8)
+    ax = fig.axes[0]
+    ax.set_title(f"{ax.get_title()}\n{title}", fontsize=9)  # the run on a second line
     return fig
 
 
