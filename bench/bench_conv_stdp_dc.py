@@ -30,7 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mnist-5k")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--layer-images", type=int, nargs="+", default=[3000, 3000])
+    ap.add_argument("--layer-images", type=int, nargs="+", default=[2000, 2000])
     ap.add_argument("--neurons", type=int, nargs="+", default=[100])
     ap.add_argument("--images", type=int, default=None, help="DC training images (default all)")
     ap.add_argument("--kernels-png", default=None)

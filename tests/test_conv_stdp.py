@@ -323,3 +323,22 @@ def test_dc_inputs_shape_and_padding():
     px = to_pixels(x, 300.0)
     assert px.shape == (3, 784) and float(px[:, 600:].abs().max()) == 0.0
     assert float(px.max()) <= 255.0
+
+
+def test_run_experiment_validation_only_when_there_is_a_choice(one_thread):
+    from types import SimpleNamespace
+
+    from hebbtorch.learning.conv_stdp import ConvSTDPConfig, run_experiment
+
+    g = torch.Generator().manual_seed(0)
+    p = ConvSTDPParameters(num_steps=8, layers=(
+        ConvLayerParameters(2, 8, 5, threshold=6.0, k=2, radius=2, pad=2, pool=(4, 4, 0)),))
+    tr, te = (SimpleNamespace(images=x, labels=y) for x, y in (_bars(60, g), _bars(30, g)))
+    for grid, n_val in (((1e-4, 1e-2), 12), ((1e-2,), 0)):
+        cfg = ConvSTDPConfig(layer_images=(40,), features=("spikes",), l2_grid=grid,
+                             readout_iter=10)
+        net = ConvSTDPNet(p, generator=torch.Generator().manual_seed(3))
+        r = run_experiment(net, cfg, tr, te)["readouts"]["spikes"]
+        assert r["validation_images"] == n_val
+        assert len(r["validation_accuracy"]) == (len(grid) if n_val else 0)
+        assert r["l2"] in grid and 0.0 <= r["test_accuracy"] <= 100.0

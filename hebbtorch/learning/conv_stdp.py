@@ -11,9 +11,10 @@ map's updates over the images where it won instead). The learning rate follows S
 KheradpishehDeep.py: a_plus starts at 0.004 and doubles every 500 images up to 0.15, a_minus =
 0.75 a_plus (``STDPSchedule``).
 
-Readout: multinomial logistic regression (a torch linear layer, softmax cross-entropy,
-AdamW) on the frozen binary features -- the paper used a linear SVM; both are linear
-classifiers on the same features.
+Readout: multinomial logistic regression on the frozen, standardised features, fitted full-batch
+by L-BFGS with an L2 penalty picked on a validation part of the training images
+(:func:`fit_readout_lbfgs`; :func:`fit_readout` is the minibatch AdamW form) -- the paper used a
+linear SVM; both are linear classifiers on the same features.
 """
 
 from __future__ import annotations
@@ -200,7 +201,8 @@ class ConvSTDPConfig(NamedTuple):
     (their pooled potentials at the end of the window). Each feature is standardised (mean 0,
     sd 1 over the readout's training images); the L2 penalty is picked from ``l2_grid`` by
     accuracy on a validation part (``val_fraction`` of the readout images, never the test
-    split), then the readout is refitted on all readout images with it."""
+    split), then the readout is refitted on all readout images with it (a one-value grid is
+    fitted once, on all readout images, with no validation part)."""
 
     dataset: str = "mnist-5k"
     seed: int = 0
@@ -266,13 +268,15 @@ def _readout(net: ConvSTDPNet, kind: str, cfg: ConvSTDPConfig, train, test,
                "images": int(len(ro_idx)), "features_seconds": time.perf_counter() - t0,
                "features_cpu_seconds": time.process_time() - c0}
     t0, c0 = time.perf_counter(), time.process_time()
-    n_val = max(1, int(round(cfg.val_fraction * len(ro_idx))))
-    z_fit, z_val = standardize(f_tr[n_val:], f_tr[:n_val])
-    val = {}
-    for l2 in cfg.l2_grid:
-        ro = fit_readout_lbfgs(z_fit, y_tr[n_val:], l2=l2, max_iter=cfg.readout_iter)
-        val[str(l2)] = 100 * accuracy(ro, z_val, y_tr[:n_val])
-    best = max(cfg.l2_grid, key=lambda v: val[str(v)])  # ties: the first (smallest) in the grid
+    n_val, val = 0, {}
+    if len(cfg.l2_grid) > 1:  # one candidate: nothing to choose, no validation fit
+        n_val = max(1, int(round(cfg.val_fraction * len(ro_idx))))
+        z_fit, z_val = standardize(f_tr[n_val:], f_tr[:n_val])
+        for l2 in cfg.l2_grid:
+            ro = fit_readout_lbfgs(z_fit, y_tr[n_val:], l2=l2, max_iter=cfg.readout_iter)
+            val[str(l2)] = 100 * accuracy(ro, z_val, y_tr[:n_val])
+        del z_fit, z_val
+    best = max(cfg.l2_grid, key=lambda v: val.get(str(v), 0.0))  # ties: the first in the grid
     z_tr, z_te = standardize(f_tr, f_te)
     ro = fit_readout_lbfgs(z_tr, y_tr, l2=best, max_iter=cfg.readout_iter)
     r.update(fit_seconds=time.perf_counter() - t0, fit_cpu_seconds=time.process_time() - c0,
