@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
 import torch
 from torch import nn
 

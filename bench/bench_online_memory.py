@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
+
 from hebbtorch.io import write_json
 
 METHODS = ("bptt", "bptt-lean", "eprop", "ottt", "ottt-recurrent-alif")

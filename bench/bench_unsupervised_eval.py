@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
 import torch
 
 from hebbtorch.data import load_dataset

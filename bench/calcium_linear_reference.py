@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
 import torch
 
 from hebbtorch.io import write_json

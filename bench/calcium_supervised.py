@@ -20,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
 import torch
 
 from hebbtorch.io import write_json

@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
 import torch
 
 from hebbtorch.io import write_json

@@ -12,6 +12,8 @@ import os
 import resource
 import sys
 
+import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
+
 from hebbtorch.cli.main import main
 
 if __name__ == "__main__":
