@@ -121,10 +121,11 @@ def summary(runs: list[dict]) -> list[str]:
                      f"{100 * r['accuracy_all_activity']:>6.1f} "
                      f"{r['loadavg_before_1_5_15min'][0]:>6.2f}")
 
+    med = {(m["checkout"], m["busy_process"], m["threads"]): m["wall_seconds"]
+           for m in medians(runs)}
+
     def wall(repo: str, busy: bool, threads: object = "default") -> float | None:
-        hits = [r["wall_seconds"] for r in runs if r["repo"].startswith(repo)
-                and r["busy_process"] == busy and r["OMP_NUM_THREADS"] == threads]
-        return statistics.median(hits) if hits else None
+        return med.get((repo, busy, threads))
 
     for name, a, b in (("this / baseline, quiet", wall("this", False), wall("baseline", False)),
                        ("this / baseline, busy", wall("this", True), wall("baseline", True)),

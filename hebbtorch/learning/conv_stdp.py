@@ -268,15 +268,15 @@ def _readout(net: ConvSTDPNet, kind: str, cfg: ConvSTDPConfig, train, test,
                "images": int(len(ro_idx)), "features_seconds": time.perf_counter() - t0,
                "features_cpu_seconds": time.process_time() - c0}
     t0, c0 = time.perf_counter(), time.process_time()
-    n_val, val = 0, {}
-    if len(cfg.l2_grid) > 1:  # one candidate: nothing to choose, no validation fit
+    n_val, val, best = 0, {}, cfg.l2_grid[0]  # one candidate: nothing to choose, no validation
+    if len(cfg.l2_grid) > 1:
         n_val = max(1, int(round(cfg.val_fraction * len(ro_idx))))
         z_fit, z_val = standardize(f_tr[n_val:], f_tr[:n_val])
         for l2 in cfg.l2_grid:
             ro = fit_readout_lbfgs(z_fit, y_tr[n_val:], l2=l2, max_iter=cfg.readout_iter)
             val[str(l2)] = 100 * accuracy(ro, z_val, y_tr[:n_val])
         del z_fit, z_val
-    best = max(cfg.l2_grid, key=lambda v: val.get(str(v), 0.0))  # ties: the first in the grid
+        best = max(cfg.l2_grid, key=lambda v: val[str(v)])  # ties: the first in the grid
     z_tr, z_te = standardize(f_tr, f_te)
     ro = fit_readout_lbfgs(z_tr, y_tr, l2=best, max_iter=cfg.readout_iter)
     r.update(fit_seconds=time.perf_counter() - t0, fit_cpu_seconds=time.process_time() - c0,

@@ -32,6 +32,7 @@ from hebbtorch.learning.online_net import (
     OnlineSNN,
     PresynapticTrace,
     RateReg,
+    add_grads,
     check_input,
     check_weights,
     rate_signal,
@@ -178,5 +179,4 @@ def _store(net: OnlineSNN, g_in, g_out, g_bout) -> None:
         g_rec = g_in[:, n_in:-1].clone()
         g_rec.fill_diagonal_(0.0)
         grads.append((net.w_rec[0].weight, g_rec))
-    for param, g in grads:
-        param.grad = g.clone() if param.grad is None else param.grad + g
+    add_grads(grads)

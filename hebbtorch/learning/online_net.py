@@ -15,7 +15,7 @@ reset's pseudo-derivative, and BPTT here makes the same choice so the three are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -197,6 +197,13 @@ class PresynapticTrace:
     def grads(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight, bias) gradients for the postsynaptic error ``g`` ``[batch, out]``."""
         return g.T @ self.a, g.sum(0) * self.bias
+
+
+def add_grads(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Add each gradient to its parameter's ``.grad`` (a copy where there is none yet: a
+    gradient may be a view of a larger buffer), as autograd accumulates."""
+    for param, g in pairs:
+        param.grad = g.clone() if param.grad is None else param.grad + g
 
 
 def check_input(net: OnlineSNN, x: torch.Tensor) -> None:

@@ -36,6 +36,7 @@ from hebbtorch.learning.online_net import (
     OnlineSNN,
     PresynapticTrace,
     RateReg,
+    add_grads,
     check_input,
     check_weights,
     rate_signal,
@@ -116,8 +117,9 @@ def ottt_grads(
         for i, st in enumerate(state.layers):
             layer, a_in = net.w_in[i], tr_in[i].push(inp)
             cur = _TracedLinear.apply(inp, a_in, layer.weight, layer.bias, tr_in[i].bias)
-            a_rec = tr_rec[i].push(st.z) if net.recurrent else None
+            a_rec = None
             if net.recurrent:
+                a_rec = tr_rec[i].push(st.z)
                 cur = cur + _TracedLinear.apply(st.z, a_rec, net.rec_weight(i), None, 0.0)
             inp, x_thr, new = net.hidden_step(i, cur, st)
             if rate is not None:
@@ -168,5 +170,4 @@ class _RateSums:
         pairs = [(net.w_in[0].weight, sig[:, None] * self.s_in), (net.w_in[0].bias, sig * self.s_b)]
         if self.s_rec is not None:
             pairs.append((net.w_rec[0].weight, (sig[:, None] * self.s_rec).fill_diagonal_(0.0)))
-        for param, g in pairs:
-            param.grad = g if param.grad is None else param.grad + g
+        add_grads(pairs)
