@@ -18,10 +18,8 @@ from hebbtorch.studies.calcium_supervised import (
     TASK_CONFIGS,
     SupervisedConfig,
     evaluate,
-    expand_images,
     predict,
     present,
-    random_expansion,
     split_validation,
     summarize,
     train,
@@ -100,17 +98,6 @@ def test_teacher_alone_drives_the_lif_rate_of_the_analytic_period():
     assert torch.allclose(r.X, X - SUPERVISED_RULE.beta * 0.2, atol=1e-7)
 
 
-def test_osc_offset_adds_to_the_teacher_current():
-    """A constant output current offset o acts like a teacher current I + o: the analytic
-    period of the LIF neuron with I + o (no input, no oscillation)."""
-    c = SupervisedConfig(k=1, batch=1, t_lead=0.0, t_present=200.0, I_teach=2.5,
-                         osc_offset=-0.4)
-    r = present(torch.full((5, 3), 0.5), torch.zeros(1, 5), torch.tensor([1]), c,
-                SUPERVISED_RULE, torch.Generator().manual_seed(0), learn=True)
-    n = math.ceil(math.log(1 - 1 / 2.1) / (-c.dt / c.tau_m))
-    assert r.counts[0].tolist() == [0.0, float(200 // n), 0.0]
-
-
 def test_oscillation_keeps_the_mean_input_rate():
     """Rates r (1 + m sin(2 pi f t)) over whole periods: the same expected input count."""
     img = torch.full((400, 50), 0.5)
@@ -158,19 +145,6 @@ def test_class_overlap_is_one_for_identical_neurons():
     assert ov2 < ov
 
 
-def test_expansion_has_a_fixed_coding_level_and_is_seeded():
-    x, _ = toy(30, 0)
-    c = SupervisedConfig(expand=200, expand_coding=0.1)
-    R = random_expansion(100, c, seed=3)
-    assert R.shape == (100, 200) and torch.allclose(R.mean(0), torch.zeros(200), atol=1e-6)
-    assert torch.equal(R, random_expansion(100, c, seed=3))
-    assert not torch.equal(R, random_expansion(100, c, seed=4))
-    h = expand_images(x, R, 0.1)
-    assert set(h.unique().tolist()) <= {0.0, 1.0}
-    assert (h.sum(1) == 20).all()  # exactly the coding level per image (ties: measure zero)
-    assert torch.equal(h, expand_images(x + 0.0, R, 0.1))
-
-
 def test_rule_alone_learns_through_the_expansion():
     xtr, ytr = toy(400, 0)
     xte, yte = toy(200, 1)
@@ -192,8 +166,8 @@ def test_supervised_bad_input():
         train(x, y, x, y, n_classes=4, config=SupervisedConfig(osc_amp=1.0))
     with pytest.raises(HebbtorchError, match="exceeds one spike"):
         train(x, y, x, y, n_classes=4, config=SupervisedConfig(max_rate=900.0, osc_depth=0.5))
-    with pytest.raises(HebbtorchError, match="osc_offset"):
-        train(x, y, x, y, n_classes=4, config=SupervisedConfig(osc_offset=-1.0))
+    with pytest.raises(HebbtorchError, match="expand_kind"):
+        train(x, y, x, y, n_classes=4, config=SupervisedConfig(expand=50, expand_kind="conv"))
     with pytest.raises(HebbtorchError, match="expand must"):
         train(x, y, x, y, n_classes=4, config=SupervisedConfig(expand=-5))
     with pytest.raises(HebbtorchError, match="expand_coding"):
@@ -227,6 +201,44 @@ def test_cli_calcium_timing_writes_json(tmp_path, capsys):
                "--device", "cpu"])
     assert rc == 0
     rows = json.loads((tmp_path / "calcium_timing.json").read_text())["rows"]
-    assert [r["condition"] for r in rows] == ["reset", "oscillation", "continuous"]
+    assert [r["condition"] for r in rows] == ["reset", "oscillation", "continuous",
+                                              "oscillation, rates matched"]
+    assert rows[3]["change"]["I_inh_teach"] == rows[3]["calibration"]["I_inh_teach"] >= 0.3
     assert all(0.0 <= r["overlap_mean"] <= 1.0 for r in rows)
     assert "cross-class overlap" in capsys.readouterr().out
+
+
+def test_calibrated_inhibition_matches_the_non_target_rate():
+    """The bisection finds a teacher inhibition under which the oscillation's non-target
+    training rate is closer to the control's than without it, and reports its steps."""
+    from hebbtorch.studies.calcium_timing import OSCILLATION, calibrate_inhibition
+
+    x, y = toy(120, 0)
+    base = SupervisedConfig(k=2, batch=40, I_inh_teach=0.0, g_inh=0.08)  # others fire
+    cal = calibrate_inhibition(x, y, base, SUPERVISED_RULE, OSCILLATION, n_classes=4,
+                               steps=5)
+    assert len(cal["steps"]) == 5 and 0.0 < cal["I_inh_teach"] < 1.0
+
+    def rate(c):
+        return train(x, y, x[:1], y[:1], n_classes=4, config=c, seed=cal["seed"],
+                     eval_every=120)["train_rate_other_all_hz"]
+
+    assert rate(base) == pytest.approx(cal["target_rate_hz"])
+    off = abs(rate(base._replace(**OSCILLATION)) - cal["target_rate_hz"])
+    matched = abs(rate(base._replace(**OSCILLATION, I_inh_teach=cal["I_inh_teach"]))
+                  - cal["target_rate_hz"])
+    assert matched < off
+
+
+def test_jump_decay_acts_from_the_second_pass_on():
+    """``jump_decay`` scales a and b by decay^epoch: the first pass is the same as without it,
+    the second differs."""
+    xtr, ytr = toy(80, 0)
+    cfg = SupervisedConfig(k=2, batch=40)
+    a = train(xtr, ytr, xtr, ytr, n_classes=4, config=cfg, epochs=2, eval_every=80)
+    b = train(xtr, ytr, xtr, ytr, n_classes=4, config=cfg._replace(jump_decay=0.5), epochs=2,
+              eval_every=80)
+    assert a["curve"][0] == b["curve"][0]
+    assert a["curve"][1]["abs_dX_per_image"] != b["curve"][1]["abs_dX_per_image"]
+    with pytest.raises(HebbtorchError, match="jump_decay"):
+        train(xtr, ytr, xtr, ytr, n_classes=4, config=cfg._replace(jump_decay=0.0))

@@ -51,6 +51,7 @@ from hebbtorch.plasticity.rules.calcium_bistable import (
     efficacy,
     validate_calcium_bistable,
 )
+from hebbtorch.studies.calcium_frontend import FRONT_ENDS, binary_features, front_end_weights
 
 # The rule's set for this task (own choice, hand-tuned with short runs scored on a validation
 # split carved out of mnist-5k's training set): C ~ 0.31 at 90 Hz (teacher alone);
@@ -87,10 +88,13 @@ class SupervisedConfig(NamedTuple):
     osc_hz: float = 0.0         # oscillation frequency (0: none)
     osc_depth: float = 0.0      # input rates x (1 + osc_depth sin(2 pi osc_hz t)): same mean
     osc_amp: float = 0.0        # subthreshold current osc_amp sin(2 pi osc_hz t) to the outputs
-    osc_offset: float = 0.0     # constant current to the outputs (evens out the output rates)
     continuous: bool = False    # training: no reset of the network state between images
     expand: int = 0             # > 0: fixed random expansion to this many binary features
     expand_coding: float = 0.1  # fraction of the expansion's features on per image (k-WTA)
+    expand_kind: str = "global"  # "global" projection or "local" receptive fields
+    expand_patch: int = 0       # local: side of each feature's square patch (pixels)
+    expand_norm_eps: float = 0.0  # > 0: response / (eps + patch norm) (0: not normalised)
+    jump_decay: float = 1.0     # pass e (0, 1, ...) uses jump sizes a, b x jump_decay^e
 
 
 # The configurations of the benchmark (bench/calcium_supervised.py), chosen on validation
@@ -127,10 +131,14 @@ def validate_config(c: SupervisedConfig) -> SupervisedConfig:
     check_range("input_mean", c.input_mean, 0.0, 1.0)
     check_range("osc_depth", c.osc_depth, 0.0, 1.0)
     check_range("osc_amp", c.osc_amp, 0.0, 1.0, high_open=True)  # subthreshold: below v_th
-    check_range("osc_offset", c.osc_offset, -1.0, 1.0, low_open=True, high_open=True)
     if c.max_rate * (1 + c.osc_depth) * c.dt > 1000.0:
         raise HebbtorchError(f"max_rate x (1 + osc_depth) = {c.max_rate * (1 + c.osc_depth):g} "
                              f"Hz exceeds one spike per dt = {c.dt:g} ms")
+    if c.expand_kind not in FRONT_ENDS:
+        raise HebbtorchError(f"expand_kind must be one of {', '.join(FRONT_ENDS)}, got "
+                             f"{c.expand_kind!r}")
+    check_range("expand_norm_eps", c.expand_norm_eps, 0.0)
+    check_range("jump_decay", c.jump_decay, 0.0, 1.0, low_open=True)
     if c.efficacy not in ("analog", "binary"):
         raise HebbtorchError(f"efficacy must be 'analog' or 'binary', got {c.efficacy!r}")
     return c
@@ -175,21 +183,9 @@ def normalise(images: torch.Tensor, c: SupervisedConfig) -> torch.Tensor:
     return (images * scale).clamp(0.0, 1.0)
 
 
-def random_expansion(n_in: int, c: SupervisedConfig, seed: int) -> torch.Tensor:
-    """Fixed random projection ``[n_in, expand]`` [own choice, not in Girão 2025; Brader 2007
-    classified preprocessed characters on 2000 input neurons]: Gaussian weights with each
-    column's mean removed, so a feature responds to the image's shape, not its total ink."""
-    R = torch.randn(n_in, c.expand, generator=torch.Generator().manual_seed(90_000 + seed))
-    return R - R.mean(0, keepdim=True)
-
-
-def expand_images(images: torch.Tensor, R: torch.Tensor, coding: float) -> torch.Tensor:
-    """Binary features ``[N, expand]`` of a fixed, non-plastic k-winners-take-all layer: the
-    ``coding`` fraction of features with the largest projection ``images @ R`` is 1 (a fixed
-    coding level per image), the rest 0; presented to the plastic layer as Poisson inputs."""
-    h = images @ R.to(images.device)
-    kk = max(1, round(coding * R.shape[1]))
-    return (h >= h.topk(kk, 1).values[:, -1:]).float()
+def front_end(images: torch.Tensor, R: torch.Tensor, c: SupervisedConfig) -> torch.Tensor:
+    """The fixed front end's binary features of ``images`` (:mod:`.calcium_frontend`)."""
+    return binary_features(images, R, c.expand_coding, c.expand_norm_eps or None)
 
 
 def present(X: torch.Tensor, images: torch.Tensor, labels: torch.Tensor | None,
@@ -236,7 +232,7 @@ def present(X: torch.Tensor, images: torch.Tensor, labels: torch.Tensor | None,
             inp = inp + s_out @ rec
         i_syn = i_syn * ds + inp
         drive += i_syn
-        v = v * dm + (1 - dm) * (i_syn + teach + c.osc_amp * phase + c.osc_offset)
+        v = v * dm + (1 - dm) * (i_syn + teach + c.osc_amp * phase)
         s_out = (v >= 1.0).float()
         v = v * (1 - s_out)
         counts += s_out
@@ -311,11 +307,10 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
                                  f"{list(x.shape)}")
     if (test_x is None) != (test_y is None):
         raise HebbtorchError("give both test_x and test_y, or neither")
-    if c.expand:  # the fixed expansion layer [own choice]: the plastic layer sees its features
-        R = random_expansion(n_in, c, seed)
-        train_x, val_x = expand_images(train_x, R, c.expand_coding), expand_images(
-            val_x, R, c.expand_coding)
-        test_x = None if test_x is None else expand_images(test_x, R, c.expand_coding)
+    if c.expand:  # the fixed front end [own choice]: the plastic layer sees its features
+        R = front_end_weights(n_in, c.expand, seed, c.expand_kind, c.expand_patch)
+        train_x, val_x, test_x = (None if x is None else front_end(x, R, c)
+                                  for x in (train_x, val_x, test_x))
         n_in = c.expand
     gen = torch.Generator(device=device).manual_seed(seed)
     X = 0.5 + 0.01 * torch.randn(n_in, n_classes * c.k, generator=gen, device=device)
@@ -326,11 +321,13 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
     train_x, train_y = train_x.to(device), train_y.to(device)
     curve: list[dict[str, float]] = []
     seen, t0, train_rates, dx, state = 0, time.process_time(), [], [], None
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.randperm(len(train_y), generator=gen, device=device)
+        decay = c.jump_decay ** epoch  # smaller jumps in later passes [own choice]
+        p_epoch = p._replace(a=p.a * decay, b=p.b * decay)
         for i in range(0, len(order), c.batch):
             idx = order[i:i + c.batch]
-            r = present(X, train_x[idx], train_y[idx], c, p, gen, learn=True, mask=mask,
+            r = present(X, train_x[idx], train_y[idx], c, p_epoch, gen, learn=True, mask=mask,
                         state=state if c.continuous and len(idx) == c.batch else None)
             state = r.state
             dx.append(float((r.X - X).abs().sum()) / len(idx))
@@ -342,8 +339,11 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
                                 float(r.n_in.mean()) / train_x.shape[1] / (c.t_present / 1e3)))
             if seen % eval_every < c.batch or i + c.batch >= len(order):
                 ev = evaluate(X, val_x.to(device), val_y.to(device), c, p, gen, mask)
+                since = train_rates[-len(dx):]  # the batches since the last evaluation
                 curve.append({"images_seen": seen, **ev,
-                              "abs_dX_per_image": sum(dx) / len(dx)})
+                              "abs_dX_per_image": sum(dx) / len(dx),
+                              "train_rate_target_hz": sum(e[0] for e in since) / len(since),
+                              "train_rate_other_hz": sum(e[1] for e in since) / len(since)})
                 dx = []
                 if log:
                     log(f"{seen} images: validation {ev['accuracy']:.4f}, "
@@ -355,6 +355,8 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
            "train_rate_target_hz": sum(e[0] for e in tail) / len(tail),
            "train_rate_other_hz": sum(e[1] for e in tail) / len(tail),
            "train_rate_input_hz": sum(e[2] for e in train_rates) / len(train_rates),
+           "train_rate_target_all_hz": sum(e[0] for e in train_rates) / len(train_rates),
+           "train_rate_other_all_hz": sum(e[1] for e in train_rates) / len(train_rates),
            "X_mean": float(X.mean()), "X_up_fraction": float((X > p.theta_X).float().mean())}
     if test_x is not None:
         res |= {"n_test": len(test_y),

@@ -24,18 +24,44 @@ from typing import Any
 import torch
 
 from hebbtorch.plasticity.rules.calcium_bistable import CalciumBistableParameters
-from hebbtorch.studies.calcium_supervised import (
-    SupervisedConfig,
-    present,
-    summarize,
-    train,
-)
+from hebbtorch.studies.calcium_supervised import SupervisedConfig, present, summarize, train
 
-CONDITIONS: dict[str, dict[str, Any]] = {  # own choice: 20 Hz, two periods per presentation
+OSCILLATION = {"osc_hz": 20.0, "osc_depth": 0.8, "osc_amp": 0.3}  # own: 2 periods / image
+CONDITIONS: dict[str, dict[str, Any]] = {
     "reset": {},
-    "oscillation": {"osc_hz": 20.0, "osc_depth": 0.8, "osc_amp": 0.3},
+    "oscillation": OSCILLATION,
     "continuous": {"continuous": True},
 }
+MATCHED = "oscillation, rates matched"  # OSCILLATION with the calibrated teacher inhibition
+CALIBRATION_SEED = 100  # not one of the evaluation seeds
+
+
+def calibrate_inhibition(train_x: torch.Tensor, train_y: torch.Tensor, base: SupervisedConfig,
+                         params: CalciumBistableParameters, change: dict[str, Any], *,
+                         n_classes: int = 10, seed: int = CALIBRATION_SEED,
+                         low: float | None = None, high: float = 1.0, steps: int = 6
+                         ) -> dict[str, Any]:
+    """The teacher's inhibition of the non-target neurons (``I_inh_teach``) under ``change``
+    that gives the same mean non-target rate during training as ``base`` [own method]: both
+    trained on ``train_x`` with the calibration ``seed``, then a bisection on the measured
+    rate over ``[low (default base.I_inh_teach), high]`` (the rate falls as the inhibition
+    grows). Only training rates are measured, no accuracy. Returns the value, the target rate
+    and every step ``(I_inh_teach, rate)``."""
+    def rate(c: SupervisedConfig) -> float:
+        r = train(train_x, train_y, train_x[:1], train_y[:1], n_classes=n_classes, config=c,
+                  params=params, seed=seed, eval_every=len(train_y))
+        return r["train_rate_other_all_hz"]
+
+    want = rate(base)
+    lo, hi = (base.I_inh_teach if low is None else low), high
+    trace = []
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        got = rate(base._replace(**change, I_inh_teach=mid))
+        trace.append((mid, got))
+        lo, hi = (mid, hi) if got > want else (lo, mid)
+    best = min(trace, key=lambda t: abs(t[1] - want))
+    return {"I_inh_teach": best[0], "target_rate_hz": want, "steps": trace, "seed": seed}
 
 
 def class_overlap(X: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
@@ -78,13 +104,24 @@ def speed_measures(run: dict[str, Any], targets=(0.6, 0.75)) -> dict[str, Any]:
 def timing_study(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
                  val_y: torch.Tensor, base: SupervisedConfig, params: CalciumBistableParameters,
                  *, seeds=(0, 1, 2), targets=(0.6, 0.75), eval_every: int = 250,
-                 conditions: dict[str, dict[str, Any]] | None = None, log: Any = None
-                 ) -> list[dict[str, Any]]:
+                 conditions: dict[str, dict[str, Any]] | None = None,
+                 match_rates: bool = True, log: Any = None) -> list[dict[str, Any]]:
     """Each condition of ``conditions`` (default :data:`CONDITIONS`, fields replaced in
     ``base``) trained with every seed; per condition: learning curves, images to reach the
-    ``targets``, |ΔX| per image, rates, cross-class overlap (mean ± sd over seeds)."""
+    ``targets``, |ΔX| per image, rates, cross-class overlap (mean ± sd over seeds). With
+    ``match_rates`` the condition :data:`MATCHED` is added: :data:`OSCILLATION` with the
+    teacher inhibition from :func:`calibrate_inhibition` (its record in the row's
+    ``calibration``)."""
+    conditions = dict(CONDITIONS if conditions is None else conditions)
+    calibration = None
+    if match_rates:
+        calibration = calibrate_inhibition(train_x, train_y, base, params, OSCILLATION)
+        conditions[MATCHED] = {**OSCILLATION, "I_inh_teach": calibration["I_inh_teach"]}
+        if log:
+            log(f"calibrated I_inh_teach {calibration['I_inh_teach']:.4f} for "
+                f"{calibration['target_rate_hz']:.3f} Hz: {calibration['steps']}")
     out = []
-    for name, change in (conditions or CONDITIONS).items():
+    for name, change in conditions.items():
         c = base._replace(**change)
         runs = []
         for seed in seeds:
@@ -99,6 +136,8 @@ def timing_study(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
                 log(f"{name} seed {seed}: final {r['final']['accuracy']:.3f}, first "
                     f"{r['accuracy_first']:.3f}, overlap {r['overlap']:.3f}")
         out.append(aggregate(name, change, runs, targets))
+        if name == MATCHED:
+            out[-1]["calibration"] = calibration
     return out
 
 
@@ -113,7 +152,11 @@ def aggregate(name: str, change: dict[str, Any], runs: list[dict[str, Any]],
                 "accuracy_first": r["accuracy_first"],
                 "train_rate_input_hz": r["train_rate_input_hz"],
                 "train_rate_target_hz": r["train_rate_target_hz"],
-                "train_rate_other_hz": r["train_rate_other_hz"]} for r in runs]
+                "train_rate_other_hz": r["train_rate_other_hz"],
+                "train_rate_target_all_hz": r["train_rate_target_all_hz"],
+                "train_rate_other_all_hz": r["train_rate_other_all_hz"],
+                "train_rate_target_first_hz": r["curve"][0]["train_rate_target_hz"],
+                "train_rate_other_first_hz": r["curve"][0]["train_rate_other_hz"]} for r in runs]
     reach = {}
     for t in targets:
         key = f"images_to_{round(100 * t)}pct"
