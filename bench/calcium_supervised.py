@@ -1,6 +1,7 @@
 """Supervised classification with the calcium-bistable rule alone: mnist-5k and Fashion-MNIST
 (a subset of its training set), feed-forward and recurrent, on pixels (the paper-like network)
-and through a fixed random expansion layer (own choice), 3 seeds each.
+and through a fixed front end (own choice: a global random expansion, or random local receptive
+fields), 3 seeds each.
 
 Honest protocol: a validation split is carved out of the training set (the same images for
 every seed, ``split_validation``); every choice of the task's parameters was made on it. The
@@ -8,7 +9,7 @@ test split is evaluated once per seed, after training. Reported: validation accu
 seen, final test accuracy / mean output rate / coding levels as mean ± sd over seeds. Writes
 bench/results/calcium-supervised.json and docs/img/calcium_learning.png.
 
-    nice -n 10 python bench/calcium_supervised.py              # ~20 CPU-minutes, 1 thread
+    nice -n 10 python bench/calcium_supervised.py              # ~30 CPU-minutes, 1 thread
     nice -n 10 python bench/calcium_supervised.py --only fashion --out /tmp/f.json
     python bench/calcium_supervised.py --merge /tmp/m.json /tmp/f.json   # combine parallel runs
 """
@@ -48,7 +49,14 @@ RUNS = [
     ("mnist-5k expansion recurrent", "mnist-5k", None, 500, 2, "mnist-expand-recurrent", 1000),
     ("fashion-mnist expansion recurrent", "fashion-mnist", 7000, 1000, 1,
      "fashion-expand-recurrent", 1000),
+    ("mnist-5k local fields feed-forward", "mnist-5k", None, 500, 2, "mnist-local", 1000),
+    ("mnist-5k local fields recurrent", "mnist-5k", None, 500, 2, "mnist-local-recurrent", 1000),
+    ("fashion-mnist local fields feed-forward", "fashion-mnist", 7000, 1000, 1, "fashion-local",
+     1000),
+    ("fashion-mnist local fields recurrent", "fashion-mnist", 7000, 1000, 1,
+     "fashion-local-recurrent", 1000),
 ]
+FRONT_ENDS = ("expansion", "local fields")  # reported apart from the paper-like network
 COMMAND = "nice -n 10 python bench/calcium_supervised.py"
 
 
@@ -99,9 +107,9 @@ if __name__ == "__main__":
                 results.append(run_one(*spec))
                 save(results, args.out)  # after every run: a stopped job keeps what it made
     save(results, args.out)
-    if args.fig:  # the paper-like network and the expansion runs in two figures
-        for tag, runs in (("", [r for r in results if "expansion" not in r["name"]]),
-                          ("_expand", [r for r in results if "expansion" in r["name"]])):
+    if args.fig:  # the paper-like network and the front-end runs in two figures
+        front = [r for r in results if any(f in r["name"] for f in FRONT_ENDS)]
+        for tag, runs in (("", [r for r in results if r not in front]), ("_expand", front)):
             if runs:
                 plot_learning_curves(runs).savefig(args.fig.replace(".png", f"{tag}.png"),
                                                    dpi=120, bbox_inches="tight")

@@ -103,6 +103,10 @@ class SupervisedConfig(NamedTuple):
 # apart from the paper-like network]; its k-WTA fixes the input coding level, so no contrast
 # normalisation there.
 _EXPAND = SupervisedConfig(expand=2000, expand_coding=0.1)
+# ``*-local``: random local receptive fields (8 x 8 patches, normalised) instead of the global
+# projection [own choice; patch 8 and the normalisation chosen by a linear probe on the
+# validation split, then confirmed with the rule]
+_LOCAL = _EXPAND._replace(expand_kind="local", expand_patch=8, expand_norm_eps=1.0)
 TASK_CONFIGS: dict[str, tuple[SupervisedConfig, CalciumBistableParameters]] = {
     "mnist": (SupervisedConfig(), SUPERVISED_RULE),
     "mnist-recurrent": (SupervisedConfig(w_rec=0.05), SUPERVISED_RULE),
@@ -112,6 +116,10 @@ TASK_CONFIGS: dict[str, tuple[SupervisedConfig, CalciumBistableParameters]] = {
     "mnist-expand-recurrent": (_EXPAND._replace(w_rec=0.05), SUPERVISED_RULE),
     "fashion-expand": (_EXPAND, SUPERVISED_RULE),
     "fashion-expand-recurrent": (_EXPAND._replace(w_rec=0.05), SUPERVISED_RULE),
+    "mnist-local": (_LOCAL, SUPERVISED_RULE),
+    "mnist-local-recurrent": (_LOCAL._replace(w_rec=0.05), SUPERVISED_RULE),
+    "fashion-local": (_LOCAL, SUPERVISED_RULE),
+    "fashion-local-recurrent": (_LOCAL._replace(w_rec=0.05), SUPERVISED_RULE),
 }
 
 
