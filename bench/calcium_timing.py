@@ -1,9 +1,9 @@
 """Timing at fixed rates (issue 27, item 4) in the recurrent supervised calcium-bistable network
 on mnist-5k, small scale: 1500 training images, 500 validation images (carved out of the
 training set), evaluations every 250 images (in whole batches: after 300, 500, ...), 3 seeds
-per condition (reset / oscillation / the oscillation with the teacher inhibition calibrated so
-that the non-target rate during training equals the reset condition's / continuous
-presentation). Writes
+per condition (reset / oscillation / continuous presentation / the oscillation with the teacher
+inhibition calibrated so that the non-target rate during training equals the reset condition's,
+over the whole run or over the first 300 images). Writes
 bench/results/calcium-timing.json and docs/img/calcium_timing.png.
 
     nice -n 10 python bench/calcium_timing.py          # ~4 CPU-minutes, 1 thread
@@ -22,7 +22,13 @@ import torch
 
 from hebbtorch.io import write_json
 from hebbtorch.studies.calcium_supervised import TASK_CONFIGS, load_flat, split_validation
-from hebbtorch.studies.calcium_timing import CONDITIONS, MATCHED, aggregate, timing_study
+from hebbtorch.studies.calcium_timing import (
+    CONDITIONS,
+    MATCHED,
+    MATCHED_EARLY,
+    aggregate,
+    timing_study,
+)
 from hebbtorch.viz.calcium import plot_learning_curves
 
 if __name__ == "__main__":
@@ -30,7 +36,7 @@ if __name__ == "__main__":
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="bench/results/calcium-timing.json")
     ap.add_argument("--only", default=None,
-                    help="one condition: " + ", ".join([*CONDITIONS, MATCHED]))
+                    help="one condition: " + ", ".join([*CONDITIONS, MATCHED, MATCHED_EARLY]))
     ap.add_argument("--train-images", type=int, default=1500)
     ap.add_argument("--fig", default="docs/img/calcium_timing.png",
                     help="validation learning curves per condition ('' for none)")
@@ -48,9 +54,11 @@ if __name__ == "__main__":
         xtr, ytr, xva, yva = split_validation(x, y, 500)
         config, params = TASK_CONFIGS["mnist-recurrent"]
         conds = None if args.only is None else (
-            {} if args.only == MATCHED else {args.only: CONDITIONS[args.only]})
+            {} if args.only in (MATCHED, MATCHED_EARLY) else {args.only: CONDITIONS[args.only]})
         rows = timing_study(xtr[:args.train_images], ytr[:args.train_images], xva, yva, config,
-                            params, conditions=conds, match_rates=args.only in (None, MATCHED),
+                            params, conditions=conds,
+                            match_rates=args.only if args.only in (MATCHED, MATCHED_EARLY)
+                            else args.only is None,
                             log=lambda m: print(m, flush=True))
         write_json(Path(args.out), {"rows": rows, "threads": 1,
                                     "train_images": args.train_images,

@@ -202,8 +202,11 @@ def test_cli_calcium_timing_writes_json(tmp_path, capsys):
     assert rc == 0
     rows = json.loads((tmp_path / "calcium_timing.json").read_text())["rows"]
     assert [r["condition"] for r in rows] == ["reset", "oscillation", "continuous",
-                                              "oscillation, rates matched"]
-    assert rows[3]["change"]["I_inh_teach"] == rows[3]["calibration"]["I_inh_teach"] >= 0.3
+                                              "oscillation, rates matched",
+                                              "oscillation, early rates matched"]
+    for r in rows[3:]:
+        assert r["change"]["I_inh_teach"] == r["calibration"]["I_inh_teach"] >= 0.3
+    assert [r["calibration"]["images"] for r in rows[3:]] == [100, 50]
     assert all(0.0 <= r["overlap_mean"] <= 1.0 for r in rows)
     assert "cross-class overlap" in capsys.readouterr().out
 

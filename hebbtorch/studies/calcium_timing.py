@@ -32,7 +32,10 @@ CONDITIONS: dict[str, dict[str, Any]] = {
     "oscillation": OSCILLATION,
     "continuous": {"continuous": True},
 }
-MATCHED = "oscillation, rates matched"  # OSCILLATION with the calibrated teacher inhibition
+# OSCILLATION with the teacher inhibition calibrated so that the non-target training rate is
+# the reset condition's: over the whole training run, or over the first evaluation interval
+MATCHED = "oscillation, rates matched"
+MATCHED_EARLY = "oscillation, early rates matched"
 CALIBRATION_SEED = 100  # not one of the evaluation seeds
 
 
@@ -46,7 +49,8 @@ def calibrate_inhibition(train_x: torch.Tensor, train_y: torch.Tensor, base: Sup
     trained on ``train_x`` with the calibration ``seed``, then a bisection on the measured
     rate over ``[low (default base.I_inh_teach), high]`` (the rate falls as the inhibition
     grows). Only training rates are measured, no accuracy. Returns the value, the target rate
-    and every step ``(I_inh_teach, rate)``."""
+    and every step ``(I_inh_teach, rate)``; to match the rate of the first ``n`` images, pass
+    ``train_x[:n]``."""
     def rate(c: SupervisedConfig) -> float:
         r = train(train_x, train_y, train_x[:1], train_y[:1], n_classes=n_classes, config=c,
                   params=params, seed=seed, eval_every=len(train_y))
@@ -61,7 +65,8 @@ def calibrate_inhibition(train_x: torch.Tensor, train_y: torch.Tensor, base: Sup
         trace.append((mid, got))
         lo, hi = (mid, hi) if got > want else (lo, mid)
     best = min(trace, key=lambda t: abs(t[1] - want))
-    return {"I_inh_teach": best[0], "target_rate_hz": want, "steps": trace, "seed": seed}
+    return {"I_inh_teach": best[0], "target_rate_hz": want, "steps": trace, "seed": seed,
+            "images": len(train_y)}
 
 
 def class_overlap(X: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
@@ -105,21 +110,26 @@ def timing_study(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
                  val_y: torch.Tensor, base: SupervisedConfig, params: CalciumBistableParameters,
                  *, seeds=(0, 1, 2), targets=(0.6, 0.75), eval_every: int = 250,
                  conditions: dict[str, dict[str, Any]] | None = None,
-                 match_rates: bool = True, log: Any = None) -> list[dict[str, Any]]:
+                 match_rates: bool | str = True, log: Any = None) -> list[dict[str, Any]]:
     """Each condition of ``conditions`` (default :data:`CONDITIONS`, fields replaced in
     ``base``) trained with every seed; per condition: learning curves, images to reach the
     ``targets``, |ΔX| per image, rates, cross-class overlap (mean ± sd over seeds). With
-    ``match_rates`` the condition :data:`MATCHED` is added: :data:`OSCILLATION` with the
-    teacher inhibition from :func:`calibrate_inhibition` (its record in the row's
+    ``match_rates`` the conditions :data:`MATCHED` and :data:`MATCHED_EARLY` are added:
+    :data:`OSCILLATION` with the teacher inhibition from :func:`calibrate_inhibition` on all
+    training images / on the first evaluation interval (its record in the row's
     ``calibration``)."""
     conditions = dict(CONDITIONS if conditions is None else conditions)
-    calibration = None
-    if match_rates:
-        calibration = calibrate_inhibition(train_x, train_y, base, params, OSCILLATION)
-        conditions[MATCHED] = {**OSCILLATION, "I_inh_teach": calibration["I_inh_teach"]}
-        if log:
-            log(f"calibrated I_inh_teach {calibration['I_inh_teach']:.4f} for "
-                f"{calibration['target_rate_hz']:.3f} Hz: {calibration['steps']}")
+    calibration: dict[str, dict[str, Any]] = {}
+    first = -(-eval_every // base.batch) * base.batch  # the first evaluation interval
+    for name, n in ((MATCHED, len(train_y)), (MATCHED_EARLY, first)):
+        if match_rates is True or match_rates == name:
+            calibration[name] = calibrate_inhibition(train_x[:n], train_y[:n], base, params,
+                                                     OSCILLATION)
+            conditions[name] = {**OSCILLATION,
+                                "I_inh_teach": calibration[name]["I_inh_teach"]}
+            if log:
+                log(f"{name}: I_inh_teach {calibration[name]['I_inh_teach']:.4f} for "
+                    f"{calibration[name]['target_rate_hz']:.3f} Hz: {calibration[name]['steps']}")
     out = []
     for name, change in conditions.items():
         c = base._replace(**change)
@@ -136,8 +146,8 @@ def timing_study(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
                 log(f"{name} seed {seed}: final {r['final']['accuracy']:.3f}, first "
                     f"{r['accuracy_first']:.3f}, overlap {r['overlap']:.3f}")
         out.append(aggregate(name, change, runs, targets))
-        if name == MATCHED:
-            out[-1]["calibration"] = calibration
+        if name in calibration:
+            out[-1]["calibration"] = calibration[name]
     return out
 
 
