@@ -35,7 +35,8 @@ from hebbtorch.studies.calcium_supervised import (
 from hebbtorch.viz.calcium import plot_learning_curves
 
 SEEDS = (0, 1, 2)
-# (name, dataset, training images incl. validation, n_val, epochs, config name, eval every);
+# (name, dataset, training images incl. validation, n_val, epochs, config name, eval every[,
+# extra training images after those]);
 # the expansion runs (own choice, a fixed random layer before the plastic one) are reported
 # apart from the paper-like network.
 RUNS = [
@@ -61,9 +62,11 @@ COMMAND = "nice -n 10 python bench/calcium_supervised.py"
 
 
 def run_one(name: str, ds: str, n_train: int | None, n_val: int, epochs: int, cfg: str,
-            eval_every: int, seeds=SEEDS) -> dict:
-    x, y = load_flat(ds, "train", n_train)
-    xtr, ytr, xva, yva = split_validation(x, y, n_val)
+            eval_every: int, n_extra: int = 0, seeds=SEEDS) -> dict:
+    x, y = load_flat(ds, "train", None if n_train is None else n_train + n_extra)
+    xtr, ytr, xva, yva = split_validation(x[:n_train], y[:n_train], n_val)
+    # n_extra: more training images after the first n_train; the validation split stays the same
+    xtr, ytr = torch.cat([xtr, x[len(ytr) + n_val:]]), torch.cat([ytr, y[len(ytr) + n_val:]])
     xte, yte = load_flat(ds, "test")
     config, params = TASK_CONFIGS[cfg]
     per_seed = []
