@@ -105,7 +105,8 @@ class SupervisedConfig(NamedTuple):
 _EXPAND = SupervisedConfig(expand=2000, expand_coding=0.1)
 # ``*-local``: random local receptive fields (8 x 8 patches, normalised) instead of the global
 # projection [own choice; patch 8 and the normalisation chosen by a linear probe on the
-# validation split, then confirmed with the rule]
+# validation split, then confirmed with the rule; on Fashion-MNIST 4000 features were better
+# than 2000 on validation, unlike the global projection's]
 _LOCAL = _EXPAND._replace(expand_kind="local", expand_patch=8, expand_norm_eps=1.0)
 TASK_CONFIGS: dict[str, tuple[SupervisedConfig, CalciumBistableParameters]] = {
     "mnist": (SupervisedConfig(), SUPERVISED_RULE),
@@ -118,8 +119,8 @@ TASK_CONFIGS: dict[str, tuple[SupervisedConfig, CalciumBistableParameters]] = {
     "fashion-expand-recurrent": (_EXPAND._replace(w_rec=0.05), SUPERVISED_RULE),
     "mnist-local": (_LOCAL, SUPERVISED_RULE),
     "mnist-local-recurrent": (_LOCAL._replace(w_rec=0.05), SUPERVISED_RULE),
-    "fashion-local": (_LOCAL, SUPERVISED_RULE),
-    "fashion-local-recurrent": (_LOCAL._replace(w_rec=0.05), SUPERVISED_RULE),
+    "fashion-local": (_LOCAL._replace(expand=4000), SUPERVISED_RULE),
+    "fashion-local-recurrent": (_LOCAL._replace(expand=4000, w_rec=0.05), SUPERVISED_RULE),
 }
 
 
