@@ -7,6 +7,10 @@ continuous presentation reduces cross-class overlap). The experiments are our ow
   presentation of whole periods is unchanged) and a subthreshold current
   ``osc_amp sin(2 pi f t)`` to the output neurons, in phase, so pre and post spikes cluster at
   the same phase; the measured input and output rates are reported next to the learning speed.
+  The oscillation raises the non-target neurons' training rate, so two more conditions add
+  to it a teacher inhibition calibrated (:func:`calibrate_inhibition`, on a seed of its own)
+  to give the reset condition's non-target rate over the whole run or over the first
+  evaluation interval.
 * **speed of learning**: training images needed to reach each of ``targets`` validation
   accuracy (linear interpolation on the learning curve; None if never reached), the validation
   accuracy after the first evaluation interval, and the mean |ΔX| per image (summed over
