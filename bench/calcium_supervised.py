@@ -9,7 +9,7 @@ test split is evaluated once per seed, after training. Reported: validation accu
 seen, final test accuracy / mean output rate / coding levels as mean ± sd over seeds. Writes
 bench/results/calcium-supervised.json and docs/img/calcium_learning.png.
 
-    nice -n 10 python bench/calcium_supervised.py              # ~30 CPU-minutes, 1 thread
+    nice -n 10 python bench/calcium_supervised.py              # ~40 CPU-minutes, 1 thread
     nice -n 10 python bench/calcium_supervised.py --only fashion --out /tmp/f.json
     python bench/calcium_supervised.py --merge /tmp/m.json /tmp/f.json   # combine parallel runs
 """
