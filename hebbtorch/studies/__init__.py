@@ -26,6 +26,8 @@ _EXPORTS = {
     "bptt_window": "bptt_stdp", "stdp_rule_windows": "bptt_stdp",
     "record_protocol": "calcium_fit",
     "class_overlap": "calcium_timing", "timing_study": "calcium_timing",
+    "calibrate_inhibition": "calcium_timing",
+    "front_end_weights": "calcium_frontend", "binary_features": "calcium_frontend",
     "SupervisedConfig": "calcium_supervised", "load_flat": "calcium_supervised",
     "run_one": "online_accuracy", "gradient_agreement": "online_accuracy",
     "compare": "online_gap",
