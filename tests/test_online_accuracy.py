@@ -1,4 +1,4 @@
-"""The accuracy study's cue-task variants, splits and merging (hebbtorch.studies.online_accuracy)."""
+"""The accuracy study's cue-task variants, splits and merging (studies.online_accuracy)."""
 
 from __future__ import annotations
 

@@ -2,10 +2,14 @@
 Fashion-MNIST (feed-forward LIF, direct current input), several seeds; JSON report.
 
     python -m hebbtorch.studies.online_accuracy [--seeds 0 1 2] [--out FILE]
+    python -m hebbtorch.studies.online_accuracy --tasks cue-accumulation-tau60 --split validation
     python -m hebbtorch.studies.online_accuracy --merge A.json B.json --out FILE
 
 The cue task's network follows Bellec et al. 2020 (recurrent ALIF, firing-rate regularisation);
 all three rules train it, OTTT with the presynaptic traces of the input and recurrent spikes.
+The ``cue-accumulation-*`` variants change one thing for every rule alike (the membrane time
+constant, no adaptation, the cue-to-recall delay); choices between them are made on validation
+trials (``--split validation``), and the test trials are used once.
 
 The budgets are small (sized for a shared CPU); the numbers they give are what such a budget
 reaches, not the methods' best.
