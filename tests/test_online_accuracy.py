@@ -72,3 +72,37 @@ def test_bad_split_is_refused_in_one_line():
         oa.run_one("cue-accumulation", "ottt", 0, split="train", updates=1)
     with pytest.raises(HebbtorchError, match="no validation split"):
         oa._fashion_data(oa.TASKS["fashion-mnist"], 0, "validation")
+
+
+def _report(task: str, accs: dict[str, list[float]]) -> dict:
+    return {"rows": [{"task": task, "learning": m, "seed": s, "split": "test",
+                      "test_accuracy": a} for m, per in accs.items() for s, a in enumerate(per)]}
+
+
+def test_delay_curve_orders_the_gaps_and_keeps_the_seeds():
+    reports = [_report("cue-accumulation", {"bptt": [0.9, 0.92, 0.94], "ottt": [0.8, 0.8, 0.9]}),
+               _report("cue-accumulation-delay40", {"bptt": [0.9, 0.9, 0.9], "ottt": [0.7] * 3}),
+               _report("cue-accumulation-delay0", {"bptt": [1.0] * 3, "ottt": [0.95] * 3}),
+               _report("cue-accumulation-tau60", {"ottt": [0.99] * 3})]  # not a delay variant
+    curve = oa.delay_curve(reports)
+    assert curve["gap"] == [4, 24, 44]  # the delay plus the 4 silent steps after the last cue
+    assert curve["methods"]["OTTT"] == [[0.95] * 3, [0.8, 0.8, 0.9], [0.7] * 3]
+    assert curve["methods"]["BPTT"][1] == [0.9, 0.92, 0.94]
+
+
+def test_delay_figure_draws_one_curve_per_method(tmp_path):
+    from hebbtorch.viz.online import delay_figure
+
+    curve = {"gap": [4, 24], "methods": {"BPTT": [[1.0, 0.9], [0.9, 0.9]],
+                                         "OTTT": [[0.9, 0.9], [0.8, 0.6]]}}
+    ax = delay_figure(curve).axes[0]
+    means = {c.get_label(): list(c.lines[0].get_ydata()) for c in ax.containers}
+    assert means == {"BPTT": pytest.approx([95.0, 90.0]), "OTTT": pytest.approx([90.0, 70.0])}
+    with pytest.raises(HebbtorchError, match="needs the reports"):
+        oa.main(["--delay-figure", str(tmp_path / "d.png")])
+    for i, rep in enumerate([_report("cue-accumulation", {"ottt": [0.8, 0.9]}),
+                             _report("cue-accumulation-delay0", {"ottt": [0.9, 1.0]})]):
+        (tmp_path / f"{i}.json").write_text(json.dumps(rep))
+    oa.main(["--delay-figure", str(tmp_path / "d.png"), "--merge", str(tmp_path / "0.json"),
+             str(tmp_path / "1.json")])
+    assert (tmp_path / "d.png").stat().st_size > 1000

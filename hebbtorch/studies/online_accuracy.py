@@ -18,6 +18,7 @@ reaches, not the methods' best.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import platform
@@ -61,6 +62,7 @@ TASKS: dict[str, dict] = {
         train_images=10000, test_images=2000),
 }
 SPLITS = ("test", "validation")
+_GAP_STEPS = inspect.signature(cue_accumulation).parameters["gap_steps"].default
 
 
 def _cue_data(cfg: dict, seed: int, split: str = "test"):
@@ -178,6 +180,25 @@ def summarise(rows: list[dict]) -> dict:
             for task, ms in out.items()}
 
 
+def delay_curve(reports: list[dict], seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
+    """Test accuracies of the cue task against the gap between the last cue and the recall
+    (``delay_steps`` + the gap after a cue), per method, from reports holding the default task
+    (delay 20) and its ``cue-accumulation-delay*`` variants."""
+    acc: dict = {}
+    for rep in reports:
+        for r in rep["rows"]:
+            if r.get("split", "test") == "test" and r["seed"] in seeds and (
+                    r["task"] == "cue-accumulation" or r["task"].startswith(
+                        "cue-accumulation-delay")):
+                trial = TASKS[r["task"]]["trial"]
+                gap = trial["delay_steps"] + trial.get("gap_steps", _GAP_STEPS)
+                acc.setdefault(r["learning"], {}).setdefault(gap, []).append(r["test_accuracy"])
+    gaps = sorted({g for per in acc.values() for g in per})
+    names = {"bptt": "BPTT", "eprop": "e-prop", "ottt": "OTTT"}
+    return {"gap": gaps, "methods": {names.get(m, m): [per.get(g, []) for g in gaps]
+                                     for m, per in acc.items()}}
+
+
 def merge(files: list[str], out: str) -> None:
     """One report from several (e.g. one process per seed): rows keyed by (task, learning,
     seed), later files replacing earlier ones; summary recomputed."""
@@ -206,7 +227,20 @@ def main(argv: list[str] | None = None) -> None:
                     help="evaluate on held-out validation trials (for choices) or the test set")
     ap.add_argument("--merge", nargs="+", metavar="JSON",
                     help="combine the rows of these reports (later files win) into --out")
+    ap.add_argument("--delay-figure", metavar="PNG",
+                    help="draw the cue task's accuracy against the delay from the --merge "
+                         "reports into PNG (nothing is trained)")
     args = ap.parse_args(argv)
+    if args.delay_figure:
+        from hebbtorch.io import save_figure
+        from hebbtorch.viz.online import delay_figure
+
+        if not args.merge:
+            raise HebbtorchError("--delay-figure needs the reports to read (--merge A.json ...)")
+        reports = [json.loads(Path(f).read_text()) for f in args.merge]
+        save_figure(delay_figure(delay_curve(reports)), args.delay_figure)
+        print(f"wrote {args.delay_figure}")
+        return
     if args.merge:
         merge(args.merge, args.out)
         return
