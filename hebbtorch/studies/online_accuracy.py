@@ -35,6 +35,7 @@ from hebbtorch.learning.online_net import OnlineSNN, RateReg
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x [T, B, n], labels [B], weights [T]
 
+
 def cue_task(*, tau_m: float = 20.0, neuron: str = "alif", delay_steps: int = 20) -> dict:
     """The cue-accumulation configuration (times in steps): Bellec et al.'s recurrent ALIF network
     at a small scale (tau_m 20, tau_a 200, tau_out 10, rate-regularised). The variants change
