@@ -7,7 +7,8 @@ linear readout on the learned spike features, and time per stage (wall and proce
 
 Ablations: ``random`` (initial kernels, no STDP), ``no-inhibition`` (no pointwise / lateral
 inhibition during learning; k winners still one per map), ``no-dog`` (raw intensity as the one
-input channel instead of DoG on/off). Writes bench/results/conv-stdp-<dataset>[-<ablation>].json.
+input channel instead of DoG on/off). Writes
+bench/results/conv-stdp-<dataset>[-<ablation>][-rule-<rule>][-shift<d>][-svm][-seed<s>].json.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def main() -> None:
         print(f"seed {seed}: test {acc}, {r['wall_seconds']:.0f} s", flush=True)
     suffix = "" if args.ablation == "none" else f"-{args.ablation}"
     suffix += f"-rule-{args.rule}" if args.rule else ""
+    suffix += f"-shift{args.readout_shift}" if args.readout_shift else ""
+    suffix += "-svm" if args.readout_loss == "squared_hinge" else ""
     seeds = "" if args.seeds == [0, 1, 2] else "-seed" + "-".join(map(str, args.seeds))
     out = Path(args.out or f"bench/results/conv-stdp-{args.dataset}{suffix}{seeds}.json")
     write_json(out, {

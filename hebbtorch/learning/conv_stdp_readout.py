@@ -76,8 +76,8 @@ def fit_readout_lbfgs(feats: torch.Tensor, labels: torch.Tensor, *, l2: float = 
     ``squared_hinge`` is LinearSVC's primal objective ``|w|^2 / 2 + C sum_i hinge_i^2`` per
     class divided by ``C N``, i.e. ``l2 = 1 / (C N)`` (LinearSVC also penalises its
     intercept; here the bias is free). The weights are held ``[classes, features]`` so the
-    gradient is ``g^T x`` over the rows of ``x``, about 10x faster on one CPU thread than
-    ``x^T g``."""
+    gradient is ``g^T x`` over the rows of ``x``: with ``[features, classes]`` weights it
+    would be ``x^T g``, many times slower on one CPU thread."""
     _check_xy(feats, labels)
     if loss not in LOSSES:
         raise HebbtorchError(f"loss must be one of {LOSSES}, got {loss!r}")
