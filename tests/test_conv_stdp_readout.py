@@ -125,3 +125,11 @@ def test_run_experiment_fits_shifted_copies_and_validates_on_plain_images():
                     ({"readout_shift": -1}, "shift distance must be >= 0")):
         with pytest.raises(HebbtorchError, match=msg):
             run_experiment(ConvSTDPNet(p), ConvSTDPConfig(layer_images=(20,), **kw), tr, te)
+
+
+def test_cli_rejects_a_negative_shift_in_one_line(tmp_path, capsys):
+    from hebbtorch.cli.main import main
+
+    assert main(["conv-stdp", "--readout-shift", "-1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["hebbtorch conv-stdp: error: shift distance must be >= 0, got -1"]
