@@ -204,7 +204,7 @@ def _readout(net: ConvSTDPNet, kind: str, cfg: ConvSTDPConfig, train, test,
     imgs = train.images[ro_idx]
     f_tr = net.features(imgs, output=kind).cpu()
     f_te = net.features(test.images, output=kind).cpu()
-    # shifted copies: [shifts, N, n]; row i of each is image ro_idx[i] moved by one shift
+    # one [N, n] per shift; row i is image ro_idx[i] moved by that shift
     f_sh = [net.features(shift_images(imgs, dy, dx), output=kind).cpu()
             for dy, dx in pixel_shifts(cfg.readout_shift)]
     y_tr = train.labels[ro_idx].long()
@@ -214,21 +214,20 @@ def _readout(net: ConvSTDPNet, kind: str, cfg: ConvSTDPConfig, train, test,
                "features_seconds": time.perf_counter() - t0,
                "features_cpu_seconds": time.process_time() - c0}
     t0, c0 = time.perf_counter(), time.process_time()
-
+    copies = 1 + len(f_sh)  # fitting rows per readout image
     n_val, val, best = 0, {}, cfg.l2_grid[0]  # one candidate: nothing to choose, no validation
     if len(cfg.l2_grid) > 1:
         n_val = max(1, int(round(cfg.val_fraction * len(ro_idx))))
         z_fit, z_val = _standardized(f_tr, f_sh, slice(n_val, None), f_tr[:n_val])
         for l2 in cfg.l2_grid:
-            ro = fit_readout_lbfgs(z_fit, y_tr[n_val:].repeat(1 + len(f_sh)), l2=l2,
+            ro = fit_readout_lbfgs(z_fit, y_tr[n_val:].repeat(copies), l2=l2,
                                    max_iter=cfg.readout_iter, loss=cfg.readout_loss)
             val[str(l2)] = 100 * accuracy(ro, z_val, y_tr[:n_val])
         del z_fit, z_val
         best = max(cfg.l2_grid, key=lambda v: val[str(v)])  # ties: the first in the grid
     z_tr, z_te = _standardized(f_tr, f_sh, slice(None), f_te)
     del f_sh
-    y_fit = y_tr.repeat(z_tr.shape[0] // len(y_tr))
-    ro = fit_readout_lbfgs(z_tr, y_fit, l2=best, max_iter=cfg.readout_iter,
+    ro = fit_readout_lbfgs(z_tr, y_tr.repeat(copies), l2=best, max_iter=cfg.readout_iter,
                            loss=cfg.readout_loss)
     r.update(fit_seconds=time.perf_counter() - t0, fit_cpu_seconds=time.process_time() - c0,
              validation_images=n_val, validation_accuracy=val, l2=best,
