@@ -2,12 +2,13 @@
 linear readout on the learned spike features, and time per stage (wall and process CPU).
 
     python bench/bench_conv_stdp.py --dataset mnist-5k --seeds 0 1 2
-    python bench/bench_conv_stdp.py --dataset fashion-mnist --seeds 0 --readout-images 10000
+    python bench/bench_conv_stdp.py --dataset fashion-mnist --seeds 0 --readout-shift 0
     python bench/bench_conv_stdp.py --dataset mnist-5k --ablation random   # kernels not learned
 
 Ablations: ``random`` (initial kernels, no STDP), ``no-inhibition`` (no pointwise / lateral
 inhibition during learning; k winners still one per map), ``no-dog`` (raw intensity as the one
-input channel instead of DoG on/off). Writes bench/results/conv-stdp-<dataset>[-<ablation>].json.
+input channel instead of DoG on/off). Writes
+bench/results/conv-stdp-<dataset>[-<ablation>][-rule-<rule>][-shift<d>][-svm][-seed<s>].json.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from hebbtorch.data import load_dataset
 from hebbtorch.io import write_json
 from hebbtorch.learning.conv_stdp import ConvSTDPConfig, STDPSchedule, run_experiment
+from hebbtorch.learning.conv_stdp_readout import LOSSES
 from hebbtorch.networks.conv_stdp import ConvSTDPNet, ConvSTDPParameters
 
 ABLATIONS = ("none", "random", "no-inhibition", "no-dog")
@@ -50,6 +52,10 @@ def main() -> None:
     ap.add_argument("--features", nargs="+", default=["spikes", "potential"])
     ap.add_argument("--l2-grid", type=float, nargs="+", default=[1e-4, 1e-2])
     ap.add_argument("--readout-iter", type=int, default=50, help="L-BFGS iterations per fit")
+    ap.add_argument("--readout-loss", choices=LOSSES, default="logistic")
+    ap.add_argument("--readout-shift", type=int, default=1,
+                    help="also fit the readout on its images shifted by this many pixels "
+                         "(4 shifts); 0: no shifted copies")
     ap.add_argument("--rule", default=None,
                     help="engine rule (registry name) instead of Kheradpisheh's eq. 3")
     ap.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
@@ -69,7 +75,8 @@ def main() -> None:
             batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
             inhibit=args.ablation != "no-inhibition", learn=args.ablation != "random",
             rule=args.rule, readout_images=args.readout_images, features=tuple(args.features),
-            l2_grid=tuple(args.l2_grid), readout_iter=args.readout_iter)
+            l2_grid=tuple(args.l2_grid), readout_iter=args.readout_iter,
+            readout_loss=args.readout_loss, readout_shift=args.readout_shift)
         net = ConvSTDPNet(params_for(args.ablation), generator=torch.Generator().manual_seed(seed))
         t0 = time.perf_counter()
         r = run_experiment(net, cfg, train, test)
@@ -79,15 +86,19 @@ def main() -> None:
         print(f"seed {seed}: test {acc}, {r['wall_seconds']:.0f} s", flush=True)
     suffix = "" if args.ablation == "none" else f"-{args.ablation}"
     suffix += f"-rule-{args.rule}" if args.rule else ""
+    suffix += f"-shift{args.readout_shift}" if args.readout_shift else ""
+    suffix += "-svm" if args.readout_loss == "squared_hinge" else ""
     seeds = "" if args.seeds == [0, 1, 2] else "-seed" + "-".join(map(str, args.seeds))
     out = Path(args.out or f"bench/results/conv-stdp-{args.dataset}{suffix}{seeds}.json")
     write_json(out, {
         "command": "python " + " ".join(sys.argv),
         "dataset": args.dataset, "ablation": args.ablation,
         "rule": args.rule or "kheradpisheh",
-        "readout": "multinomial logistic regression (L-BFGS, L2 penalty picked on a validation "
-                   "part of the training images) on standardised pooled last-layer binary "
-                   "spikes ('spikes') or end-of-window potentials ('potential')",
+        "readout": f"{args.readout_loss} linear classifier (full-batch L-BFGS, L2 penalty "
+                   "picked on a validation part of the training images) on standardised pooled "
+                   "last-layer binary spikes ('spikes') or end-of-window potentials "
+                   "('potential'); fitted also on the fitting images shifted by "
+                   f"{args.readout_shift} pixel(s) (4 shifts; 0: none)",
         **_stats(runs), "threads": args.threads,
         "machine": f"{os.cpu_count()} CPUs shared with other jobs; load average "
                    f"{os.getloadavg()[0]:.1f} at the end (timings measured under load)",

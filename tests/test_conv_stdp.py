@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from hebbtorch.encoding.dog import DoGParameters, dog_filter, dog_kernel, latency_bins, spike_wave
 from hebbtorch.errors import HebbtorchError
-from hebbtorch.learning.conv_stdp import STDPSchedule, accuracy, fit_readout, train_layer
+from hebbtorch.learning.conv_stdp import STDPSchedule, train_layer
+from hebbtorch.learning.conv_stdp_readout import accuracy, fit_readout
 from hebbtorch.networks.conv_stdp import (
     ConvLayerParameters,
     ConvSTDPNet,
@@ -293,7 +294,7 @@ def test_engine_rule_learns_only_at_winners_with_its_window():
 
 
 def test_lbfgs_readout_and_standardize():
-    from hebbtorch.learning.conv_stdp import fit_readout_lbfgs, standardize
+    from hebbtorch.learning.conv_stdp_readout import fit_readout_lbfgs, standardize
 
     g = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (120,), generator=g)

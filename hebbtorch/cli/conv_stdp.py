@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="images between doublings of a_plus (KheradpishehDeep.py: 500)")
     p.add_argument("--readout-images", type=positive_int, default=None,
                    help="training images the readout is fitted on (default all)")
+    p.add_argument("--readout-shift", type=int, default=1, metavar="D",
+                   help="also fit the readout on its images shifted by D pixels up, down, "
+                        "left and right (default 1; 0: unshifted images only)")
+    p.add_argument("--readout-loss", choices=("logistic", "squared_hinge"), default="logistic",
+                   help="readout: multinomial logistic regression (default) or a one-vs-rest "
+                        "squared-hinge linear SVM")
     add_run(p, "conv-stdp", resume=False, quiet=False)
     p.set_defaults(func=run)
 
@@ -45,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = ConvSTDPConfig(
         dataset=args.dataset, seed=args.seed, layer_images=tuple(args.layer_images),
         batch_size=args.batch_size, schedule=STDPSchedule(double_every=args.double_every),
-        readout_images=args.readout_images)
+        readout_images=args.readout_images, readout_shift=args.readout_shift,
+        readout_loss=args.readout_loss)
     net = ConvSTDPNet(generator=gen, device=device)
     res = run_experiment(net, cfg, train, test)
     res.update(config=cfg._asdict(), device=str(device))

@@ -32,6 +32,7 @@ _EXPORTS = {
     "SpikePropTrainer": "spikeprop", "iris_data": "spikeprop", "xor_data": "spikeprop",
     "ConvSTDPConfig": "conv_stdp", "STDPSchedule": "conv_stdp", "run_experiment": "conv_stdp",
     "conv_dc_experiment": "conv_stdp_dc",
+    "fit_readout_lbfgs": "conv_stdp_readout", "shift_images": "conv_stdp_readout",
     "sequential_grads": "online",
     "autocast": "precision", "matmul_precision": "precision",
     "learning_curves": "report", "write_history": "report",

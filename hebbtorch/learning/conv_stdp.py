@@ -11,10 +11,10 @@ map's updates over the images where it won instead). The learning rate follows S
 KheradpishehDeep.py: a_plus starts at 0.004 and doubles every 500 images up to 0.15, a_minus =
 0.75 a_plus (``STDPSchedule``).
 
-Readout: multinomial logistic regression on the frozen, standardised features, fitted full-batch
-by L-BFGS with an L2 penalty picked on a validation part of the training images
-(:func:`fit_readout_lbfgs`; :func:`fit_readout` is the minibatch AdamW form) -- the paper used a
-linear SVM; both are linear classifiers on the same features.
+Readout (:mod:`~hebbtorch.learning.conv_stdp_readout`): a linear classifier on the frozen,
+standardised features -- multinomial logistic regression (default) or a one-vs-rest squared-hinge
+linear SVM, fitted full-batch by L-BFGS, the L2 penalty picked on a validation part of the
+training images; optionally fitted also on the features of the fitting images shifted by a pixel.
 """
 
 from __future__ import annotations
@@ -24,10 +24,17 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from hebbtorch.checks import check_range
 from hebbtorch.errors import HebbtorchError
+from hebbtorch.learning.conv_stdp_readout import (
+    LOSSES,
+    accuracy,
+    fit_readout_lbfgs,
+    pixel_shifts,
+    shift_images,
+    standardize,
+)
 from hebbtorch.networks.conv_stdp import ConvSTDPNet, first_spike_step, k_winners
 from hebbtorch.plasticity import registry
 from hebbtorch.plasticity.core import PlasticityRule, WeightBounds
@@ -123,73 +130,6 @@ def engine_winner_step(learner: Learner, x: torch.Tensor, kept: torch.Tensor,
         learner.learn(pre[:, b:b + 1], post[:, b:b + 1])
 
 
-class Readout(NamedTuple):
-    """Linear classifier on frozen features: ``W [features, classes]``, ``b [classes]``."""
-
-    weight: torch.Tensor
-    bias: torch.Tensor
-
-    def predict(self, feats: torch.Tensor) -> torch.Tensor:
-        return (feats.float() @ self.weight + self.bias).argmax(1)
-
-
-def fit_readout(
-    feats: torch.Tensor, labels: torch.Tensor, *, epochs: int = 50, lr: float = 5e-3,
-    weight_decay: float = 1e-4, batch_size: int = 256, seed: int = 0,
-) -> Readout:
-    """Multinomial logistic regression by Adam on minibatches (features may be bool)."""
-    _check_xy(feats, labels)
-    g = torch.Generator().manual_seed(seed)
-    n_cls = int(labels.max()) + 1
-    lin = torch.nn.Linear(feats.shape[1], n_cls)
-    torch.nn.init.zeros_(lin.weight)
-    torch.nn.init.zeros_(lin.bias)
-    opt = torch.optim.AdamW(lin.parameters(), lr=lr, weight_decay=weight_decay)
-    labels = labels.long()
-    for _ in range(epochs):
-        perm = torch.randperm(feats.shape[0], generator=g)
-        for j in range(0, feats.shape[0], batch_size):
-            idx = perm[j:j + batch_size]
-            loss = F.cross_entropy(lin(feats[idx].float()), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return Readout(lin.weight.detach().t().contiguous(), lin.bias.detach())
-
-
-def fit_readout_lbfgs(feats: torch.Tensor, labels: torch.Tensor, *, l2: float = 1e-4,
-                      max_iter: int = 100) -> Readout:
-    """Multinomial logistic regression, full batch: minimises mean cross-entropy +
-    ``l2 / 2 * |W|^2`` (bias not penalised) by L-BFGS with strong-Wolfe line search from zero
-    weights (deterministic: no minibatch order)."""
-    _check_xy(feats, labels)
-    x, y = feats.float(), labels.long()
-    w = torch.zeros(x.shape[1], int(y.max()) + 1, requires_grad=True)
-    b = torch.zeros(w.shape[1], requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-6)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(x @ w + b, y) + 0.5 * l2 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return Readout(w.detach(), b.detach())
-
-
-def _check_xy(feats: torch.Tensor, labels: torch.Tensor) -> None:
-    if feats.shape[0] != labels.shape[0] or feats.shape[0] == 0:
-        raise HebbtorchError(
-            f"features ({feats.shape[0]}) and labels ({labels.shape[0]}) must match and be > 0")
-
-
-def accuracy(readout: Readout, feats: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((readout.predict(feats) == labels.long()).float().mean())
-
-
 class ConvSTDPConfig(NamedTuple):
     """One experiment: learn the kernels on ``layer_images`` training images per layer (a
     random subset, the same for every layer; more than the split cycles through it), then fit
@@ -202,7 +142,10 @@ class ConvSTDPConfig(NamedTuple):
     sd 1 over the readout's training images); the L2 penalty is picked from ``l2_grid`` by
     accuracy on a validation part (``val_fraction`` of the readout images, never the test
     split), then the readout is refitted on all readout images with it (a one-value grid is
-    fitted once, on all readout images, with no validation part)."""
+    fitted once, on all readout images, with no validation part). ``readout_loss``:
+    ``logistic`` or ``squared_hinge`` (:func:`fit_readout_lbfgs`). ``readout_shift``: d > 0
+    adds to the readout's fitting set the features of its images shifted by d pixels up,
+    down, left and right (5x the fitting rows; validation images are never shifted); 0: none."""
 
     dataset: str = "mnist-5k"
     seed: int = 0
@@ -217,6 +160,8 @@ class ConvSTDPConfig(NamedTuple):
     l2_grid: tuple[float, ...] = (1e-4, 1e-2)
     val_fraction: float = 0.2
     readout_iter: int = 50
+    readout_loss: str = "logistic"
+    readout_shift: int = 1
 
 
 def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
@@ -226,6 +171,9 @@ def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
         raise HebbtorchError(
             f"layer_images has {len(cfg.layer_images)} entries for {len(net.p.layers)} layers")
     check_range("val_fraction", cfg.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    if cfg.readout_loss not in LOSSES:
+        raise HebbtorchError(f"readout_loss must be one of {LOSSES}, got {cfg.readout_loss!r}")
+    pixel_shifts(cfg.readout_shift)  # checks the distance before any learning
     rule = None if cfg.rule is None else registry.make(cfg.rule)
     g = torch.Generator().manual_seed(cfg.seed)
     n_train = train.images.shape[0]
@@ -250,37 +198,47 @@ def run_experiment(net: ConvSTDPNet, cfg: ConvSTDPConfig, train, test) -> dict:
     return out
 
 
-def standardize(f_fit: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
-    """Features scaled to mean 0, sd 1 over ``f_fit`` (constant features: sd taken as 1)."""
-    f_fit = f_fit.float()
-    mu, sd = f_fit.mean(0), f_fit.std(0)
-    sd = torch.where(sd > 0, sd, torch.ones_like(sd))
-    return [(f.float() - mu) / sd for f in (f_fit, *others)]
-
-
 def _readout(net: ConvSTDPNet, kind: str, cfg: ConvSTDPConfig, train, test,
              ro_idx: torch.Tensor) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
-    f_tr = net.features(train.images[ro_idx], output=kind).cpu()
+    imgs = train.images[ro_idx]
+    f_tr = net.features(imgs, output=kind).cpu()
     f_te = net.features(test.images, output=kind).cpu()
+    # one [N, n] per shift; row i is image ro_idx[i] moved by that shift
+    f_sh = [net.features(shift_images(imgs, dy, dx), output=kind).cpu()
+            for dy, dx in pixel_shifts(cfg.readout_shift)]
     y_tr = train.labels[ro_idx].long()
     r: dict = {"dim": int(f_tr.shape[1]), "active": float((f_tr > 0).float().mean()),
-               "images": int(len(ro_idx)), "features_seconds": time.perf_counter() - t0,
+               "images": int(len(ro_idx)), "shift": cfg.readout_shift,
+               "fit_rows": int(len(ro_idx)) * (1 + len(f_sh)), "loss": cfg.readout_loss,
+               "features_seconds": time.perf_counter() - t0,
                "features_cpu_seconds": time.process_time() - c0}
     t0, c0 = time.perf_counter(), time.process_time()
+    copies = 1 + len(f_sh)  # fitting rows per readout image
     n_val, val, best = 0, {}, cfg.l2_grid[0]  # one candidate: nothing to choose, no validation
     if len(cfg.l2_grid) > 1:
         n_val = max(1, int(round(cfg.val_fraction * len(ro_idx))))
-        z_fit, z_val = standardize(f_tr[n_val:], f_tr[:n_val])
+        z_fit, z_val = _standardized(f_tr, f_sh, slice(n_val, None), f_tr[:n_val])
         for l2 in cfg.l2_grid:
-            ro = fit_readout_lbfgs(z_fit, y_tr[n_val:], l2=l2, max_iter=cfg.readout_iter)
+            ro = fit_readout_lbfgs(z_fit, y_tr[n_val:].repeat(copies), l2=l2,
+                                   max_iter=cfg.readout_iter, loss=cfg.readout_loss)
             val[str(l2)] = 100 * accuracy(ro, z_val, y_tr[:n_val])
         del z_fit, z_val
         best = max(cfg.l2_grid, key=lambda v: val[str(v)])  # ties: the first in the grid
-    z_tr, z_te = standardize(f_tr, f_te)
-    ro = fit_readout_lbfgs(z_tr, y_tr, l2=best, max_iter=cfg.readout_iter)
+    z_tr, z_te = _standardized(f_tr, f_sh, slice(None), f_te)
+    del f_sh
+    ro = fit_readout_lbfgs(z_tr, y_tr.repeat(copies), l2=best, max_iter=cfg.readout_iter,
+                           loss=cfg.readout_loss)
     r.update(fit_seconds=time.perf_counter() - t0, fit_cpu_seconds=time.process_time() - c0,
              validation_images=n_val, validation_accuracy=val, l2=best,
-             train_accuracy=100 * accuracy(ro, z_tr, y_tr),
+             train_accuracy=100 * accuracy(ro, z_tr[:len(y_tr)], y_tr),
              test_accuracy=100 * accuracy(ro, z_te, test.labels))
     return r
+
+
+def _standardized(f: torch.Tensor, f_sh: list[torch.Tensor], rows: slice,
+                  other: torch.Tensor) -> list[torch.Tensor]:
+    """The fitting rows (the images ``rows`` of ``f``, then of each shifted copy) and
+    ``other``, standardised over the fitting rows."""
+    fit = torch.cat([f[rows], *(s[rows] for s in f_sh)]) if f_sh else f[rows]
+    return standardize(fit, other)

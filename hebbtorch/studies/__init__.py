@@ -30,6 +30,7 @@ _EXPORTS = {
     "front_end_weights": "calcium_frontend", "binary_features": "calcium_frontend",
     "SupervisedConfig": "calcium_supervised", "load_flat": "calcium_supervised",
     "run_one": "online_accuracy", "gradient_agreement": "online_accuracy",
+    "delay_curve": "online_accuracy", "cue_task": "online_accuracy",
     "compare": "online_gap",
     "eprop_window": "online_stdp", "window_study": "online_stdp",
     "LiveTensorBytes": "online_memory", "current_deltas": "online_stdp_trained",

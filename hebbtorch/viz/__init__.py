@@ -36,6 +36,7 @@ _EXPORTS = {
     "seed_timing_figure": "bptt_stdp", "epochs_figure": "bptt_stdp",
     "encoding_overview": "encoding", "image_figure": "encoding",
     "eprop_window_figure": "online", "trained_window_figure": "online",
+    "delay_figure": "online",
     "learning_curves": "training", "spikeprop_curves": "training",
     "astdp_curves": "training", "image_grid": "training",
     "plot_receptive_fields": "unsupervised", "plot_assignments": "unsupervised",

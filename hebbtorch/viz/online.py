@@ -1,6 +1,8 @@
 """e-prop's eligibility window against BPTT's and pair STDP's: the two-neuron protocol
 (``docs/img/online-stdp.png``, :mod:`hebbtorch.studies.online_stdp`) and the trained cue network
-(``docs/img/online-stdp-trained.png``, :mod:`hebbtorch.studies.online_stdp_trained`)."""
+(``docs/img/online-stdp-trained.png``, :mod:`hebbtorch.studies.online_stdp_trained`); and
+the cue task's accuracy against the delay (``docs/img/online-cue-delay.png``,
+:mod:`hebbtorch.studies.online_accuracy`)."""
 
 from __future__ import annotations
 
@@ -53,4 +55,23 @@ def trained_window_figure(result: dict[str, Any]):
         _finish_panel(ax, lags, result["rules"]["pair"], f"{syn} synapses (trained)")
     axes[0, 0].set_ylabel("mean update per pair (normalised)")
     legend_outside(axes[0, -1])
+    return fig
+
+
+def delay_figure(curve: dict[str, Any]):
+    """Cue accumulation: test accuracy (mean ± sd over seeds) of each method against the steps
+    between the last cue and the recall; the 90 % goal dashed, chance (50 %) dotted.
+    ``curve``: {"gap": [steps...], "methods": {name: [[accuracy per seed] per gap]}}."""
+    fig, axes = figure(1, 1, width=4.6, height=3.2)
+    ax = axes[0, 0]
+    for name, per_gap in curve["methods"].items():
+        acc = [100 * np.asarray(a, dtype=float) for a in per_gap]
+        ax.errorbar(curve["gap"], [a.mean() for a in acc],
+                    yerr=[a.std(ddof=1) if len(a) > 1 else 0.0 for a in acc],
+                    marker="o", capsize=3, label=name)
+    ax.axhline(90, color="0.4", ls="--", lw=0.8, label="goal 90 %")
+    ax.axhline(50, color="0.6", ls=":", lw=0.8, label="chance")
+    ax.set_xlabel("last cue to recall (steps)")
+    ax.set_ylabel("test accuracy (%)")
+    legend_outside(ax)
     return fig
