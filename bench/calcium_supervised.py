@@ -1,7 +1,7 @@
 """Supervised classification with the calcium-bistable rule alone: mnist-5k and Fashion-MNIST
 (a subset of its training set), feed-forward and recurrent, on pixels (the paper-like network)
 and through a fixed front end (own choice: a global random expansion, or random local receptive
-fields), 3 seeds each.
+fields; or a conv-STDP network learned without labels), 3 seeds each.
 
 Honest protocol: a validation split is carved out of the training set (the same images for
 every seed, ``split_validation``); every choice of the task's parameters was made on it. The
@@ -56,8 +56,12 @@ RUNS = [
      1000),
     ("fashion-mnist local fields recurrent", "fashion-mnist", 7000, 1000, 1,
      "fashion-local-recurrent", 1000),
+    ("fashion-mnist conv-STDP feed-forward", "fashion-mnist", 7000, 1000, 1, "fashion-conv",
+     1000),
+    ("mnist-5k conv-STDP feed-forward", "mnist-5k", None, 500, 2, "mnist-conv", 1000),
 ]
-FRONT_ENDS = ("expansion", "local fields")  # reported apart from the paper-like network
+# reported apart from the paper-like network
+FRONT_ENDS = ("expansion", "local fields", "conv-STDP")
 COMMAND = "nice -n 10 python bench/calcium_supervised.py"
 
 
