@@ -58,7 +58,6 @@ RUNS = [
      "fashion-local-recurrent", 1000),
     ("fashion-mnist conv-STDP feed-forward", "fashion-mnist", 7000, 1000, 1, "fashion-conv",
      1000),
-    ("mnist-5k conv-STDP feed-forward", "mnist-5k", None, 500, 2, "mnist-conv", 1000),
 ]
 # reported apart from the paper-like network
 FRONT_ENDS = ("expansion", "local fields", "conv-STDP")

