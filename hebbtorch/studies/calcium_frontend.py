@@ -102,15 +102,16 @@ def _square(images: torch.Tensor) -> torch.Tensor:
     return images.view(-1, side, side)
 
 
-def conv_stdp_network(train_images: torch.Tensor, seed: int, layer_images: int = 2000
-                      ) -> ConvSTDPNet:
+def conv_stdp_network(train_images: torch.Tensor, seed: int, layer_images: int = 2000,
+                      device: torch.device | str = "cpu") -> ConvSTDPNet:
     """A :class:`ConvSTDPNet` (defaults; initial kernels from ``seed``) trained without labels
     by STDP on ``layer_images`` random images of ``train_images`` ``[N, side²]`` per layer
-    (:func:`run_experiment` with :class:`ConvSTDPConfig`'s defaults, no readout)."""
+    (:func:`run_experiment` with :class:`ConvSTDPConfig`'s defaults, no readout), on
+    ``device``."""
     if int(layer_images) != layer_images or layer_images < 1:
         raise HebbtorchError(f"layer_images must be a positive integer, got {layer_images}")
     imgs = _square(train_images)
-    net = ConvSTDPNet(generator=torch.Generator().manual_seed(90_000 + seed))
+    net = ConvSTDPNet(generator=torch.Generator().manual_seed(90_000 + seed), device=device)
     cfg = ConvSTDPConfig(seed=seed, layer_images=(layer_images,) * len(net.p.layers),
                          features=())
     run_experiment(net, cfg, SimpleNamespace(images=imgs), None)

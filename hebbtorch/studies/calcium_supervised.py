@@ -341,7 +341,7 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
             raise HebbtorchError(f"the conv-STDP front end with expand_patch = "
                                  f"{c.expand_patch} gives {n_feat} features: set expand = "
                                  f"{n_feat}, got {c.expand}")
-        net = conv_stdp_network(train_x, seed, c.expand_learn)
+        net = conv_stdp_network(train_x, seed, c.expand_learn, device)
         train_x, val_x, test_x = (  # ties broken at random, a different stream per split
             None if x is None else kwta(conv_stdp_potentials(net, x, c.expand_patch),
                                         c.expand_coding, 90_000 + 3 * seed + j)
