@@ -11,6 +11,7 @@ import json
 import torch
 
 from hebbtorch.cli.common import add_batch_size, add_data, add_run, ensure_out, positive_int
+from hebbtorch.learning.conv_stdp_readout import LOSSES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readout-shift", type=int, default=1, metavar="D",
                    help="also fit the readout on its images shifted by D pixels up, down, "
                         "left and right (default 1; 0: unshifted images only)")
-    p.add_argument("--readout-loss", choices=("logistic", "squared_hinge"), default="logistic",
+    p.add_argument("--readout-loss", choices=LOSSES, default="logistic",
                    help="readout: multinomial logistic regression (default) or a one-vs-rest "
                         "squared-hinge linear SVM")
     add_run(p, "conv-stdp", resume=False, quiet=False)

@@ -208,13 +208,13 @@ def _readout(net: ConvSTDPNet, kind: str, cfg: ConvSTDPConfig, train, test,
     f_sh = [net.features(shift_images(imgs, dy, dx), output=kind).cpu()
             for dy, dx in pixel_shifts(cfg.readout_shift)]
     y_tr = train.labels[ro_idx].long()
+    copies = 1 + len(f_sh)  # fitting rows per readout image
     r: dict = {"dim": int(f_tr.shape[1]), "active": float((f_tr > 0).float().mean()),
                "images": int(len(ro_idx)), "shift": cfg.readout_shift,
-               "fit_rows": int(len(ro_idx)) * (1 + len(f_sh)), "loss": cfg.readout_loss,
+               "fit_rows": int(len(ro_idx)) * copies, "loss": cfg.readout_loss,
                "features_seconds": time.perf_counter() - t0,
                "features_cpu_seconds": time.process_time() - c0}
     t0, c0 = time.perf_counter(), time.process_time()
-    copies = 1 + len(f_sh)  # fitting rows per readout image
     n_val, val, best = 0, {}, cfg.l2_grid[0]  # one candidate: nothing to choose, no validation
     if len(cfg.l2_grid) > 1:
         n_val = max(1, int(round(cfg.val_fraction * len(ro_idx))))

@@ -381,8 +381,8 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
                 since = train_rates[-len(dx):]  # the batches since the last evaluation
                 curve.append({"images_seen": seen, **ev,
                               "abs_dX_per_image": sum(dx) / len(dx),
-                              "train_rate_target_hz": sum(e[0] for e in since) / len(since),
-                              "train_rate_other_hz": sum(e[1] for e in since) / len(since)})
+                              "train_rate_target_hz": _column_mean(since, 0),
+                              "train_rate_other_hz": _column_mean(since, 1)})
                 dx = []
                 if log:
                     log(f"{seen} images: validation {ev['accuracy']:.4f}, "
@@ -391,11 +391,11 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
     res = {"config": c._asdict(), "rule": p._asdict(), "epochs": epochs, "seed": seed,
            "n_train": len(train_y), "n_val": len(val_y), "curve": curve,
            "final": curve[-1], "cpu_s": time.process_time() - t0,
-           "train_rate_target_hz": sum(e[0] for e in tail) / len(tail),
-           "train_rate_other_hz": sum(e[1] for e in tail) / len(tail),
-           "train_rate_input_hz": sum(e[2] for e in train_rates) / len(train_rates),
-           "train_rate_target_all_hz": sum(e[0] for e in train_rates) / len(train_rates),
-           "train_rate_other_all_hz": sum(e[1] for e in train_rates) / len(train_rates),
+           "train_rate_target_hz": _column_mean(tail, 0),
+           "train_rate_other_hz": _column_mean(tail, 1),
+           "train_rate_input_hz": _column_mean(train_rates, 2),
+           "train_rate_target_all_hz": _column_mean(train_rates, 0),
+           "train_rate_other_all_hz": _column_mean(train_rates, 1),
            "X_mean": float(X.mean()), "X_up_fraction": float((X > p.theta_X).float().mean())}
     if test_x is not None:
         res |= {"n_test": len(test_y),
@@ -403,6 +403,11 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
     if keep_X:
         res |= {"X": X, "mask": mask}
     return res
+
+
+def _column_mean(rows: list[tuple[float, ...]], i: int) -> float:
+    """Mean of entry ``i`` over ``rows`` (per-batch training rates: target, other, input)."""
+    return sum(e[i] for e in rows) / len(rows)
 
 
 def split_validation(x: torch.Tensor, y: torch.Tensor, n_val: int, seed: int = 0
