@@ -1,9 +1,11 @@
 """Reference for the supervised calcium-bistable table: a linear classifier (multinomial
 logistic regression, L-BFGS, L2 weight chosen on the validation split) trained by gradient on
-the same training / validation / test images as bench/calcium_supervised.py. It shows what
-one linear layer reaches on these data. Writes bench/results/calcium-linear-reference.json.
+the same training / validation / test images as bench/calcium_supervised.py, on the pixels and
+on the binary features of the local-receptive-field front end (the ``*-local`` tasks, the
+front end drawn from seed 0). It shows what one linear layer reaches on these inputs. Writes
+bench/results/calcium-linear-reference.json.
 
-    nice -n 10 python bench/calcium_linear_reference.py     # ~1 CPU-minute
+    nice -n 10 python bench/calcium_linear_reference.py     # ~10 CPU-minutes
 """
 
 from __future__ import annotations
@@ -14,9 +16,20 @@ import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
 import torch
 
 from hebbtorch.io import write_json
-from hebbtorch.studies.calcium_supervised import load_flat, split_validation
+from hebbtorch.studies.calcium_frontend import front_end_weights
+from hebbtorch.studies.calcium_supervised import (
+    TASK_CONFIGS,
+    front_end,
+    load_flat,
+    split_validation,
+)
 
-DATA = (("mnist-5k", None, 500), ("fashion-mnist", 7000, 1000))  # as bench/calcium_supervised
+# (dataset, training images incl. validation, n_val, input, extra training images after them,
+# as the run of bench/calcium_supervised.py they stand beside)
+DATA = (("mnist-5k", None, 500, "pixels", 0), ("fashion-mnist", 7000, 1000, "pixels", 0),
+        ("mnist-5k", None, 500, "local fields", 0),
+        ("fashion-mnist", 7000, 1000, "local fields", 0),
+        ("fashion-mnist", 7000, 1000, "local fields", 6000))
 
 
 def fit(xtr, ytr, wd: float) -> torch.nn.Linear:
@@ -42,13 +55,18 @@ def accuracy(lin, x, y) -> float:
 if __name__ == "__main__":
     torch.set_num_threads(1)
     rows = []
-    for ds, n, n_val in DATA:
-        x, y = load_flat(ds, "train", n)
-        xtr, ytr, xva, yva = split_validation(x, y, n_val)
+    for ds, n, n_val, inp, extra in DATA:
+        x, y = load_flat(ds, "train", None if n is None else n + extra)
+        xtr, ytr, xva, yva = split_validation(x[:n], y[:n], n_val)
+        xtr, ytr = torch.cat([xtr, x[len(ytr) + n_val:]]), torch.cat([ytr, y[len(ytr) + n_val:]])
         xte, yte = load_flat(ds, "test")
+        if inp == "local fields":
+            c = TASK_CONFIGS[f"{ds.split('-')[0]}-local"][0]
+            R = front_end_weights(x.shape[1], c.expand, 0, c.expand_kind, c.expand_patch)
+            xtr, xva, xte = (front_end(v, R, c) for v in (xtr, xva, xte))
         fits = {wd: fit(xtr, ytr, wd) for wd in (1e-4, 1e-3, 1e-2)}
         wd = max(fits, key=lambda w: accuracy(fits[w], xva, yva))
-        rows.append({"dataset": ds, "weight_decay": wd, "n_train": len(ytr),
+        rows.append({"dataset": ds, "input": inp, "weight_decay": wd, "n_train": len(ytr),
                      "validation_accuracy": accuracy(fits[wd], xva, yva),
                      "test_accuracy": accuracy(fits[wd], xte, yte)})
         print(rows[-1])

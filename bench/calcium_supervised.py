@@ -9,7 +9,7 @@ test split is evaluated once per seed, after training. Reported: validation accu
 seen, final test accuracy / mean output rate / coding levels as mean ± sd over seeds. Writes
 bench/results/calcium-supervised.json and docs/img/calcium_learning.png.
 
-    nice -n 10 python bench/calcium_supervised.py              # ~40 CPU-minutes, 1 thread
+    nice -n 10 python bench/calcium_supervised.py              # ~100 CPU-minutes, 1 thread
     nice -n 10 python bench/calcium_supervised.py --only fashion --out /tmp/f.json
     python bench/calcium_supervised.py --merge /tmp/m.json /tmp/f.json   # combine parallel runs
 """
@@ -58,6 +58,10 @@ RUNS = [
      "fashion-local-recurrent", 1000),
     ("fashion-mnist conv-STDP feed-forward", "fashion-mnist", 7000, 1000, 1, "fashion-conv",
      1000),
+    ("fashion-mnist local fields vote feed-forward", "fashion-mnist", 7000, 1000, 1,
+     "fashion-local-vote", 2000, 6000),
+    ("fashion-mnist local fields vote recurrent", "fashion-mnist", 7000, 1000, 1,
+     "fashion-local-vote-recurrent", 2000, 6000),
 ]
 # reported apart from the paper-like network
 FRONT_ENDS = ("expansion", "local fields", "conv-STDP")

@@ -51,6 +51,24 @@ def test_rule_alone_learns_a_separable_task():
     assert 0 < r["final"]["coding_level_out"] < 1
 
 
+def test_vote_masks_are_per_neuron_and_absent_synapses_do_nothing():
+    """Population vote: each output neuron has its own random input subset (p_connect), and
+    the efficacy of an absent synapse has no effect on what the network does."""
+    xtr, ytr = toy(200, 0)
+    cfg = SupervisedConfig(k=3, batch=50, p_connect=0.5)
+    r = train(xtr, ytr, xtr[:50], ytr[:50], n_classes=4, config=cfg, eval_every=200,
+              keep_X=True)
+    mask = r["mask"]
+    assert abs(float(mask.mean()) - 0.5) < 0.05
+    assert len({tuple(col.tolist()) for col in mask.T}) == mask.shape[1]  # all different
+    scrambled = torch.where(mask > 0, r["X"], torch.rand(mask.shape))
+    runs = [present(X, xtr[:50], None, cfg, SUPERVISED_RULE, torch.Generator().manual_seed(7),
+                    learn=False, mask=mask) for X in (r["X"], scrambled)]
+    assert torch.equal(runs[0].counts, runs[1].counts)
+    assert torch.equal(runs[0].drive, runs[1].drive)
+    assert r["final"]["accuracy"] >= 0.9
+
+
 def test_predict_counts_then_drive():
     counts = torch.tensor([[0.0, 0.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
     drive = torch.tensor([[9.0, 9.0, 0.0, 0.0], [0.0, 0.0, 1.0, 2.0]])
@@ -193,6 +211,20 @@ def test_cli_calcium_train_writes_json(tmp_path, capsys):
     assert (tmp_path / "calcium_learning.png").stat().st_size > 1000
     assert "test accuracy" in capsys.readouterr().out
     assert main(["calcium", "train", "--dataset", "nope", "--out", str(tmp_path)]) == 2
+
+
+def test_cli_calcium_train_keeps_the_task_k_unless_given(tmp_path):
+    """``--k`` overrides the task's output neurons per class only when given (the vote
+    configuration's k = 20 must not fall back to 10)."""
+    base = ["calcium", "train", "--dataset", "mnist-5k", "--task-config", "fashion-local-vote",
+            "--train-images", "60", "--val-images", "20", "--test-images", "20",
+            "--batch-size", "40", "--device", "cpu", "--quiet"]
+    for extra, want in (([], TASK_CONFIGS["fashion-local-vote"][0].k), (["--k", "3"], 3)):
+        out = tmp_path / str(want)
+        assert main(base + extra + ["--out", str(out)]) == 0
+        cfg = json.loads((out / "calcium_train.json").read_text())["config"]
+        assert cfg["k"] == want and cfg["p_connect"] == 0.5
+    assert want != TASK_CONFIGS["fashion-local-vote"][0].k
 
 
 def test_cli_calcium_timing_writes_json(tmp_path, capsys):

@@ -28,7 +28,7 @@ from hebbtorch.cli.common import (
 TASKS = ("mnist", "mnist-recurrent", "fashion", "fashion-recurrent",  # studies.calcium_supervised
          "mnist-expand", "mnist-expand-recurrent", "fashion-expand", "fashion-expand-recurrent",
          "mnist-local", "mnist-local-recurrent", "fashion-local", "fashion-local-recurrent",
-         "fashion-conv")
+         "fashion-conv", "fashion-local-vote", "fashion-local-vote-recurrent")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,14 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "contrast normalisation; *-expand: a fixed random expansion layer of 2000 "
                    "binary features before the plastic one, *-local: 2000 fixed random local "
                    "receptive fields instead, fashion-conv: a conv-STDP network learned without "
-                   "labels, all own choices)")
+                   "labels, fashion-local-vote: Brader's population vote on the local fields, "
+                   "20 neurons per class on random halves of the features; all own choices)")
     add_data(p)
     add_batch_size(p, 100, "train: images presented at once, jumps summed (default 100)")
     p.add_argument("--epochs", type=positive_int, default=1)
     add_subsets(p, where="train: ")
     p.add_argument("--val-images", type=positive_int, default=500,
                    help="train, timing: validation images carved out of the training images")
-    p.add_argument("--k", type=positive_int, default=10, help="output neurons per class")
+    p.add_argument("--k", type=positive_int, default=None,
+                   help="output neurons per class (default: the task's, 10 for most)")
     p.add_argument("--recurrent", type=float, default=None, metavar="W_REC",
                    help="train: within-class recurrent excitation (default: the task's)")
     p.add_argument("--eval-every", type=positive_int, default=1000,
@@ -107,7 +109,7 @@ def train(args: argparse.Namespace, out: Path) -> int:
     xtr, ytr, xva, yva = split_validation(x, y, args.val_images)
     xte, yte = load_flat(args.dataset, "test", args.test_images, args.data_root)
     cfg, params = TASK_CONFIGS[args.task_config]
-    cfg = cfg._replace(k=args.k, batch=args.batch_size,
+    cfg = cfg._replace(batch=args.batch_size, **({} if args.k is None else {"k": args.k}),
                        **({} if args.recurrent is None else {"w_rec": args.recurrent}))
     res: dict[str, Any] = fit(xtr, ytr, xva, yva, xte, yte, n_classes=int(y.max()) + 1,
                               config=cfg, params=params, epochs=args.epochs, seed=args.seed,
@@ -132,7 +134,7 @@ def timing(args: argparse.Namespace, out: Path) -> int:
     x, y = load_flat("mnist-5k", "train", args.train_images)
     xtr, ytr, xva, yva = split_validation(x, y, args.val_images)
     cfg, params = TASK_CONFIGS["mnist-recurrent"]
-    cfg = cfg._replace(k=args.k, batch=args.batch_size)
+    cfg = cfg._replace(batch=args.batch_size, **({} if args.k is None else {"k": args.k}))
     rows = timing_study(xtr, ytr, xva, yva, cfg, params, seeds=(args.seed,),
                         eval_every=args.eval_every, log=None if args.quiet else print)
     write_json(out / "calcium_timing.json", {"rows": rows})

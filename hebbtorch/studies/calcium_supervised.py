@@ -13,6 +13,8 @@ intensity x ``max_rate``) -> ``n_classes x k`` LIF output neurons through plasti
 * Stop-learning [Brader 2007]: LTP only while the post calcium C < ``theta_up_h`` (a target
   neuron that already fires strongly stops potentiating), LTD only while C < ``theta_down_h``
   and only after post spikes (a silent non-target neuron, already right, does not change).
+* Population vote [Brader 2007]: ``k`` neurons per class, each connected to its own random
+  fraction ``p_connect`` of the inputs (a fixed mask); the readout sums a class's spikes.
 * Recurrent variant [Girão 2025: recurrent networks; form own]: fixed excitatory connections
   ``w_rec`` between the neurons of the same class population.
 * Batching [own choice]: ``batch`` images are presented at once as independent presentations
@@ -124,6 +126,14 @@ _LOCAL = _EXPAND._replace(expand_kind="local", expand_patch=8, expand_norm_eps=1
 # target neurons' training rate fell below the LTD range's ~60 Hz and learning ran backwards;
 # 4 x 4 (0.1) 71.7 %, 5 x 5 (0.1) 51.3 %. Not tuned on mnist-5k.
 _CONV = SupervisedConfig(expand=12150, expand_coding=0.025, expand_kind="conv-stdp")
+# ``fashion-local-vote``: Brader et al. 2007's population vote on the local fields: 20 neurons
+# per class, each on its own random half of the 4000 features, with half the jumps and drift
+# rates over twice the images (12000). Chosen on the Fashion-MNIST validation split (seed 0,
+# 84.1 %, against 81.5 % for fashion-local): the vote alone (k 10) 83.4 %, k 40 83.3 %, a
+# quarter of the jumps over 24000 images 83.4 % (one seed each; differences near the ~1 point
+# spread between seeds).
+_VOTE = _LOCAL._replace(expand=4000, k=20, p_connect=0.5)
+SLOW_RULE = SUPERVISED_RULE._replace(a=0.001, b=0.002, alpha=0.00025, beta=0.00025)
 TASK_CONFIGS: dict[str, tuple[SupervisedConfig, CalciumBistableParameters]] = {
     "mnist": (SupervisedConfig(), SUPERVISED_RULE),
     "mnist-recurrent": (SupervisedConfig(w_rec=0.05), SUPERVISED_RULE),
@@ -138,6 +148,8 @@ TASK_CONFIGS: dict[str, tuple[SupervisedConfig, CalciumBistableParameters]] = {
     "fashion-local": (_LOCAL._replace(expand=4000), SUPERVISED_RULE),
     "fashion-local-recurrent": (_LOCAL._replace(expand=4000, w_rec=0.05), SUPERVISED_RULE),
     "fashion-conv": (_CONV, SUPERVISED_RULE),
+    "fashion-local-vote": (_VOTE, SLOW_RULE),
+    "fashion-local-vote-recurrent": (_VOTE._replace(w_rec=0.05), SLOW_RULE),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import matplotlib as mpl
 import numpy as np
 
 from hebbtorch.viz.plasticity import plot_rate
@@ -82,14 +83,16 @@ def plot_learning_curves(runs: list[dict[str, Any]],
     a run with ``per_seed`` (several seeds) is drawn as mean ± sd over its seeds."""
     fig, axes = figure(width=4.8, height=3.2)
     ax = axes[0, 0]
-    for r in runs:
+    colors = mpl.colormaps["tab10" if len(runs) <= 10 else "tab20"].colors  # one per run
+    for i, r in enumerate(runs):
+        color = colors[i % len(colors)]
         seeds = r.get("per_seed", [r])
         xs = [e["images_seen"] for e in seeds[0]["curve"]]
         acc = np.array([[100 * e["accuracy"] for e in s["curve"]] for s in seeds])
         mean, sd = acc.mean(0), acc.std(0, ddof=1) if len(seeds) > 1 else np.zeros(len(xs))
         label = r["name"] + (f" (n={len(seeds)})" if len(seeds) > 1 else "")
-        line, = ax.plot(xs, mean, "o-", ms=3, label=label)
-        ax.fill_between(xs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, lw=0)
+        ax.plot(xs, mean, "o-", ms=3, label=label, color=color)
+        ax.fill_between(xs, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
     ax.set(xlabel="training images seen", ylabel="validation accuracy (%)", title=title)
     legend_outside(ax)
     return fig
