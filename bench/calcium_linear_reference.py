@@ -16,12 +16,11 @@ import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
 import torch
 
 from hebbtorch.io import write_json
-from hebbtorch.studies.calcium_frontend import front_end_weights
 from hebbtorch.studies.calcium_supervised import (
     TASK_CONFIGS,
     front_end,
     load_flat,
-    split_validation,
+    load_split,
 )
 
 # (dataset, training images incl. validation, n_val, input, extra training images after them,
@@ -56,14 +55,11 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     rows = []
     for ds, n, n_val, inp, extra in DATA:
-        x, y = load_flat(ds, "train", None if n is None else n + extra)
-        xtr, ytr, xva, yva = split_validation(x[:n], y[:n], n_val)
-        xtr, ytr = torch.cat([xtr, x[len(ytr) + n_val:]]), torch.cat([ytr, y[len(ytr) + n_val:]])
+        xtr, ytr, xva, yva = load_split(ds, n, n_val, extra)
         xte, yte = load_flat(ds, "test")
         if inp == "local fields":
             c = TASK_CONFIGS[f"{ds.split('-')[0]}-local"][0]
-            R = front_end_weights(x.shape[1], c.expand, 0, c.expand_kind, c.expand_patch)
-            xtr, xva, xte = (front_end(v, R, c) for v in (xtr, xva, xte))
+            xtr, xva, xte = front_end(c, 0, xtr, xva, xte)
         fits = {wd: fit(xtr, ytr, wd) for wd in (1e-4, 1e-3, 1e-2)}
         wd = max(fits, key=lambda w: accuracy(fits[w], xva, yva))
         rows.append({"dataset": ds, "input": inp, "weight_decay": wd, "n_train": len(ytr),

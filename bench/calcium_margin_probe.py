@@ -24,12 +24,10 @@ import _checkout  # noqa: F401  (this checkout's hebbtorch, not the venv's)
 import torch
 
 from hebbtorch.io import write_json
-from hebbtorch.studies.calcium_frontend import front_end_weights
 from hebbtorch.studies.calcium_supervised import (
     TASK_CONFIGS,
     front_end,
-    load_flat,
-    split_validation,
+    load_split,
 )
 
 STOPS = ((0.9, 1.3), (0.9, 0.9), (0.9, 0.5), (0.9, 0.0), (0.9, -1.0))  # (right, wrong)
@@ -64,10 +62,8 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     c = TASK_CONFIGS["fashion-local"][0]
     assert c.g_inh == c.g_exc / 2, "the abstraction assumes net weight g_exc (X - 0.5)"
-    x, y = load_flat("fashion-mnist", "train", 7000)
-    xtr, ytr, xva, yva = split_validation(x, y, 1000)
-    R = front_end_weights(x.shape[1], c.expand, 0, c.expand_kind, c.expand_patch)
-    ftr, fva = front_end(xtr, R, c), front_end(xva, R, c)
+    xtr, ytr, xva, yva = load_split("fashion-mnist", 7000, 1000)
+    ftr, fva = front_end(c, 0, xtr, xva)
     scale = current_scale(c)
     rows = []
     for right, wrong in STOPS:

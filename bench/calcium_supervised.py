@@ -28,7 +28,7 @@ from hebbtorch.io import write_json
 from hebbtorch.studies.calcium_supervised import (
     TASK_CONFIGS,
     load_flat,
-    split_validation,
+    load_split,
     summarize,
     train,
 )
@@ -70,10 +70,7 @@ COMMAND = "nice -n 10 python bench/calcium_supervised.py"
 
 def run_one(name: str, ds: str, n_train: int | None, n_val: int, epochs: int, cfg: str,
             eval_every: int, n_extra: int = 0, seeds=SEEDS) -> dict:
-    x, y = load_flat(ds, "train", None if n_train is None else n_train + n_extra)
-    xtr, ytr, xva, yva = split_validation(x[:n_train], y[:n_train], n_val)
-    # n_extra: more training images after the first n_train; the validation split stays the same
-    xtr, ytr = torch.cat([xtr, x[len(ytr) + n_val:]]), torch.cat([ytr, y[len(ytr) + n_val:]])
+    xtr, ytr, xva, yva = load_split(ds, n_train, n_val, n_extra)
     xte, yte = load_flat(ds, "test")
     config, params = TASK_CONFIGS[cfg]
     per_seed = []

@@ -223,9 +223,15 @@ def normalise(images: torch.Tensor, c: SupervisedConfig) -> torch.Tensor:
     return (images * scale).clamp(0.0, 1.0)
 
 
-def front_end(images: torch.Tensor, R: torch.Tensor, c: SupervisedConfig) -> torch.Tensor:
-    """The fixed front end's binary features of ``images`` (:mod:`.calcium_frontend`)."""
-    return binary_features(images, R, c.expand_coding, c.expand_norm_eps or None)
+def front_end(c: SupervisedConfig, seed: int, *images: torch.Tensor | None
+              ) -> list[torch.Tensor | None]:
+    """The binary features of each of ``images`` ``[N, n_in]`` (None stays None) through the
+    fixed front end ``c.expand_kind`` (global or local) drawn from ``seed``
+    (:mod:`.calcium_frontend`)."""
+    n_in = next(x for x in images if x is not None).shape[1]
+    R = front_end_weights(n_in, c.expand, seed, c.expand_kind, c.expand_patch)
+    return [None if x is None else binary_features(x, R, c.expand_coding, c.expand_norm_eps or None)
+            for x in images]
 
 
 def present(X: torch.Tensor, images: torch.Tensor, labels: torch.Tensor | None,
@@ -359,9 +365,7 @@ def train(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
                                         c.expand_coding, 90_000 + 3 * seed + j)
             for j, x in enumerate((train_x, val_x, test_x)))
     elif c.expand:  # the fixed front end [own choice]: the plastic layer sees its features
-        R = front_end_weights(n_in, c.expand, seed, c.expand_kind, c.expand_patch)
-        train_x, val_x, test_x = (None if x is None else front_end(x, R, c)
-                                  for x in (train_x, val_x, test_x))
+        train_x, val_x, test_x = front_end(c, seed, train_x, val_x, test_x)
     n_in = c.expand or n_in
     gen = torch.Generator(device=device).manual_seed(seed)
     X = 0.5 + 0.01 * torch.randn(n_in, n_classes * c.k, generator=gen, device=device)
@@ -431,6 +435,18 @@ def split_validation(x: torch.Tensor, y: torch.Tensor, n_val: int, seed: int = 0
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     tr, va = perm[n_val:], perm[:n_val]
     return x[tr], y[tr], x[va], y[va]
+
+
+def load_split(name: str, n_train: int | None, n_val: int, n_extra: int = 0
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train_x, train_y, val_x, val_y) of dataset ``name``: ``n_val`` validation images drawn
+    (:func:`split_validation`) out of its first ``n_train`` training images (None: all); the
+    training part is followed by the ``n_extra`` images after those, so the validation split
+    does not depend on ``n_extra``."""
+    x, y = load_flat(name, "train", None if n_train is None else n_train + n_extra)
+    n = len(y) if n_train is None else min(n_train, len(y))
+    xtr, ytr, xva, yva = split_validation(x[:n], y[:n], n_val)
+    return torch.cat([xtr, x[n:]]), torch.cat([ytr, y[n:]]), xva, yva
 
 
 def summarize(runs: list[dict[str, Any]], split: str = "test") -> dict[str, float]:
