@@ -9,8 +9,9 @@ test split is evaluated once per seed, after training. Reported: validation accu
 seen, final test accuracy / mean output rate / coding levels as mean ± sd over seeds. Writes
 bench/results/calcium-supervised.json and docs/img/calcium_learning.png.
 
-    nice -n 10 python bench/calcium_supervised.py              # ~100 CPU-minutes, 1 thread
+    nice -n 10 python bench/calcium_supervised.py              # ~135 CPU-minutes, 1 thread
     nice -n 10 python bench/calcium_supervised.py --only fashion --out /tmp/f.json
+    nice -n 10 python bench/calcium_supervised.py --only vote --seeds 2 --out /tmp/v2.json
     python bench/calcium_supervised.py --merge /tmp/m.json /tmp/f.json   # combine parallel runs
 """
 
@@ -59,9 +60,9 @@ RUNS = [
     ("fashion-mnist conv-STDP feed-forward", "fashion-mnist", 7000, 1000, 1, "fashion-conv",
      1000),
     ("fashion-mnist local fields vote feed-forward", "fashion-mnist", 7000, 1000, 1,
-     "fashion-local-vote", 2000, 6000),
+     "fashion-local-vote", 2000, 18000),
     ("fashion-mnist local fields vote recurrent", "fashion-mnist", 7000, 1000, 1,
-     "fashion-local-vote-recurrent", 2000, 6000),
+     "fashion-local-vote-recurrent", 2000, 18000),
 ]
 # reported apart from the paper-like network
 FRONT_ENDS = ("expansion", "local fields", "conv-STDP")
@@ -80,13 +81,37 @@ def run_one(name: str, ds: str, n_train: int | None, n_val: int, epochs: int, cf
                   seed=seed, eval_every=eval_every,
                   log=lambda m, n=name, s=seed: print(n, s, m, flush=True))
         per_seed.append({**r, "cpu_s": time.process_time() - t0})
-    return {"name": name, "dataset": ds, "task": cfg, "epochs": epochs, "seeds": list(seeds),
-            "n_train": len(ytr), "n_val": len(yva), "n_test": len(yte),
+    return summarize_run({"name": name, "dataset": ds, "task": cfg, "epochs": epochs,
+                          "n_train": len(ytr), "n_val": len(yva), "n_test": len(yte)}, per_seed)
+
+
+def summarize_run(head: dict, per_seed: list[dict]) -> dict:
+    """One run's JSON entry: ``head`` (name, sizes) and the summaries over its seeds."""
+    n = len(per_seed)
+    return {**head, "seeds": [r["seed"] for r in per_seed],
             "test": summarize(per_seed, "test"), "validation": summarize(per_seed, "final"),
-            "train_rate_target_hz": sum(r["train_rate_target_hz"] for r in per_seed) / len(seeds),
-            "train_rate_other_hz": sum(r["train_rate_other_hz"] for r in per_seed) / len(seeds),
-            "cpu_s_per_seed": sum(r["cpu_s"] for r in per_seed) / len(seeds),
+            "train_rate_target_hz": sum(r["train_rate_target_hz"] for r in per_seed) / n,
+            "train_rate_other_hz": sum(r["train_rate_other_hz"] for r in per_seed) / n,
+            "cpu_s_per_seed": sum(r["cpu_s"] for r in per_seed) / n,
             "per_seed": per_seed}
+
+
+def merge(runs: list[dict]) -> list[dict]:
+    """Runs of the same name (seeds run separately, ``--seeds``) joined into one entry, seeds
+    in order; a seed present twice is an error (one clear line)."""
+    by_name: dict[str, list[dict]] = {}
+    for r in runs:
+        by_name.setdefault(r["name"], []).append(r)
+    out = []
+    for name, parts in by_name.items():
+        per_seed = sorted((s for r in parts for s in r["per_seed"]), key=lambda s: s["seed"])
+        seeds = [s["seed"] for s in per_seed]
+        if len(set(seeds)) != len(seeds):
+            raise SystemExit(f"--merge: run {name!r} has seed(s) more than once: {seeds}")
+        head = {k: parts[0][k] for k in ("name", "dataset", "task", "epochs", "n_train",
+                                         "n_val", "n_test")}
+        out.append(summarize_run(head, per_seed) if len(parts) > 1 else parts[0])
+    return out
 
 
 def save(results: list[dict], out: str) -> None:
@@ -102,16 +127,19 @@ if __name__ == "__main__":
     ap.add_argument("--only", nargs="+", default=None,
                     help="run only the runs whose name contains one of these")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
-                    help="combine the outputs of runs made separately (--only, in parallel)")
+                    help="combine the outputs of runs made separately (--only, --seeds, in "
+                         "parallel)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS),
+                    help="the seeds to run (default: 0 1 2)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.merge:
-        results = [r for f in args.merge for r in json.loads(Path(f).read_text())["runs"]]
+        results = merge([r for f in args.merge for r in json.loads(Path(f).read_text())["runs"]])
     else:
         results = []
         for spec in RUNS:
             if not args.only or any(o in spec[0] for o in args.only):
-                results.append(run_one(*spec))
+                results.append(run_one(*spec, seeds=args.seeds))
                 save(results, args.out)  # after every run: a stopped job keeps what it made
     save(results, args.out)
     if args.fig:  # the paper-like network and the front-end runs in two figures

@@ -277,3 +277,32 @@ def test_jump_decay_acts_from_the_second_pass_on():
     assert a["curve"][1]["abs_dX_per_image"] != b["curve"][1]["abs_dX_per_image"]
     with pytest.raises(HebbtorchError, match="jump_decay"):
         train(xtr, ytr, xtr, ytr, n_classes=4, config=cfg._replace(jump_decay=0.0))
+
+
+def test_bench_merge_joins_seeds_run_apart(monkeypatch):
+    """bench/calcium_supervised.py --merge: one seed per file joins into the run that all
+    seeds in one process give (summaries equal), and a seed given twice is refused."""
+    import importlib.util
+    from pathlib import Path
+
+    file = Path(__file__).resolve().parents[1] / "bench" / "calcium_supervised.py"
+    monkeypatch.syspath_prepend(str(file.parent))
+    spec = importlib.util.spec_from_file_location("bench_calcium_supervised", file)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    xtr, ytr = toy(80, 0)
+    head = {"name": "toy", "dataset": "toy", "task": "toy", "epochs": 1, "n_train": 80,
+            "n_val": 80, "n_test": 80}
+    per_seed = [{**train(xtr, ytr, xtr, ytr, xtr, ytr, n_classes=4, seed=s, eval_every=80,
+                         config=SupervisedConfig(k=2, batch=40)), "cpu_s": 1.0 + s}
+                for s in (0, 1, 2)]
+    whole = bench.summarize_run(head, per_seed)
+    apart = [bench.summarize_run(head, [r]) for r in (per_seed[2], per_seed[0], per_seed[1])]
+    other = bench.summarize_run({**head, "name": "other"}, per_seed[:1])
+    merged = bench.merge([apart[0], other, *apart[1:]])
+    assert [r["name"] for r in merged] == ["toy", "other"]
+    assert merged[0]["seeds"] == [0, 1, 2] and merged[1] is other
+    for key in ("test", "validation", "cpu_s_per_seed", "train_rate_other_hz"):
+        assert merged[0][key] == whole[key]
+    with pytest.raises(SystemExit, match="seed"):
+        bench.merge([apart[0], apart[0]])
