@@ -96,9 +96,13 @@ def summarize_run(head: dict, per_seed: list[dict]) -> dict:
             "per_seed": per_seed}
 
 
+HEAD = ("name", "dataset", "task", "epochs", "n_train", "n_val", "n_test")
+
+
 def merge(runs: list[dict]) -> list[dict]:
     """Runs of the same name (seeds run separately, ``--seeds``) joined into one entry, seeds
-    in order; a seed present twice is an error (one clear line)."""
+    in order. Refused (one clear line): a seed present twice, or parts that differ in their
+    sizes or in the configuration / rule their seeds ran with (an older JSON beside a newer)."""
     by_name: dict[str, list[dict]] = {}
     for r in runs:
         by_name.setdefault(r["name"], []).append(r)
@@ -108,8 +112,12 @@ def merge(runs: list[dict]) -> list[dict]:
         seeds = [s["seed"] for s in per_seed]
         if len(set(seeds)) != len(seeds):
             raise SystemExit(f"--merge: run {name!r} has seed(s) more than once: {seeds}")
-        head = {k: parts[0][k] for k in ("name", "dataset", "task", "epochs", "n_train",
-                                         "n_val", "n_test")}
+        for key in HEAD:
+            if len({str(r[key]) for r in parts}) > 1:
+                raise SystemExit(f"--merge: run {name!r} differs in {key} between its parts")
+        if len({json.dumps([s["config"], s["rule"]], sort_keys=True) for s in per_seed}) > 1:
+            raise SystemExit(f"--merge: run {name!r} has seeds run with different settings")
+        head = {k: parts[0][k] for k in HEAD}
         out.append(summarize_run(head, per_seed) if len(parts) > 1 else parts[0])
     return out
 

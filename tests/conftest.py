@@ -1,8 +1,11 @@
-"""Shared fixtures: a tiny, linearly separable 10-class image set (uint8, 28x28)."""
+"""Shared fixtures: a tiny, linearly separable 10-class image set (uint8, 28x28); a script
+outside the package (bench/, scripts/) imported as a module."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -19,6 +22,20 @@ def make_separable(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     for c in range(10):
         images[labels == c, 2 * c + 4:2 * c + 6, 4:24] = 255
     return images, labels
+
+
+@pytest.fixture
+def load_script(monkeypatch):
+    """``load_script("bench/x.py")``: the script run as a module (its ``__main__`` block not),
+    with its folder first on sys.path as when it is run."""
+    def load(path: str) -> ModuleType:
+        file = Path(__file__).resolve().parents[1] / path
+        monkeypatch.syspath_prepend(str(file.parent))
+        spec = importlib.util.spec_from_file_location(file.stem, file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -279,17 +279,11 @@ def test_jump_decay_acts_from_the_second_pass_on():
         train(xtr, ytr, xtr, ytr, n_classes=4, config=cfg._replace(jump_decay=0.0))
 
 
-def test_bench_merge_joins_seeds_run_apart(monkeypatch):
+def test_bench_merge_joins_seeds_run_apart(load_script):
     """bench/calcium_supervised.py --merge: one seed per file joins into the run that all
-    seeds in one process give (summaries equal), and a seed given twice is refused."""
-    import importlib.util
-    from pathlib import Path
-
-    file = Path(__file__).resolve().parents[1] / "bench" / "calcium_supervised.py"
-    monkeypatch.syspath_prepend(str(file.parent))
-    spec = importlib.util.spec_from_file_location("bench_calcium_supervised", file)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    seeds in one process give (summaries equal); a seed given twice, or seeds run with
+    different settings, are refused."""
+    bench = load_script("bench/calcium_supervised.py")
     xtr, ytr = toy(80, 0)
     head = {"name": "toy", "dataset": "toy", "task": "toy", "epochs": 1, "n_train": 80,
             "n_val": 80, "n_test": 80}
@@ -306,3 +300,8 @@ def test_bench_merge_joins_seeds_run_apart(monkeypatch):
         assert merged[0][key] == whole[key]
     with pytest.raises(SystemExit, match="seed"):
         bench.merge([apart[0], apart[0]])
+    changed = {**apart[1], "per_seed": [{**per_seed[0], "rule": {"a": 0.5}}]}
+    with pytest.raises(SystemExit, match="settings"):
+        bench.merge([apart[0], changed, apart[2]])
+    with pytest.raises(SystemExit, match="n_train"):
+        bench.merge([apart[0], {**apart[1], "n_train": 81}, apart[2]])

@@ -227,13 +227,7 @@ def test_the_unsupervised_network_learns_to_classify_a_separable_set():
 
 @pytest.mark.parametrize("path", ["scripts/unsupervised_activity.py",
                                   "bench/bench_unsupervised.py"])
-def test_scripts_that_name_rules_import(path, monkeypatch):
+def test_scripts_that_name_rules_import(path, load_script):
     """Scripts outside the package take their rule names from the registry; an import of a
     removed name (a table of rules that no longer exists) fails here, not in a user's hands."""
-    import importlib.util
-    from pathlib import Path
-
-    file = Path(__file__).resolve().parents[1] / path
-    monkeypatch.syspath_prepend(str(file.parent))  # as when run: its folder first on sys.path
-    spec = importlib.util.spec_from_file_location(file.stem, file)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    load_script(path)
